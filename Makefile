@@ -1,0 +1,41 @@
+# The two commands a newcomer types:  `make run`  (demo workflow)  and  `make test`  (test suite).
+# Both create/update .venv idempotently: the install step reruns only when a pin file changes.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+APT_PACKAGES := espeak-ng
+
+.PHONY: run test deps system-deps clean-results
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+deps: system-deps $(STAMP)
+
+# Debian packages: installed when absent and possible (root + apt); the workflow falls back without them.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) \
+	      || echo "warning: could not install$$missing; the demo uses its procedural voice instead"; \
+	  else echo "note:$$missing not installed (needs root + apt); the demo uses its procedural voice instead"; fi; \
+	fi
+
+run: deps
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config.yaml
+	@echo; echo "Report: $$(pwd)/results/report/ (start with results/report/README.md)"
+
+test: deps
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+clean-results:
+	rm -rf results .snakemake

@@ -1,0 +1,5 @@
+import sys
+
+from mafrg.cli import main
+
+sys.exit(main())

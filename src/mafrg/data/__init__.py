@@ -1,0 +1,1 @@
+"""REACT 2024 data layer: layout, readers, validation and assembled split arrays."""

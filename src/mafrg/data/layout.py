@@ -1,0 +1,102 @@
+"""The REACT 2024 directory layout, split files and the mirrored row order of evaluation.
+
+Layout: ``<root>/<split>/{Video_files,Audio_files,Emotion,3D_FV_files}/<site>/<session>/<person>/<clip>``,
+video as ``<clip>.mp4`` or a folder ``<clip>/1.png ... N.png``; split files ``<root>/<split>.csv`` with header
+``,speaker_path,listener_path``.
+
+Mirrored evaluation: rows 0..N-1 are the csv's speaker->listener pairs, rows N..2N-1 the same pairs with roles
+swapped. Neighbour matrices index rows in exactly this order, so it is produced in one place only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mafrg.constants import MODALITY_DIRS
+
+
+class LayoutError(ValueError):
+    """The dataset's split files or directory layout are not what REACT 2024 specifies."""
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    """The four files (or folder, for PNG video) of one person in one clip."""
+
+    split: str
+    rel: str  # <site>/<session>/<person>/<clip>
+    video: Path  # .mp4 file, or folder of 1.png..N.png
+    audio: Path
+    emotion: Path
+    tdmm: Path
+
+    @property
+    def video_is_folder(self) -> bool:
+        return self.video.suffix != ".mp4"
+
+
+def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
+    """Resolve a clip's files. An mp4 takes precedence over a PNG folder of the same name."""
+    root = Path(root)
+    rel = rel.strip().strip("/")
+    base = {k: root / split / d / rel for k, d in MODALITY_DIRS.items()}
+    mp4 = base["video"].with_name(base["video"].name + ".mp4")
+    video = mp4 if mp4.exists() or not base["video"].is_dir() else base["video"]
+    return ClipFiles(
+        split=split, rel=rel, video=video,
+        audio=base["audio"].with_name(base["audio"].name + ".wav"),
+        emotion=base["emotion"].with_name(base["emotion"].name + ".csv"),
+        tdmm=base["tdmm"].with_name(base["tdmm"].name + ".npy"),
+    )
+
+
+def read_split(root: str | Path, split: str) -> pd.DataFrame:
+    """Read ``<root>/<split>.csv`` -> DataFrame with columns speaker_path, listener_path (csv order)."""
+    path = Path(root) / f"{split}.csv"
+    if not path.is_file():
+        raise LayoutError(f"{path}: split file missing (expected header ',speaker_path,listener_path')")
+    try:
+        df = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a layout error of this file
+        raise LayoutError(f"{path}: cannot be parsed as CSV ({exc})") from exc
+    missing = {"speaker_path", "listener_path"} - set(df.columns)
+    if missing:
+        raise LayoutError(f"{path}: missing column(s) {sorted(missing)}; header must be ',speaker_path,listener_path'")
+    df = df[["speaker_path", "listener_path"]].reset_index(drop=True)
+    empty = df.index[(df.speaker_path.str.strip() == "") | (df.listener_path.str.strip() == "")].tolist()
+    if empty:
+        raise LayoutError(f"{path}: empty speaker/listener path in row(s) {empty}")
+    return df
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One evaluated row: whose behaviour is the stimulus (speaker) and whose is the reaction (listener)."""
+
+    index: int
+    speaker: str
+    listener: str
+    mirrored: bool
+
+
+def split_rows(root: str | Path, split: str, mirrored: bool) -> list[PairRow]:
+    """Rows of a split; with ``mirrored`` the N swapped pairs follow the N original ones."""
+    df = read_split(root, split)
+    rows = [PairRow(i, s, l, False) for i, (s, l) in enumerate(zip(df.speaker_path, df.listener_path))]
+    if mirrored:
+        n = len(rows)
+        rows += [PairRow(n + r.index, r.listener, r.speaker, True) for r in rows[:n]]
+    return rows
+
+
+def referenced_clips(root: str | Path, split: str) -> list[str]:
+    """Every distinct clip (person) a split file references, in first-seen order."""
+    df = read_split(root, split)
+    seen: dict[str, None] = {}
+    for s, l in zip(df.speaker_path, df.listener_path):
+        seen.setdefault(s.strip().strip("/"), None)
+        seen.setdefault(l.strip().strip("/"), None)
+    return list(seen)

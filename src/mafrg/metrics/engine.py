@@ -1,0 +1,156 @@
+"""The fast metric engine: the REACT 2024 metrics, streamed over chunks of rows.
+
+Inputs: pred (R, P, T, 25), listener (R, T, 25), speaker (R, T, 25), neighbours (R, R) 0/1, where R = 2N
+mirrored rows and P = 10 predictions. Definitions (those of the official REACT 2024 code, quirks included):
+
+* FRCorr = mean_k sum_i max_{j in A(k)} CCC(listener_j, pred[k, i]); CCC per channel averaged over 25
+  channels, 2 r s_t s_p / (s_t^2 + s_p^2 + (m_t - m_p)^2 + 1e-8), ddof 0, r with NaN -> 0, clipped.
+* FRDist = mean_k sum_i min_{j in A(k)} [DTW(AU 0:15)/15 + DTW(VA 15:17) + DTW(expr 17:25)/8], tslearn DTW.
+* FRDiv (S-MSE) = mean_k sum_{a,b} ||X_a - X_b||^2 / (P (P-1) T C); 0 when P = 1.
+* FRVar = mean over (row, prediction, channel) of the unbiased variance over time.
+* FRDvs = sum_i sum_{k,l} ||X_ki - X_li||^2 / (R (R-1) P) / (T C).
+* FRSyn = mean |TLCC offset| over lags -49..49 -- on each row's first prediction only (react2024
+  protocol), or on all predictions with constant channels excluded (``corrected`` protocol).
+
+The predictions may be a read-only memory map: only ``chunk_rows`` rows are in memory at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mafrg.constants import METRIC_KEYS, N_EMOTION
+from mafrg.metrics import core
+
+log = logging.getLogger(__name__)
+PROTOCOLS = ("react2024", "corrected")
+
+
+class MetricInputError(ValueError):
+    """Shapes or values of the metric inputs do not fit together."""
+
+
+@dataclass
+class MetricResult:
+    metrics: dict[str, float]
+    per_row: dict[str, np.ndarray]  # FRCorr, FRDist, FRDiv, FRVar, FRSyn contributions of each row
+    protocol: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{k: float(v) for k, v in self.metrics.items()},
+            "protocol": self.protocol,
+            "per_row": {k: [float(x) for x in v] for k, v in self.per_row.items()},
+            "info": self.info,
+        }
+
+
+def check_inputs(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray, neighbours: np.ndarray,
+                 names: dict[str, str] | None = None) -> None:
+    """Raise MetricInputError naming the input (file) and the problem when shapes do not fit."""
+    n = {"pred": "pred", "listener": "listener", "speaker": "speaker", "neighbours": "neighbours"} | (names or {})
+    if pred.ndim != 4:
+        raise MetricInputError(f"{n['pred']}: expected shape (rows, predictions, T, {N_EMOTION}), found {pred.shape}")
+    r, p, t, c = pred.shape
+    if c != N_EMOTION:
+        raise MetricInputError(f"{n['pred']}: expected {N_EMOTION} emotion channels in the last axis, found {c}")
+    if p < 1 or t < 2:
+        raise MetricInputError(f"{n['pred']}: need at least 1 prediction and 2 frames, found shape {pred.shape}")
+    for key, arr in (("listener", listener), ("speaker", speaker)):
+        if arr.shape != (r, t, c):
+            raise MetricInputError(f"{n[key]}: expected shape {(r, t, c)} to match {n['pred']} {pred.shape}, found {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise MetricInputError(f"{n[key]}: contains NaN or inf")
+    if neighbours.shape != (r, r):
+        raise MetricInputError(f"{n['neighbours']}: expected shape ({r}, {r}) for {r} rows, found {neighbours.shape}")
+    empty = np.flatnonzero((neighbours != 0).sum(axis=1) == 0)
+    if len(empty):
+        raise MetricInputError(f"{n['neighbours']}: row(s) {empty[:10].tolist()} have no appropriate reaction")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def evaluate(
+    pred: np.ndarray,
+    listener: np.ndarray,
+    speaker: np.ndarray,
+    neighbours: np.ndarray,
+    protocol: str = "react2024",
+    chunk_rows: int = 32,
+    threads: int | None = None,
+    progress: bool = True,
+    names: dict[str, str] | None = None,
+) -> MetricResult:
+    """All six metrics. ``pred`` may be a memmap; it is read chunk by chunk."""
+    if protocol not in PROTOCOLS:
+        raise MetricInputError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    check_inputs(pred, listener, speaker, neighbours, names)
+    _set_threads(threads)
+    r, n_pred, t_len, n_ch = pred.shape
+    lst = core.ListenerStats(listener)
+    nb_lists = [np.flatnonzero(neighbours[k]) for k in range(r)]
+    per_row = {k: np.empty(r) for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
+    dvs = core.FRDvsAccumulator()
+    pruning = np.zeros(2, np.int64)
+    corrected = protocol == "corrected"
+    var_total = 0.0
+    for start in tqdm(range(0, r, chunk_rows), desc="metrics", unit="chunk", disable=not progress):
+        stop = min(r, start + chunk_rows)
+        chunk = np.asarray(pred[start:stop])
+        if not np.isfinite(chunk).all():
+            bad = start + int(np.flatnonzero(~np.isfinite(chunk).reshape(stop - start, -1).all(axis=1))[0])
+            raise MetricInputError(f"{(names or {}).get('pred', 'pred')}: NaN or inf in row {bad}")
+        nbs = nb_lists[start:stop]
+        per_row["FRCorr"][start:stop] = core.ccc_max_sum(chunk, lst, nbs)
+        per_row["FRDist"][start:stop], st = core.dtw_min_sum(chunk, lst, nbs)
+        pruning += st
+        frdiv, var_sum = core.diversity_terms(chunk)
+        per_row["FRDiv"][start:stop] = frdiv
+        per_row["FRVar"][start:stop] = var_sum / (n_pred * n_ch)
+        var_total += var_sum.sum()
+        dvs.update(chunk)
+        sp = np.asarray(speaker[start:stop])
+        if corrected:
+            off = core.tlcc_offsets(chunk, sp, corrected=True)
+            with np.errstate(invalid="ignore"):
+                per_row["FRSyn"][start:stop] = np.where(np.isnan(off).all(axis=1), np.nan,
+                                                        np.nanmean(np.where(np.isnan(off), np.nan, off), axis=1))
+        else:
+            per_row["FRSyn"][start:stop] = core.tlcc_offsets(chunk[:, :1], sp)[:, 0]
+    frsyn = per_row["FRSyn"]
+    metrics = {
+        "FRCorr": float(per_row["FRCorr"].mean()),
+        "FRDist": float(per_row["FRDist"].mean()),
+        "FRDiv": float(per_row["FRDiv"].mean()),
+        "FRVar": float(var_total / (r * n_pred * n_ch)),
+        "FRDvs": dvs.value(),
+        "FRSyn": float(np.nanmean(frsyn)) if np.isfinite(frsyn).any() else float("nan"),
+    }
+    pairs_total = int(sum(len(x) for x in nb_lists) * n_pred)
+    info = {
+        "rows": r, "predictions": n_pred, "frames": t_len,
+        "neighbours_per_row": float(np.mean([len(x) for x in nb_lists])),
+        "dtw_pairs_total": pairs_total, "dtw_pairs_visited": int(pruning[0]),
+        "dtw_group_runs_completed": int(pruning[1]),
+    }
+    if corrected:
+        info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())
+    assert set(metrics) == set(METRIC_KEYS)
+    log.info("metrics (%s): %s", protocol, {k: round(v, 5) for k, v in metrics.items()})
+    return MetricResult(metrics=metrics, per_row=per_row, protocol=protocol, info=info)
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,129 @@
+"""A slow, literal implementation of the REACT 2024 metrics, written from their definitions.
+
+Loops and one library call per pair, on purpose: this is what the fast engine is checked against.
+Like the official code, it feeds float32 arrays to numpy and tslearn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tslearn.metrics import dtw
+
+
+def _pearson_nan0(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r via the float64 covariance matrix, NaN -> 0, clipped to [-1, 1]."""
+    c = np.cov(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = c[0, 1] / np.sqrt(c[0, 0] * c[1, 1])
+    return float(np.clip(np.nan_to_num(r), -1.0, 1.0))
+
+
+def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    vals = []
+    for c in range(y_true.shape[1]):
+        t, p = y_true[:, c], y_pred[:, c]
+        r = _pearson_nan0(t, p)
+        num = 2 * r * np.std(t) * np.std(p)
+        den = np.var(t) + np.var(p) + (np.mean(t) - np.mean(p)) ** 2
+        vals.append(num / (den + 1e-8))
+    return float(np.mean(vals))
+
+
+def frcorr(pred, listener, neighbours):
+    pred = pred.astype(np.float32); listener = listener.astype(np.float32)
+    per_row = []
+    for k in range(pred.shape[0]):
+        nb = np.argwhere(neighbours[k] == 1).reshape(-1)
+        total = 0.0
+        for i in range(pred.shape[1]):
+            total += max(ccc(listener[j], pred[k, i]) for j in nb)
+        per_row.append(total)
+    return float(np.mean(per_row)), per_row
+
+
+def frdist(pred, listener, neighbours):
+    pred = pred.astype(np.float32); listener = listener.astype(np.float32)
+    per_row = []
+    for k in range(pred.shape[0]):
+        nb = np.argwhere(neighbours[k] == 1).reshape(-1)
+        total = 0.0
+        for i in range(pred.shape[1]):
+            dists = []
+            for j in nb:
+                res = 0.0
+                for st, ed, w in [(0, 15, 1 / 15), (15, 17, 1), (17, 25, 1 / 8)]:
+                    res += w * dtw(pred[k, i][:, st:ed], listener[j][:, st:ed])
+                dists.append(res)
+            total += min(dists)
+        per_row.append(total)
+    return float(np.mean(per_row)), per_row
+
+
+def frdiv(pred):
+    pred = pred.astype(np.float32).astype(np.float64)
+    r, p, t, c = pred.shape
+    if p == 1:
+        return 0.0
+    vals = []
+    for k in range(r):
+        s = 0.0
+        for a in range(p):
+            for b in range(p):
+                s += ((pred[k, a] - pred[k, b]) ** 2).sum()
+        vals.append(s / (p * (p - 1) * t * c))
+    return float(np.mean(vals))
+
+
+def frvar(pred):
+    pred = pred.astype(np.float32).astype(np.float64)
+    return float(np.mean(np.var(pred, axis=2, ddof=1)))
+
+
+def frdvs(pred):
+    pred = pred.astype(np.float32).astype(np.float64)
+    r, p, t, c = pred.shape
+    s = 0.0
+    for i in range(p):
+        for k in range(r):
+            for l in range(r):
+                s += ((pred[k, i] - pred[l, i]) ** 2).sum()
+    return float(s / (r * (r - 1) * p) / (t * c))
+
+
+def _shift(x, y, lag):
+    if lag > 0:
+        return x[lag:], y[:-lag]
+    if lag < 0:
+        return x[:lag], y[-lag:]
+    return x, y
+
+
+def tlcc_offset(pred_seq, sp_seq):
+    rs = []
+    for lag in range(-49, 50):
+        pcc = []
+        for c in range(sp_seq.shape[1]):
+            a, b = _shift(pred_seq[:, c], sp_seq[:, c], lag)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pcc.append(np.corrcoef(a, b)[0, 1])
+        rs.append(np.float32(np.mean(np.asarray(pcc, dtype=np.float32).astype(np.float64))))
+    rs = np.asarray(rs, dtype=np.float32)
+    return abs(len(rs) // 2 - int(np.argmax(rs)))
+
+
+def frsyn(pred, speaker):
+    """Official quirk: only the first prediction of each row is used."""
+    pred = pred.astype(np.float32); speaker = speaker.astype(np.float32)
+    offs = [tlcc_offset(pred[k, 0], speaker[k]) for k in range(pred.shape[0])]
+    return float(np.mean(offs)), offs
+
+
+def all_metrics(pred, listener, speaker, neighbours):
+    return {
+        "FRCorr": frcorr(pred, listener, neighbours)[0],
+        "FRDist": frdist(pred, listener, neighbours)[0],
+        "FRDiv": frdiv(pred),
+        "FRVar": frvar(pred),
+        "FRDvs": frdvs(pred),
+        "FRSyn": frsyn(pred, speaker)[0],
+    }
