@@ -6,6 +6,8 @@ float32 tensors to numpy/tslearn: the float32 rounding of the data is part of th
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mafrg.constants import FRDIST_GROUPS
@@ -96,6 +98,11 @@ def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False)
     lags = range(-MAX_LAG, MAX_LAG + 1)
     curve = np.empty((len(lags), r, n_pred), np.float32)
     for li, lag in enumerate(lags):
+        if t_len - abs(lag) < 2:
+            # Fewer than two overlapping frames (clips shorter than 51 frames): the official
+            # np.corrcoef gives NaN here, so the lag is NaN (react2024) or never the peak (corrected).
+            curve[li] = -np.inf if corrected else np.nan
+            continue
         if lag > 0:
             a, b = x[:, :, lag:], s[:, :, : t_len - lag]
         elif lag < 0:
@@ -109,8 +116,8 @@ def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False)
             rho = cov / np.sqrt((ac**2).sum(axis=2) * (bc**2).sum(axis=2))
         rho = np.clip(rho, -1.0, 1.0).astype(np.float32).astype(np.float64)
         if corrected:
-            with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-                sup.filter(RuntimeWarning)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN lag: handled just below
                 m = np.nanmean(rho, axis=2)
             curve[li] = np.where(np.isnan(m), -np.inf, m)
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,9 +125,9 @@ def evaluate(
         sp = np.asarray(speaker[start:stop])
         if corrected:
             off = core.tlcc_offsets(chunk, sp, corrected=True)
-            with np.errstate(invalid="ignore"):
-                per_row["FRSyn"][start:stop] = np.where(np.isnan(off).all(axis=1), np.nan,
-                                                        np.nanmean(np.where(np.isnan(off), np.nan, off), axis=1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # rows without any valid lag stay NaN
+                per_row["FRSyn"][start:stop] = np.nanmean(off, axis=1)
         else:
             per_row["FRSyn"][start:stop] = core.tlcc_offsets(chunk[:, :1], sp)[:, 0]
     frsyn = per_row["FRSyn"]

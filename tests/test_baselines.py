@@ -1,0 +1,72 @@
+"""Baselines and the sanity anchors that follow from the metric formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mafrg.baselines import make_baseline, training_means
+from mafrg.metrics.engine import evaluate
+
+
+@pytest.fixture(scope="module")
+def split(tiny_dataset):
+    from mafrg.config import DatasetConfig
+    from mafrg.data.assemble import assemble_split
+
+    cfg = DatasetConfig(clip_length=60)
+    return assemble_split(tiny_dataset, "val", cfg, True), assemble_split(tiny_dataset, "train", cfg, False)
+
+
+def _metrics(method, split):
+    val, train = split
+    means = training_means(train.speaker_emotion, train.listener_emotion)
+    pred = make_baseline(method, val.speaker_emotion, val.listener_emotion, 10, seed=1, train_means=means)
+    assert pred.shape == (val.n_rows, 10, 60, 25) and pred.dtype == np.float32
+    nb = np.eye(val.n_rows, dtype=np.uint8)
+    return pred, evaluate(pred, val.listener_emotion, val.speaker_emotion, nb, progress=False).metrics
+
+
+def test_random_anchors(split):
+    pred, m = _metrics("B_Random", split)
+    assert 0.0 <= pred.min() and pred.max() < 1.0
+    assert m["FRDiv"] == pytest.approx(1 / 6, rel=0.02)
+    assert m["FRDvs"] == pytest.approx(1 / 6, rel=0.02)
+    assert m["FRVar"] == pytest.approx(1 / 12, rel=0.02)
+
+
+def test_mime_and_meanseq_have_no_diversity(split):
+    val, _ = split
+    pred, m = _metrics("B_Mime", split)
+    np.testing.assert_array_equal(pred[:, 3], val.speaker_emotion)
+    assert m["FRDiv"] == 0.0
+    _, m = _metrics("B_MeanSeq", split)
+    assert m["FRDiv"] == 0.0 and m["FRDvs"] == 0.0
+
+
+def test_meanfr_anchors(split):
+    pred, m = _metrics("B_MeanFr", split)
+    assert m["FRVar"] == 0.0 and m["FRSyn"] == 49.0
+    assert np.ptp(pred, axis=(0, 1, 2)).max() == 0.0
+
+
+def test_gt_is_the_listener_and_perfect_on_frdist(split):
+    val, _ = split
+    pred, m = _metrics("GT", split)
+    np.testing.assert_array_equal(pred[:, 0], val.listener_emotion)
+    assert m["FRDist"] == 0.0 and m["FRDiv"] == 0.0
+
+
+def test_training_means_use_speakers_and_listeners():
+    s = np.zeros((2, 5, 25), np.float32)
+    l = np.ones((2, 5, 25), np.float32)
+    seq, fr = training_means(s, l)
+    assert np.all(seq == 0.5) and np.all(fr == 0.5)
+
+
+def test_unknown_baseline_and_missing_means(split):
+    val, _ = split
+    with pytest.raises(ValueError, match="unknown baseline"):
+        make_baseline("B_Foo", val.speaker_emotion, val.listener_emotion)
+    with pytest.raises(ValueError, match="needs training means"):
+        make_baseline("B_MeanFr", val.speaker_emotion, val.listener_emotion)
