@@ -8,7 +8,7 @@ rule baseline:
         pred=f"{RESULTS}/predictions/{{split}}/{{method}}.npy",
         meta=f"{RESULTS}/predictions/{{split}}/{{method}}.json",
     params:
-        settings=as_json({k: v for k, v in config["baselines"].items() if k != "methods"}),  # methods: not a setting of one baseline
+        settings=baseline_settings,
         train=lambda wc, input: f"--train {input.train}" if "train" in input.keys() else "",
         code=CODE["baselines"],
     log:

@@ -69,6 +69,14 @@ def baseline_inputs(wildcards):
     return files
 
 
+def baseline_settings(wildcards):
+    """Only the settings a baseline uses, so that e.g. a new seed reruns B_Random alone."""
+    used = {"n_predictions": BASELINE.n_predictions}
+    if wildcards.method == "B_Random":
+        used["seed"] = BASELINE.seed
+    return as_json(used)
+
+
 def report_outputs():
     return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json"] + [
         f"{RESULTS}/report/{s}.{ext}" for s in EVAL_SPLITS for ext in ("csv", "md")

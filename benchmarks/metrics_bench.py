@@ -1,0 +1,126 @@
+"""Time the metric engine against the literal reference implementation on REACT-sized input.
+
+    python benchmarks/metrics_bench.py                      # 2N=200 rows, 10 predictions, T=750, ~20 neighbours
+    python benchmarks/metrics_bench.py --rows 1200 --neighbours 50   # a full REACT 2024 split
+
+Data: speaker and listener behaviour from mafrg's generative process (mafrg.synth.process); each row's 10
+predictions are fresh reactions of the same listener style to the same speaker, i.e. what a good model
+would produce. ``--data random`` uses uniform noise instead (the worst case for FRDist's pruning).
+The reference is slow, so it is timed on a subset of rows and extrapolated linearly in the number of
+(prediction, neighbour) pairs / rows it would process; the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def make_data(rows: int, n_pred: int, frames: int, neighbours: int, kind: str, seed: int):
+    from mafrg.neighbours import build_neighbours
+    from mafrg.render import FaceIdentity
+    from mafrg.synth.process import ListenerStyle, Person, listener_behaviour, speaker_behaviour
+
+    rng = np.random.default_rng(seed)
+    if kind == "random":
+        pred = rng.random((rows, n_pred, frames, 25), dtype=np.float32)
+        listener = rng.random((rows, frames, 25), dtype=np.float32)
+        speaker = rng.random((rows, frames, 25), dtype=np.float32)
+    else:
+        speaker = np.empty((rows, frames, 25), np.float32)
+        listener = np.empty_like(speaker)
+        pred = np.empty((rows, n_pred, frames, 25), np.float32)
+        for k in range(rows):
+            sp = Person("S", FaceIdentity(), ListenerStyle.random(rng))
+            ls = Person("L", FaceIdentity(), ListenerStyle.random(rng))
+            sb, sv, sa = speaker_behaviour(rng, sp, frames, 25)
+            speaker[k] = sb.emotion
+            listener[k] = listener_behaviour(rng, ls, frames, 25, sv, sa, sb.speaking).emotion
+            for i in range(n_pred):
+                pred[k, i] = listener_behaviour(rng, ls, frames, 25, sv, sa, sb.speaking).emotion
+    nb = build_neighbours(speaker, quantile=min(1.0, (neighbours - 1) / max(rows - 1, 1)))
+    return pred, listener, speaker, nb
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=200)
+    ap.add_argument("--predictions", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=750)
+    ap.add_argument("--neighbours", type=int, default=20)
+    ap.add_argument("--data", choices=["model", "random"], default="model")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ref-rows", type=int, default=2, help="rows the reference FRDist/FRCorr is timed on")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+
+    import reference_metrics as ref
+    from mafrg.metrics import core
+    from mafrg.metrics.engine import evaluate
+
+    print(f"data: {a.data}, rows={a.rows}, predictions={a.predictions}, T={a.frames}, target neighbours={a.neighbours}")
+    t_gen, (pred, listener, speaker, nb) = timed(
+        lambda: make_data(a.rows, a.predictions, a.frames, a.neighbours, a.data, a.seed))
+    nb_lists = [np.flatnonzero(nb[k]) for k in range(a.rows)]
+    pairs = sum(len(x) for x in nb_lists) * a.predictions
+    print(f"generated in {t_gen:.1f} s; mean neighbours/row {np.mean([len(x) for x in nb_lists]):.1f}; "
+          f"(prediction, neighbour) pairs: {pairs}")
+
+    # Warm-up: compile numba kernels outside the timings.
+    evaluate(pred[:2], listener[:2], speaker[:2], nb[:2, :2], progress=False, threads=a.threads)
+
+    t_total, res = timed(lambda: evaluate(pred, listener, speaker, nb, progress=False, threads=a.threads))
+    lst = core.ListenerStats(listener)
+    eng = {
+        "FRCorr": timed(lambda: core.ccc_max_sum(pred, lst, nb_lists))[0],
+        "FRDist": timed(lambda: core.dtw_min_sum(pred, lst, nb_lists))[0],
+        "FRDiv+FRVar": timed(lambda: core.diversity_terms(pred))[0],
+        "FRDvs": timed(lambda: core.FRDvsAccumulator().update(pred))[0],
+        "FRSyn": timed(lambda: core.tlcc_offsets(pred[:, :1], speaker))[0],
+    }
+
+    # Reference on a subset, extrapolated.
+    sub = list(range(a.ref_rows))
+    sub_pairs = sum(len(nb_lists[k]) for k in sub) * a.predictions
+    nbs = nb[np.ix_(sub, range(a.rows))]
+    t, _ = timed(lambda: [ref.frdist(pred[k:k + 1], listener, nbs[i:i + 1]) for i, k in enumerate(sub)])
+    ref_t = {"FRDist": t * pairs / sub_pairs}
+    t, _ = timed(lambda: [ref.frcorr(pred[k:k + 1], listener, nbs[i:i + 1]) for i, k in enumerate(sub)])
+    ref_t["FRCorr"] = t * pairs / sub_pairs
+    t, _ = timed(lambda: (ref.frdiv(pred), ref.frvar(pred)))
+    ref_t["FRDiv+FRVar"] = t
+    sub_dvs = min(a.rows, 40)
+    t, _ = timed(lambda: ref.frdvs(pred[:sub_dvs]))
+    ref_t["FRDvs"] = t * (a.rows * (a.rows - 1)) / (sub_dvs * (sub_dvs - 1))
+    sub_syn = min(a.rows, 10)
+    t, _ = timed(lambda: ref.frsyn(pred[:sub_syn], speaker[:sub_syn]))
+    ref_t["FRSyn"] = t * a.rows / sub_syn
+
+    print()
+    print(f"{'metric':<12}{'engine s':>10}{'reference s':>13}  {'ratio':>8}  reference timed on")
+    basis = {"FRDist": f"{sub_pairs} of {pairs} pairs", "FRCorr": f"{sub_pairs} of {pairs} pairs",
+             "FRDiv+FRVar": "all rows", "FRDvs": f"{sub_dvs} of {a.rows} rows (x R(R-1))",
+             "FRSyn": f"{sub_syn} of {a.rows} rows"}
+    for k in eng:
+        print(f"{k:<12}{eng[k]:>10.2f}{ref_t[k]:>13.1f}  {ref_t[k] / eng[k]:>7.0f}x  {basis[k]}")
+    tot_ref = sum(ref_t.values())
+    print(f"{'all (evaluate)':<12}{t_total:>8.2f}{tot_ref:>13.1f}  {tot_ref / t_total:>7.0f}x")
+    print(f"\nFRDist pruning: {res.info['dtw_pairs_visited']} of {res.info['dtw_pairs_total']} pairs visited, "
+          f"{res.info['dtw_group_runs_completed']} of {3 * res.info['dtw_pairs_total']} group DTWs run to the end")
+    print("metrics:", {k: round(v, 4) for k, v in res.metrics.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Install pins agree everywhere, and rules notice edits of the mafrg code they call."""
+
+from __future__ import annotations
+
+import yaml
+
+from conftest import REPO
+
+
+def _pins(lines):
+    out = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, ver = line.split("==")
+            out[name.strip().lower()] = ver.strip()
+    return out
+
+
+def test_conda_env_matches_requirements():
+    req = _pins((REPO / "requirements.txt").read_text().splitlines())
+    env = yaml.safe_load((REPO / "envs" / "mafrg.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert _pins(pip) == req
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_torch_is_pinned_and_never_requested_unpinned():
+    assert _pins((REPO / "constraints.txt").read_text().splitlines()) == {"torch": "2.13.0"}
+    make = (REPO / "Makefile").read_text()
+    assert "-c constraints.txt" in make
+    for f in ("requirements.txt", "pyproject.toml"):
+        for line in (REPO / f).read_text().splitlines():
+            assert "torch" not in line.split("#")[0] or "torch==2.13.0" in line, (f, line)
+
+
+def test_code_hash_follows_module_sources(tmp_path, monkeypatch):
+    from mafrg import provenance
+
+    pkg = tmp_path / "pkg"
+    (pkg / "metrics").mkdir(parents=True)
+    (pkg / "metrics" / "a.py").write_text("x = 1\n")
+    (pkg / "report.py").write_text("y = 1\n")
+    monkeypatch.setattr(provenance, "PACKAGE_ROOT", pkg)
+    before = provenance.code_hash(["metrics"])
+    (pkg / "report.py").write_text("y = 2\n")
+    assert provenance.code_hash(["metrics"]) == before  # unrelated module: no rerun
+    (pkg / "metrics" / "a.py").write_text("x = 2\n")
+    assert provenance.code_hash(["metrics"]) != before
+
+
+def test_every_rule_has_log_resources_and_threads():
+    import re
+
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.split(r"\n\s*rule ", text)[1:]:
+            name = block.split(":")[0]
+            for key in ("log:", "resources:", "threads:"):
+                assert key in block, f"{smk.name}: rule {name} lacks {key}"
