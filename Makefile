@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+TORCHAUDIO := 2.11.0
 APT_PACKAGES := espeak-ng
 
 .PHONY: run test deps system-deps clean-results
@@ -15,6 +16,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# torchaudio: only its pure-Python parts (compliance.kaldi.mfcc) are used. Its wheel's compiled
+	# libraries need CUDA and break `import torchaudio` on CPU machines, so they are removed.
+	$(BIN)/python -m pip install --quiet --no-deps torchaudio==$(TORCHAUDIO)
+	find $(VENV)/lib -path '*site-packages/torchaudio/lib/*.so*' -delete
 	@touch $(STAMP)
 
 deps: system-deps $(STAMP)

@@ -167,12 +167,29 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     print(json.dumps({k: out[k] for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn")}))
 
 
+def cmd_extract(a: argparse.Namespace) -> None:
+    from mafrg.config import DatasetConfig, from_dict
+    from mafrg.features.config import FeatureConfig
+    from mafrg.features.extract import extract_shard
+
+    res = extract_shard(a.root, a.split, a.rel, a.out, FeatureConfig.from_dict(_settings(a.features)),
+                        from_dict(DatasetConfig, _settings(a.dataset)))
+    log.info("shard %s: computed %s, reused %s, seconds %s", res.path, res.computed, res.reused,
+             {k: round(v, 2) for k, v in res.seconds.items()})
+
+
+def cmd_features_manifest(a: argparse.Namespace) -> None:
+    from mafrg.features.manifest import build_manifest
+
+    build_manifest(a.split, a.shards, a.out)
+
+
 def cmd_report(a: argparse.Namespace) -> None:
     from mafrg.report import build_report
 
     cfg = json.loads(a.config_json) if a.config_json else None
     build_report(a.metrics, a.out_dir, config=cfg, config_path=a.config, dataset_root=a.root,
-                 neighbours=a.neighbours_meta)
+                 neighbours=a.neighbours_meta, features=a.features_manifests)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -231,6 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", help="split name recorded in the JSON")
     s.set_defaults(func=cmd_evaluate)
 
+    s = sub.add_parser("extract", help="extract every feature stream of one (clip, person) into its Parquet shard")
+    s.add_argument("--root", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--rel", required=True, help="<site>/<session>/<person>/<clip> as in the split file")
+    s.add_argument("--features", help="JSON of the features config section")
+    s.add_argument("--dataset", help="JSON of the dataset config section")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("features-manifest", help="summarise a split's feature shards (frozen list for training)")
+    s.add_argument("--split", required=True)
+    s.add_argument("--shards", nargs="*", default=[])
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_features_manifest)
+
     s = sub.add_parser("report", help="tables (CSV, Markdown) with provenance from metrics JSON files")
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--out-dir", required=True)
@@ -238,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config-json", help="the effective workflow config as JSON (preferred over --config)")
     s.add_argument("--root", help="dataset root (for its manifest)")
     s.add_argument("--neighbours-meta", nargs="*", default=[])
+    s.add_argument("--features-manifests", nargs="*", default=[])
     s.set_defaults(func=cmd_report)
     return p
 

@@ -15,6 +15,9 @@ from mafrg.config import (
     from_dict,
     validate_config,
 )
+from mafrg.data.layout import clip_files, referenced_clips
+from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, FeatureConfig
+from mafrg.features.networks import check_checkpoint
 from mafrg.provenance import code_hash
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -30,6 +33,11 @@ SYNTH = from_dict(SynthConfig, config["synth"])
 NEIGHBOURS = from_dict(NeighbourConfig, config["neighbours"])
 BASELINE = from_dict(BaselineConfig, config["baselines"])
 EVAL = from_dict(EvalConfig, config["evaluation"])
+FEATURES = FeatureConfig.from_dict(config["features"])
+# Missing extractor weights fail here, before any job, with a message naming the stream and what to put there.
+for _stream in FEATURES.enabled():
+    if _stream in VIDEO_STREAMS or _stream == "wav2vec2":
+        check_checkpoint(_stream, FEATURES.weights_path(_stream))
 ROOT = DATASET.root
 EVAL_SPLITS = list(DATASET.splits)
 METHODS = list(config["baselines"]["methods"])
@@ -39,6 +47,7 @@ ALL_SPLITS = ["train"] + EVAL_SPLITS
 wildcard_constraints:
     split="|".join(ALL_SPLITS),
     method="|".join(METHODS),
+    rel="[^/]+/[^/]+/[^/]+/[^/]+",
 
 
 def as_json(section: dict) -> str:
@@ -77,6 +86,43 @@ def baseline_settings(wildcards):
     return as_json(used)
 
 
+# ---------------------------------------------------------------------------------------- features
+# The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
+# threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
+FEATURES_JSON = as_json(config["features"])
+EXTRACT_DATASET_JSON = as_json({k: config["dataset"][k] for k in ("fps", "clip_length", "pad_short")})
+
+
+def features_fingerprint() -> str:
+    """Per-stream value-affecting settings: a change reruns the shard jobs, which then recompute only the
+    streams whose settings changed and reuse the other columns (shards are update() outputs)."""
+    return as_json({s: FEATURES.stream_settings(s, DATASET.fps) for s in FEATURES.enabled()})
+
+
+def split_clips(split):
+    """Clips (<site>/<session>/<person>/<clip>) a split file references. Read directly from the split csv;
+    when the demo dataset is generated in this run, after that checkpoint has produced it."""
+    if config["dataset"]["generate"]:
+        checkpoints.synth_dataset.get()
+    return referenced_clips(ROOT, split)
+
+
+def shard_paths(wildcards):
+    return [f"{RESULTS}/features/{wildcards.split}/{rel}.parquet" for rel in split_clips(wildcards.split)]
+
+
+def extract_inputs(wildcards):
+    f = clip_files(ROOT, wildcards.split, wildcards.rel)
+    files = {"video": str(f.video)}
+    if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
+        files["audio"] = str(f.audio)
+    weights = [FEATURES.weights_path(s) for s in FEATURES.enabled()
+               if (s in VIDEO_STREAMS or s == "wav2vec2") and FEATURES.weights_path(s) != UNTRAINED]
+    if weights:
+        files["weights"] = weights
+    return files
+
+
 def report_outputs():
     return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json"] + [
         f"{RESULTS}/report/{s}.{ext}" for s in EVAL_SPLITS for ext in ("csv", "md")
@@ -90,4 +136,5 @@ CODE = {
     "baselines": code_hash(["baselines", "data.assemble"]),
     "metrics": code_hash(["metrics", "constants"]),
     "report": code_hash(["report"]),
+    "features": code_hash(["features", "data.readers", "data.layout"]),
 }

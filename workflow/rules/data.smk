@@ -2,7 +2,7 @@
 
 if config["dataset"]["generate"]:
 
-    rule synth_dataset:
+    checkpoint synth_dataset:
         output:
             manifest=f"{ROOT}/manifest.json",
             splits=[f"{ROOT}/{s}.csv" for s in ("train", "val", "test")],

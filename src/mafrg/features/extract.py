@@ -1,0 +1,191 @@
+"""Extract every enabled stream of one (clip, person) into its Parquet shard, reusing what is still valid.
+
+A stream column of an existing shard is kept when its recorded settings hash, extractor identity and source
+checksum all equal the current ones; everything else is recomputed. So a new VA checkpoint recomputes VA and
+nothing else, and a shard whose inputs are unchanged costs a metadata read. Problems are checked in order of
+cost: checkpoints first (before any decoding), then the video grid and the audio length, then the networks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mafrg.config import DatasetConfig
+from mafrg.data.layout import clip_files
+from mafrg.data.readers import DataError
+from mafrg.features import shard as sh
+from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, FeatureConfig
+from mafrg.features.networks import check_checkpoint, load_visual, run_visual, weights_identity
+from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShardResult:
+    path: Path
+    frames: int
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def source_checksum(path: Path) -> str:
+    """sha256 of a video file, or of a PNG folder's file names and contents."""
+    if path.is_dir():
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in sorted(path.glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        return h.hexdigest()
+    if not path.is_file():
+        raise DataError(f"{path}: missing")
+    return file_sha256(path)
+
+
+def _split_rel(rel: str) -> tuple[str, str]:
+    """'<site>/<session>/<person>/<clip>' -> (clip id '<site>/<session>/<clip>', person)."""
+    parts = rel.strip("/").split("/")
+    if len(parts) < 2:
+        raise ValueError(f"clip path {rel!r} is not <site>/<session>/<person>/<clip>")
+    return "/".join(parts[:-2] + parts[-1:]), parts[-2]
+
+
+def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg: FeatureConfig,
+                  dcfg: DatasetConfig, progress: bool = True) -> ShardResult:
+    import torch
+
+    torch.set_num_threads(max(1, fcfg.threads))
+    out = Path(out)
+    files = clip_files(root, split, rel)
+    clip_id, person = _split_rel(rel)
+    streams = fcfg.enabled()
+    if not streams:
+        raise ValueError("features: every stream is disabled")
+    for s in streams:  # fail at once on missing weights, before any decoding
+        if s in VIDEO_STREAMS or s == "wav2vec2":
+            check_checkpoint(s, fcfg.weights_path(s))
+
+    from mafrg.features.video import face_box, iter_frame_batches, plan_grid, preprocess
+
+    plan = plan_grid(files.video, dcfg.fps)
+    n = plan.frames
+    padded = 0
+    if n < dcfg.clip_length:
+        if not dcfg.pad_short:
+            raise DataError(f"{files.video}: {n} frames on the {dcfg.fps} fps grid, shorter than clip_length "
+                            f"{dcfg.clip_length} (set dataset.pad_short to pad by repeating the last frame)")
+        padded = dcfg.clip_length - n
+    if plan.resampled:
+        log.info("%s: %.3f fps, %d frames -> %d frames on the %d fps grid (nearest frame)",
+                 files.video, plan.source_fps, plan.source_frames, n, dcfg.fps)
+    total = n + padded
+
+    video_sha = source_checksum(files.video)
+    audio_sha = source_checksum(files.audio) if any(s in AUDIO_STREAMS for s in streams) else None
+    wanted: dict[str, dict[str, Any]] = {}
+    for s in streams:
+        wanted[s] = {
+            "dim": getattr(fcfg, s).dim,
+            "dtype": getattr(fcfg, s).dtype,
+            "identity": weights_identity(fcfg.weights_path(s), s, fcfg.untrained_seed)
+            if s in VIDEO_STREAMS or s == "wav2vec2" else f"torchaudio.compliance.kaldi.mfcc",
+            "settings": fcfg.stream_settings(s, dcfg.fps),
+            "settings_hash": fcfg.stream_hash(s, dcfg.fps),
+            "source_sha256": video_sha if s in VIDEO_STREAMS else audio_sha,
+            "frames": total,
+        }
+        wanted[s]["untrained"] = wanted[s]["identity"].startswith("untrained")
+
+    old = sh.read_meta(out) or {}
+    old_streams = old.get("streams", {})
+    keep = [s for s in streams if old_streams.get(s) == wanted[s]]
+    todo = [s for s in streams if s not in keep]
+    result = ShardResult(out, total, computed=todo, reused=keep)
+    log.info("%s %s: %d frames; computing %s; reusing %s", split, rel, total, todo or "nothing", keep or "nothing")
+
+    columns: dict[str, Any] = sh.read_stream_columns(out, keep) if keep else {}
+    source: dict[str, Any] = {
+        "video": str(files.video), "video_sha256": video_sha, "source_fps": plan.source_fps,
+        "source_frames": plan.source_frames, "resampled": plan.resampled, "padded_frames": padded,
+    }
+    if old.get("source"):  # carry over what earlier runs learnt about the audio, unless recomputed now
+        for k in ("audio", "audio_sha256", "audio_silent", "audio_adjusted_samples", "face_box"):
+            if k in old["source"]:
+                source[k] = old["source"][k]
+
+    vis = [s for s in todo if s in VIDEO_STREAMS]
+    if vis:
+        t0 = time.perf_counter()
+        nets = {s: load_visual(s, fcfg.weights_path(s), getattr(fcfg, s).dim, fcfg.crop_size,
+                               fcfg.untrained_seed) for s in vis}
+        box = None
+        if fcfg.face_crop:
+            box = face_box(files.video, plan, fcfg.face_margin)
+            if box is None:
+                log.warning("%s: no face found; using the whole frame", files.video)
+            source["face_box"] = list(box) if box else None
+        bs = min(getattr(fcfg, s).batch_size for s in vis)
+        outs = {s: np.empty((n, getattr(fcfg, s).dim), np.float32) for s in vis}
+        for start, frames in tqdm(iter_frame_batches(files.video, plan, bs), total=-(-n // bs),
+                                  desc=f"video {rel}", unit="batch", disable=not progress):
+            x = preprocess(frames, fcfg.image_size, fcfg.crop_size, box)
+            for s in vis:
+                outs[s][start : start + len(frames)] = run_visual(nets[s], x)
+        for s in vis:
+            columns[s] = sh.stream_array(_pad(outs[s], padded), getattr(fcfg, s).dtype)
+        result.seconds["video"] = time.perf_counter() - t0
+
+    aud = [s for s in todo if s in AUDIO_STREAMS]
+    if aud:
+        from mafrg.features.audio import align_audio, mfcc_per_frame
+
+        t0 = time.perf_counter()
+        audio = align_audio(files.audio, n, dcfg.fps, fcfg.sample_rate)
+        source.update(audio=str(files.audio), audio_sha256=audio_sha, audio_silent=audio.silent,
+                      audio_adjusted_samples=audio.adjusted_samples)
+        if "mfcc" in aud:
+            m = fcfg.mfcc
+            columns["mfcc"] = sh.stream_array(_pad(mfcc_per_frame(audio, m.num_ceps, m.num_mel_bins, m.use_energy),
+                                                   padded), m.dtype)
+        if "wav2vec2" in aud:
+            from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
+
+            model, norm = load_wav2vec2(fcfg.wav2vec2.model_dir, fcfg.untrained_seed + 404)
+            feats = wav2vec2_per_frame(model, norm, audio.samples, audio.samples_per_frame,
+                                       fcfg.wav2vec2.max_seconds, fcfg.sample_rate)
+            columns["wav2vec2"] = sh.stream_array(_pad(feats, padded), fcfg.wav2vec2.dtype)
+        result.seconds["audio"] = time.perf_counter() - t0
+
+    for s in streams:
+        if len(columns[s]) != total:
+            raise RuntimeError(f"{rel}: stream {s} has {len(columns[s])} frames, expected {total}")
+    meta = {
+        "split": split, "clip": clip_id, "person": person, "rel": rel, "frames": total, "fps": dcfg.fps,
+        "streams": {s: wanted[s] for s in streams},
+        "untrained": sorted(s for s in streams if wanted[s]["untrained"]),
+        "source": source,
+        "preprocessing": {"image_size": fcfg.image_size, "crop_size": fcfg.crop_size,
+                          "normalise": "mean 0.5 std 0.5", "face_crop": fcfg.face_crop,
+                          "grid": "nearest source frame", "sample_rate": fcfg.sample_rate},
+        "config_hash": config_hash({"streams": {s: wanted[s]["settings"] for s in streams},
+                                    "fps": dcfg.fps, "clip_length": dcfg.clip_length, "pad_short": dcfg.pad_short}),
+        "code_version": code_version(),
+        "packages": package_versions(),
+    }
+    sh.write_shard(out, clip_id, person, dcfg.fps, {s: columns[s] for s in streams}, meta)
+    log.info("wrote %s (%d frames; computed %s, reused %s)", out, total, todo, keep)
+    return result
+
+
+def _pad(x: np.ndarray, extra: int) -> np.ndarray:
+    return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]) if extra else x

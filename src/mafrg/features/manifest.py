@@ -1,0 +1,46 @@
+"""A split's feature manifest: which shards exist, their frame counts and extractor identities.
+
+Training depends on the *training* manifest only, so extracting new val/test clips never retrains; the report
+reads the manifests to say, visibly, when features come from untrained networks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mafrg.atomic import write_json
+from mafrg.features.shard import read_meta
+from mafrg.provenance import file_sha256, provenance
+
+log = logging.getLogger(__name__)
+
+
+def build_manifest(split: str, shard_paths: list[str], out: str | Path) -> dict[str, Any]:
+    shards = []
+    identities: dict[str, set[str]] = {}
+    dims: dict[str, int] = {}
+    untrained: set[str] = set()
+    for p in sorted(shard_paths):
+        meta = read_meta(p)
+        if meta is None:
+            raise ValueError(f"{p}: not a mafrg feature shard")
+        shards.append({"path": str(p), "clip": meta["clip"], "person": meta["person"], "frames": meta["frames"],
+                       "sha256": file_sha256(p)})
+        for s, info in meta["streams"].items():
+            identities.setdefault(s, set()).add(info["identity"])
+            dims[s] = info["dim"]
+        untrained.update(meta.get("untrained", []))
+    streams = {s: {"dim": dims[s], "identities": sorted(ids)} for s, ids in identities.items()}
+    for s, info in streams.items():
+        if len(info["identities"]) > 1:
+            log.warning("split %s: stream %s comes from %d different extractors", split, s, len(info["identities"]))
+    manifest = {
+        "split": split, "shards": shards, "streams": streams, "untrained": sorted(untrained),
+        "frames": sum(x["frames"] for x in shards), "provenance": provenance(),
+    }
+    write_json(out, manifest)
+    if untrained:
+        log.warning("split %s: features of %s come from UNTRAINED networks", split, sorted(untrained))
+    return manifest

@@ -1,0 +1,119 @@
+"""Per-frame visual feature networks: TorchScript checkpoints, or small untrained stand-ins.
+
+The authors' code loads ELIM, ME-GraphAU and the FER network as TorchScript files; mafrg does the same from
+paths in ``config.yaml`` and checks at load, with one dummy batch, that a network gives the configured number
+of values per frame. ``untrained`` builds a small randomly initialised CNN with the right output size
+(deterministic by seed) so that the demo and the tests run without weights; features from it are marked
+``untrained`` in every shard and report.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from mafrg.features.config import STREAM_HELP, UNTRAINED
+from mafrg.features.wav2vec import WeightsError
+from mafrg.provenance import file_sha256
+
+log = logging.getLogger(__name__)
+_STREAM_SEED_OFFSET = {"va": 101, "au": 202, "fe": 303, "wav2vec2": 404}
+
+
+def _untrained(stream: str, dim: int, seed: int):
+    import torch
+    from torch import nn
+
+    class TinyEncoder(nn.Module):
+        """Strided conv stack: 224 -> 7 x 7 map; then a head that gives ``dim`` values per frame."""
+
+        def __init__(self, dim: int, tokens: bool):
+            super().__init__()
+            chans = (3, 8, 16, 32, 64, 64)
+            layers = []
+            for a, b in zip(chans[:-1], chans[1:]):
+                layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.GELU()]
+            self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(7))
+            self.tokens = tokens
+            self.head = nn.Conv2d(64, dim // 49, 1) if tokens else nn.Linear(64, dim)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.body(x)
+            if self.tokens:  # 49 spatial tokens of dim/49 channels, token-major like ME-GraphAU
+                return self.head(h).flatten(2).transpose(1, 2).flatten(1)
+            return self.head(h.mean(dim=(2, 3)))
+
+    tokens = stream == "au"
+    if tokens and dim % 49:
+        raise WeightsError(f"features.au.dim must be a multiple of 49 (7 x 7 tokens), got {dim}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + _STREAM_SEED_OFFSET[stream])
+        net = TinyEncoder(dim, tokens)
+    return net.eval()
+
+
+def weights_identity(path: str, stream: str, seed: int) -> str:
+    if path == UNTRAINED:
+        return f"untrained:{stream}:seed{seed}"
+    p = Path(path)
+    if p.is_dir():  # wav2vec2 folder: hash its config and weight files
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in sorted(p.iterdir()):
+            if f.suffix in {".json", ".bin", ".safetensors"}:
+                h.update(f.name.encode())
+                h.update(_cached_sha(str(f)).encode())
+        return f"sha256:{h.hexdigest()}"
+    return f"sha256:{_cached_sha(str(p))}"
+
+
+@lru_cache(maxsize=16)
+def _cached_sha(path: str) -> str:
+    return file_sha256(path)
+
+
+def check_checkpoint(stream: str, path: str) -> None:
+    """Fail at once, before any decoding, when a configured checkpoint is missing."""
+    if path == UNTRAINED:
+        return
+    key = "model_dir" if stream == "wav2vec2" else "checkpoint"
+    p = Path(path)
+    ok = (p / "config.json").is_file() if stream == "wav2vec2" else p.is_file()
+    if not ok:
+        raise WeightsError(
+            f"features.{stream}.{key}: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
+            f"or set features.{stream}.{key} to 'untrained' (random weights: for demos and tests only)."
+        )
+
+
+def load_visual(stream: str, path: str, dim: int, crop_size: int, seed: int):
+    """A network mapping (N, 3, crop, crop) in [-1, 1] to (N, dim) (outputs are flattened per frame)."""
+    import torch
+
+    check_checkpoint(stream, path)
+    if path == UNTRAINED:
+        net = _untrained(stream, dim, seed)
+    else:
+        try:
+            net = torch.jit.load(path, map_location="cpu").eval()
+        except Exception as exc:  # noqa: BLE001
+            raise WeightsError(f"{path}: cannot be loaded as TorchScript ({stream} stream): {exc}") from exc
+    with torch.inference_mode():
+        out = net(torch.zeros(2, 3, crop_size, crop_size))
+    got = int(out.reshape(2, -1).shape[1]) if out.ndim >= 2 else -1
+    if got != dim:
+        raise WeightsError(
+            f"{path}: the {stream} network gives {got} values per frame (output shape {tuple(out.shape)}), "
+            f"features.{stream}.dim expects {dim}"
+        )
+    return net
+
+
+def run_visual(net, batch) -> "object":
+    import torch
+
+    with torch.inference_mode():
+        out = net(batch)
+    return out.reshape(out.shape[0], -1).float().numpy()

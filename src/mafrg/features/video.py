@@ -1,0 +1,141 @@
+"""Video decoding onto the 25 fps grid and the authors' preprocessing, in batches.
+
+Preprocessing (as the ReactDiff authors' code): resize the shorter side to 256 (bilinear, antialiased), centre
+crop 224, scale to [0, 1], normalise with mean 0.5 / std 0.5 -> [-1, 1]. Optionally a face crop first.
+
+Frame-rate conversion: grid frame k (time k / 25 s) takes the source frame nearest in time,
+``round(k * src_fps / 25)``; the grid has ``floor(n_src * 25 / src_fps)`` frames, so it never extends past the
+last source frame. PNG folders carry no rate and are taken to be on the grid already.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mafrg.data.readers import DataError, probe_video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    source_frames: int
+    source_fps: float
+    indices: np.ndarray  # source frame index of each grid frame
+
+    @property
+    def frames(self) -> int:
+        return len(self.indices)
+
+    @property
+    def resampled(self) -> bool:
+        return self.frames != self.source_frames or not np.array_equal(self.indices, np.arange(self.frames))
+
+
+def grid_indices(n_src: int, src_fps: float, fps: int) -> np.ndarray:
+    if not np.isfinite(src_fps) or src_fps <= 0 or abs(src_fps - fps) < 1e-3:
+        return np.arange(n_src)
+    n = int(np.floor(n_src * fps / src_fps + 1e-9))
+    return np.minimum(np.rint(np.arange(n) * src_fps / fps).astype(np.int64), n_src - 1)
+
+
+def plan_grid(path: str | Path, fps: int) -> GridPlan:
+    info = probe_video(path)
+    idx = grid_indices(info.frames, info.fps, fps)
+    if len(idx) == 0:
+        raise DataError(f"{path}: no frames on the {fps} fps grid")
+    return GridPlan(info.frames, info.fps, idx)
+
+
+def read_frames(path: str | Path, indices: np.ndarray) -> np.ndarray:
+    """RGB uint8 frames (n, H, W, 3) at the given source indices, from an mp4 or a PNG folder."""
+    path = Path(path)
+    if path.is_dir():
+        import cv2
+
+        out = []
+        for i in indices:
+            img = cv2.imread(str(path / f"{int(i) + 1}.png"), cv2.IMREAD_COLOR)
+            if img is None:
+                raise DataError(f"{path / f'{int(i) + 1}.png'}: PNG frame cannot be decoded")
+            out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        return np.stack(out)
+    import decord
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        return vr.get_batch([int(i) for i in indices]).asnumpy()
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): {exc}") from exc
+
+
+def iter_frame_batches(path: str | Path, plan: GridPlan, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start grid frame, RGB uint8 batch) over the whole grid. One decoder pass, never frame by frame."""
+    path = Path(path)
+    if path.is_dir():
+        for s in range(0, plan.frames, batch_size):
+            yield s, read_frames(path, plan.indices[s : s + batch_size])
+        return
+    import decord
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        for s in range(0, plan.frames, batch_size):
+            yield s, vr.get_batch([int(i) for i in plan.indices[s : s + batch_size]]).asnumpy()
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): {exc}") from exc
+
+
+def face_box(path: str | Path, plan: GridPlan, margin: float, samples: int = 16) -> tuple[int, int, int, int] | None:
+    """One square crop box (x0, y0, x1, y1) for the clip: the median of the largest Haar-cascade face on up to
+    ``samples`` evenly spaced frames, scaled by ``margin``. A single box keeps the crop stable over time.
+    None when no frame shows a face."""
+    import cv2
+
+    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+    if cascade.empty():
+        raise RuntimeError("OpenCV's Haar cascade haarcascade_frontalface_default.xml is missing (opencv 4.x needed)")
+    pick = np.unique(np.linspace(0, plan.frames - 1, min(samples, plan.frames)).astype(int))
+    frames = read_frames(path, plan.indices[pick])
+    boxes = []
+    for f in frames:
+        gray = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
+        if len(found):
+            x, y, w, h = max(found, key=lambda b: b[2] * b[3])
+            boxes.append((x + w / 2, y + h / 2, max(w, h)))
+    if not boxes:
+        return None
+    cx, cy, size = np.median(np.array(boxes), axis=0)
+    half = size * margin / 2
+    h, w = frames.shape[1:3]
+    half = min(half, cx, cy, w - cx, h - cy, max(w, h))  # keep the box inside the frame
+    return int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half))
+
+
+def preprocess(frames: np.ndarray, image_size: int, crop_size: int,
+               box: tuple[int, int, int, int] | None = None):
+    """uint8 RGB (n, H, W, 3) -> float32 tensor (n, 3, crop, crop) in [-1, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    if box is not None:
+        x0, y0, x1, y1 = box
+        frames = frames[:, y0:y1, x0:x1]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    h, w = x.shape[-2:]
+    scale = image_size / min(h, w)
+    size = (max(crop_size, round(h * scale)), max(crop_size, round(w * scale)))
+    if size != (h, w):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    top = (x.shape[-2] - crop_size) // 2
+    left = (x.shape[-1] - crop_size) // 2
+    x = x[..., top : top + crop_size, left : left + crop_size]
+    return x.sub_(0.5).div_(0.5).clamp_(-1.0, 1.0).contiguous()

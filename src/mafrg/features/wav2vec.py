@@ -1,0 +1,107 @@
+"""wav2vec2 features per video frame: last hidden state at 50 Hz, two 20 ms frames concatenated per 40 ms.
+
+The model is ``transformers.Wav2Vec2Model`` loaded from a local folder (``features.wav2vec2.model_dir``);
+nothing is downloaded. Input audio is normalised as the model's processor does (zero mean, unit variance when
+its ``preprocessor_config.json`` says ``do_normalize``, the default of wav2vec2-base-960h).
+For an audio of F video frames (F * 640 samples) the convolutional front end yields 2F - 1 hidden frames; the
+last one is repeated to make 2F (pad to even length), then pairs are concatenated into F x 1536.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mafrg.features.config import STREAM_HELP, UNTRAINED
+
+log = logging.getLogger(__name__)
+
+
+class WeightsError(ValueError):
+    """A configured extractor checkpoint is missing or does not produce what its stream needs."""
+
+
+def untrained_wav2vec2(seed: int):
+    """A small randomly initialised wav2vec2 with the base model's 50 Hz front end and 768-d output.
+
+    Built with torchaudio's pure-Python wav2vec2 (same architecture family) rather than transformers: importing
+    transformers costs ~2.6 s per process here (measured), which is most of a demo shard job's time. Real
+    checkpoints are always loaded with transformers (:func:`load_wav2vec2`).
+    """
+    import torch
+    from torchaudio.models import wav2vec2_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = wav2vec2_model(
+            extractor_mode="group_norm",
+            extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+            extractor_conv_bias=False, encoder_embed_dim=768, encoder_projection_dropout=0.0,
+            encoder_pos_conv_kernel=32, encoder_pos_conv_groups=16, encoder_num_layers=2, encoder_num_heads=12,
+            encoder_attention_dropout=0.0, encoder_ff_interm_features=1024, encoder_ff_interm_dropout=0.0,
+            encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None,
+        )
+    return _LastHidden(model.eval())
+
+
+class _LastHidden:
+    """Gives a torchaudio wav2vec2 the ``model(x).last_hidden_state`` interface of transformers'."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x):
+        from types import SimpleNamespace
+
+        hidden, _ = self.model(x)
+        return SimpleNamespace(last_hidden_state=hidden)
+
+
+def load_wav2vec2(model_dir: str, seed: int = 0):
+    """(model, do_normalize). Fails with a message naming the folder and what belongs there."""
+    if model_dir == UNTRAINED:
+        return untrained_wav2vec2(seed), True
+    from transformers import Wav2Vec2Model
+
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise WeightsError(
+            f"features.wav2vec2.model_dir: {path} has no config.json. Put {STREAM_HELP['wav2vec2']} there, "
+            "or set it to 'untrained' (random weights, for demos and tests)."
+        )
+    model = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).eval()
+    if model.config.hidden_size != 768:
+        raise WeightsError(f"{path}: wav2vec2 hidden size is {model.config.hidden_size}, the stream needs 768")
+    do_norm = True
+    pre = path / "preprocessor_config.json"
+    if pre.is_file():
+        do_norm = bool(json.loads(pre.read_text()).get("do_normalize", True))
+    return model, do_norm
+
+
+def wav2vec2_per_frame(model, do_normalize: bool, samples: np.ndarray, samples_per_frame: int,
+                       max_seconds: float = 40.0, sample_rate: int = 16000) -> np.ndarray:
+    """(F, 1536) float32 for ``samples`` of F * samples_per_frame."""
+    import torch
+
+    n_frames = len(samples) // samples_per_frame
+    chunk_frames = max(1, int(max_seconds * sample_rate) // samples_per_frame)
+    out = []
+    with torch.inference_mode():
+        for f0 in range(0, n_frames, chunk_frames):
+            f1 = min(n_frames, f0 + chunk_frames)
+            x = samples[f0 * samples_per_frame : f1 * samples_per_frame].astype(np.float32)
+            if do_normalize:
+                x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+            hidden = model(torch.from_numpy(x)[None]).last_hidden_state[0].numpy()
+            want = 2 * (f1 - f0)
+            if hidden.shape[0] < want:
+                hidden = np.concatenate([hidden, np.repeat(hidden[-1:], want - hidden.shape[0], axis=0)])
+            out.append(hidden[:want].reshape(f1 - f0, 2 * hidden.shape[1]))
+    feats = np.concatenate(out).astype(np.float32)
+    if feats.shape[1] != 1536:
+        raise WeightsError(f"wav2vec2 gives {feats.shape[1] // 2}-d hidden states; the stream needs 768")
+    return feats
