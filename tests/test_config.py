@@ -31,7 +31,7 @@ def test_shipped_config_is_valid(cfg):
         (lambda c: c["evaluation"].update(protocol="official"), "config key 'evaluation.protocol'"),
         (lambda c: c["baselines"].update(methods=["GT", "B_Nope"]), "config key 'baselines.methods.1'"),
         (lambda c: c["neighbours"].update(quantile=2), "config key 'neighbours.quantile'"),
-        (lambda c: c.pop("dataset"), "'dataset' is a required property"),
+        (lambda c: c.pop("dataset"), "missing config key 'dataset'"),
     ],
 )
 def test_bad_config_names_the_key(cfg, edit, message):

@@ -17,6 +17,7 @@ TINY = {
     "dataset": {"root": "results/demo_data", "generate": True, "clip_length": 60, "splits": ["val", "test"]},
     "synth": {"seed": 5, "sessions": {"train": 2, "val": 2, "test": 1}, "clips_per_session": 2, "frames": 61,
               "image_size": 64, "audio": "procedural"},
+    "features": {"threads": 1, "au": {"dim": 392}},
     "neighbours": {"quantile": 0.2},
     "baselines": {"seed": 7},
     "evaluation": {"threads": 1, "chunk_rows": 4},
@@ -24,8 +25,9 @@ TINY = {
 
 
 def snakemake(workdir, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
+    # --configfile takes several values: it goes last so that targets are not read as config files
+    cmd = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 

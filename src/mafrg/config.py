@@ -42,6 +42,10 @@ def validate_config(cfg: dict, schema_path: str | Path) -> None:
             for name in extra:
                 full = name if key == "<top level>" else f"{key}.{name}"
                 problems.append(f"unknown config key '{full}'{where}")
+        elif err.validator == "required":
+            for name in sorted(set(err.validator_value) - set(err.instance)):
+                full = name if key == "<top level>" else f"{key}.{name}"
+                problems.append(f"missing config key '{full}'")
         else:
             problems.append(f"config key '{key}': {err.message}")
     if problems:

@@ -80,16 +80,17 @@ def align_audio(path: str | Path, frames: int, fps: int, sample_rate: int) -> Al
     return AlignedAudio(mono.astype(np.float32), sample_rate, spf, sr, seconds, -diff, silent)
 
 
-def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_energy: bool) -> np.ndarray:
+def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_energy: bool,
+                   waveform_scale: float = 1.0, energy_floor: float = 1.0) -> np.ndarray:
     """Kaldi MFCC with frame length = frame shift = one video frame: exactly one vector per frame."""
     import torch
     from torchaudio.compliance.kaldi import mfcc
 
     ms = 1000.0 * audio.samples_per_frame / audio.sample_rate
-    wav = torch.from_numpy(audio.samples)[None]
+    wav = torch.from_numpy(audio.samples)[None] * waveform_scale
     feats = mfcc(wav, sample_frequency=float(audio.sample_rate), frame_length=ms, frame_shift=ms,
                  num_ceps=num_ceps, num_mel_bins=num_mel_bins, use_energy=use_energy, snip_edges=True,
-                 dither=0.0)
+                 dither=0.0, energy_floor=energy_floor)
     n = len(audio.samples) // audio.samples_per_frame
     if feats.shape[0] != n:
         raise RuntimeError(f"MFCC produced {feats.shape[0]} frames for {n} video frames")

@@ -41,6 +41,11 @@ class MfccStream:
     num_ceps: int = 26
     num_mel_bins: int = 26
     use_energy: bool = True
+    # torchaudio's Kaldi MFCC on the float waveform in [-1, 1] with its defaults (energy_floor 1.0), as common
+    # REACT code calls it. Caution: with that scale quiet 40 ms frames have energy < 1 and C0 is floored to 0;
+    # waveform_scale 32768 gives Kaldi's int16 convention, where C0 keeps the energy of quiet frames.
+    waveform_scale: float = 1.0
+    energy_floor: float = 1.0
     dtype: str = "float32"
 
     @property

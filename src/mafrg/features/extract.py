@@ -37,8 +37,8 @@ class ShardResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def source_checksum(path: Path) -> str:
-    """sha256 of a video file, or of a PNG folder's file names and contents."""
+def source_checksum(path: Path, kind: str) -> str:
+    """sha256 of a video/audio file, or of a PNG folder's file names and contents."""
     if path.is_dir():
         import hashlib
 
@@ -48,7 +48,7 @@ def source_checksum(path: Path) -> str:
             h.update(f.read_bytes())
         return h.hexdigest()
     if not path.is_file():
-        raise DataError(f"{path}: missing")
+        raise DataError(f"{path}: {kind} file missing")
     return file_sha256(path)
 
 
@@ -90,8 +90,8 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
                  files.video, plan.source_fps, plan.source_frames, n, dcfg.fps)
     total = n + padded
 
-    video_sha = source_checksum(files.video)
-    audio_sha = source_checksum(files.audio) if any(s in AUDIO_STREAMS for s in streams) else None
+    video_sha = source_checksum(files.video, "video")
+    audio_sha = source_checksum(files.audio, "audio") if any(s in AUDIO_STREAMS for s in streams) else None
     wanted: dict[str, dict[str, Any]] = {}
     for s in streams:
         wanted[s] = {
@@ -155,8 +155,9 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
                       audio_adjusted_samples=audio.adjusted_samples)
         if "mfcc" in aud:
             m = fcfg.mfcc
-            columns["mfcc"] = sh.stream_array(_pad(mfcc_per_frame(audio, m.num_ceps, m.num_mel_bins, m.use_energy),
-                                                   padded), m.dtype)
+            feats = mfcc_per_frame(audio, m.num_ceps, m.num_mel_bins, m.use_energy, m.waveform_scale,
+                                   m.energy_floor)
+            columns["mfcc"] = sh.stream_array(_pad(feats, padded), m.dtype)
         if "wav2vec2" in aud:
             from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
 

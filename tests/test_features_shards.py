@@ -1,0 +1,162 @@
+"""Extraction into shards: networks from saved checkpoints, metadata, reuse per stream, bad input, reader API."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from features_helpers import save_torchscript, save_tiny_wav2vec2
+from mafrg import features
+from mafrg.config import DatasetConfig
+from mafrg.data.layout import clip_files, read_split
+from mafrg.data.readers import DataError
+from mafrg.features.config import FeatureConfig
+from mafrg.features.extract import extract_shard
+from mafrg.features.networks import load_visual
+from mafrg.features.wav2vec import WeightsError
+
+DCFG = DatasetConfig(clip_length=60)
+
+
+def small_cfg(**over) -> FeatureConfig:
+    cfg = FeatureConfig.from_dict({"threads": 1, "au": {"dim": 49 * 8, "dtype": "float16"}, **over})
+    return cfg
+
+
+def _rel(root, split="val", i=0):
+    return read_split(root, split).speaker_path[i]
+
+
+def test_saved_torchscript_checkpoints_load_and_are_checked(tmp_path):
+    va = save_torchscript(tmp_path / "va.pt", 64)
+    au = save_torchscript(tmp_path / "au.pt", 49 * 512, tokens=49)
+    net = load_visual("va", str(va), 64, 224, 0)
+    assert net(__import__("torch").zeros(3, 3, 224, 224)).shape == (3, 64)
+    load_visual("au", str(au), 25088, 224, 0)  # (N, 49, 512) output is flattened per frame
+    with pytest.raises(WeightsError, match=r"va.pt: the fe network gives 64 values per frame .* features.fe.dim expects 1408"):
+        load_visual("fe", str(va), 1408, 224, 0)
+    with pytest.raises(WeightsError, match=r"features.va.checkpoint: .*elim.pt not found \(va stream\). Put a TorchScript export of the ELIM"):
+        load_visual("va", str(tmp_path / "elim.pt"), 64, 224, 0)
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    with pytest.raises(WeightsError, match="cannot be loaded as TorchScript"):
+        load_visual("va", str(tmp_path / "bad.pt"), 64, 224, 0)
+
+
+def test_untrained_networks_are_deterministic():
+    import torch
+
+    x = torch.randn(2, 3, 224, 224)
+    a = load_visual("au", "untrained", 25088, 224, 3)(x)
+    b = load_visual("au", "untrained", 25088, 224, 3)(x)
+    c = load_visual("au", "untrained", 25088, 224, 4)(x)
+    assert torch.equal(a, b) and not torch.equal(a, c) and a.reshape(2, -1).shape[1] == 25088
+
+
+def test_shard_contents_and_metadata(tiny_dataset, tmp_path):
+    rel = _rel(tiny_dataset)
+    out = tmp_path / "s.parquet"
+    res = extract_shard(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    assert sorted(res.computed) == sorted(features.STREAMS) and res.frames == 61
+    clip = features.load_clip(out)
+    assert clip["va"].shape == (61, 64) and clip["au"].shape == (61, 392) and clip["fe"].shape == (61, 1408)
+    assert clip["mfcc"].shape == (61, 26) and clip["wav2vec2"].shape == (61, 1536)
+    assert np.allclose(clip["timestamp"], np.arange(61) / 25)
+    t = pq.read_table(out)
+    assert t.schema.field("au").type.value_type == __import__("pyarrow").float16()
+    assert set(t.column_names) == {"clip", "person", "frame", "timestamp", *features.STREAMS}
+    meta = clip["meta"]
+    site, session, person, num = rel.split("/")
+    assert meta["clip"] == f"{site}/{session}/{num}" and meta["person"] == person
+    for s in features.STREAMS:
+        info = meta["streams"][s]
+        assert {"dim", "dtype", "identity", "settings", "settings_hash", "source_sha256"} <= set(info)
+    assert meta["streams"]["va"]["identity"] == "untrained:va:seed0"
+    assert set(meta["untrained"]) == {"va", "au", "fe", "wav2vec2"}
+    assert meta["source"]["video_sha256"] and meta["code_version"] and meta["config_hash"]
+    # only requested columns are read
+    only = features.load_clip(out, ["mfcc"])
+    assert "mfcc" in only and "au" not in only
+    ds = features.open_dataset([out])
+    assert ds.to_table(columns=["frame", "va"]).num_columns == 2
+
+
+def test_reuse_recomputes_only_changed_stream(tiny_dataset, tmp_path, monkeypatch):
+    rel = _rel(tiny_dataset)
+    out = tmp_path / "s.parquet"
+    va_pt = save_torchscript(tmp_path / "va.pt", 64, seed=1)
+    extract_shard(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    before = features.load_clip(out, dtype=None)
+    res = extract_shard(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    assert res.computed == [] and len(res.reused) == 5
+    res = extract_shard(tiny_dataset, "val", rel, out, small_cfg(va={"checkpoint": str(va_pt)}), DCFG, progress=False)
+    assert res.computed == ["va"]
+    after = features.load_clip(out, dtype=None)
+    for s in ("au", "fe", "mfcc", "wav2vec2"):
+        np.testing.assert_array_equal(before[s], after[s])
+    assert not np.array_equal(before["va"], after["va"])
+    assert after["meta"]["streams"]["va"]["identity"].startswith("sha256:")
+    # a changed source video invalidates the video streams only
+    f = clip_files(tiny_dataset, "val", rel)
+    copy = tmp_path / "data"
+    shutil.copytree(tiny_dataset, copy)
+    other = clip_files(copy, "val", _rel(copy, i=1))
+    shutil.copy(other.video, clip_files(copy, "val", rel).video)
+    res = extract_shard(copy, "val", rel, out, small_cfg(va={"checkpoint": str(va_pt)}), DCFG, progress=False)
+    assert sorted(res.computed) == ["au", "fe", "va"]
+
+
+def test_transformers_wav2vec2_through_extraction(tiny_dataset, tmp_path):
+    w2v = save_tiny_wav2vec2(tmp_path / "w2v")
+    out = tmp_path / "s.parquet"
+    cfg = small_cfg(wav2vec2={"model_dir": str(w2v)})
+    extract_shard(tiny_dataset, "val", _rel(tiny_dataset), out, cfg, DCFG, progress=False)
+    meta = features.shard_metadata(out)
+    assert meta["streams"]["wav2vec2"]["identity"].startswith("sha256:") and "wav2vec2" not in meta["untrained"]
+
+
+def test_bad_input_leaves_no_partial_shard(dataset_copy, tmp_path):
+    rel = _rel(dataset_copy)
+    out = tmp_path / "s.parquet"
+    f = clip_files(dataset_copy, "val", rel)
+    raw = f.video.read_bytes()
+    f.video.write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(DataError, match=str(f.video)):
+        extract_shard(dataset_copy, "val", rel, out, small_cfg(), DCFG, progress=False)
+    assert list(tmp_path.glob("*.parquet")) == [] and not list(tmp_path.glob(".*tmp*"))
+    # a good shard stays untouched when a later extraction fails (atomic replace)
+    good = _rel(dataset_copy, i=1)
+    extract_shard(dataset_copy, "val", good, out, small_cfg(), DCFG, progress=False)
+    stamp = out.read_bytes()
+    clip_files(dataset_copy, "val", good).audio.unlink()
+    with pytest.raises(DataError, match="audio file missing"):
+        extract_shard(dataset_copy, "val", good, out, small_cfg(mfcc={"num_ceps": 13}), DCFG, progress=False)
+    assert out.read_bytes() == stamp
+
+
+def test_short_clip_and_padding(tiny_dataset, tmp_path):
+    rel = _rel(tiny_dataset)
+    with pytest.raises(DataError, match="shorter than clip_length 80"):
+        extract_shard(tiny_dataset, "val", rel, tmp_path / "a.parquet", small_cfg(), DatasetConfig(clip_length=80),
+                      progress=False)
+    res = extract_shard(tiny_dataset, "val", rel, tmp_path / "b.parquet", small_cfg(),
+                        DatasetConfig(clip_length=64, pad_short=True), progress=False)
+    clip = features.load_clip(tmp_path / "b.parquet")
+    assert res.frames == 64 and clip["meta"]["source"]["padded_frames"] == 3
+    np.testing.assert_array_equal(clip["va"][61], clip["va"][60])
+
+
+def test_feature_config_errors():
+    from mafrg.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown key\\(s\\) in features.va: chekpoint"):
+        FeatureConfig.from_dict({"va": {"chekpoint": "x"}})
+    with pytest.raises(ConfigError, match="features.au.dtype"):
+        FeatureConfig.from_dict({"au": {"dtype": "int8"}})
+    cfg = FeatureConfig()
+    assert cfg.stream_hash("va", 25) != FeatureConfig.from_dict({"va": {"dim": 32}}).stream_hash("va", 25)
+    assert cfg.stream_hash("au", 25) == FeatureConfig.from_dict({"va": {"dim": 32}}).stream_hash("au", 25)
+    assert cfg.stream_hash("va", 25) == FeatureConfig.from_dict({"va": {"batch_size": 1}}).stream_hash("va", 25)

@@ -1,0 +1,96 @@
+"""The feature stage under Snakemake: per-shard jobs, incremental additions, per-stream reruns, --keep-going."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from mafrg.config import SynthConfig
+from mafrg.features import load_clip
+from test_workflow import planned_jobs, snakemake
+
+
+def _config(root):
+    return {
+        "results": "results",
+        "dataset": {"root": str(root), "generate": False, "clip_length": 60, "splits": ["val"]},
+        "synth": {"sessions": {"train": 1, "val": 1, "test": 1}},
+        "features": {"threads": 1, "au": {"dim": 392}},
+        "neighbours": {}, "baselines": {}, "evaluation": {},
+    }
+
+
+def _add_session(root, src_session, new_session):
+    """Copy a val session under a new name and append its pairs to val.csv (as a new recording would)."""
+    for mod in ("Video_files", "Audio_files", "Emotion", "3D_FV_files"):
+        shutil.copytree(root / "val" / mod / "Synth" / src_session, root / "val" / mod / "Synth" / new_session)
+    lines = (root / "val.csv").read_text().splitlines()
+    extra = [l.replace(src_session, new_session) for l in lines[1:] if src_session in l]
+    n = len(lines) - 1
+    lines += [f"{n + i}," + l.split(",", 1)[1] for i, l in enumerate(extra)]
+    (root / "val.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workflow")
+def test_incremental_feature_extraction(tmp_path):
+    from mafrg.synth.generator import generate
+
+    root = tmp_path / "data"
+    generate(SynthConfig(seed=2, sessions={"train": 1, "val": 1, "test": 1}, clips_per_session=1, frames=61,
+                         image_size=64, audio="procedural"), root)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(_config(root)))
+    target = "results/features/val.manifest.json"
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    shards = sorted((work / "results/features/val").rglob("*.parquet"))
+    assert len(shards) == 2
+
+    # A new session: only its two clips are planned.
+    _add_session(root, "session001", "session009")
+    jobs = planned_jobs((r := snakemake(work, target, "-n", "--cores", "1")).stdout + r.stderr)
+    assert jobs.get("extract_features") == 2, jobs
+    # One of the new videos is corrupt: with --keep-going the other is extracted, the bad one leaves nothing.
+    bad = root / "val/Video_files/Synth/session009/P1/1.mp4"
+    good_copy = bad.read_bytes()
+    bad.write_bytes(good_copy[: len(good_copy) // 4])
+    res = snakemake(work, target, "--cores", "2", "--keep-going")
+    assert res.returncode != 0
+    new = work / "results/features/val/Synth/session009"
+    assert (new / "P2/1.parquet").exists() and not (new / "P1/1.parquet").exists()
+    log = (work / "results/logs/features/val/Synth/session009/P1/1.log").read_text()
+    assert str(bad) in log and "cannot be decoded" in log
+    bad.write_bytes(good_copy)
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    au_before = {p: load_clip(p, ["au"], dtype=None)["au"] for p in (work / "results/features/val").rglob("*.parquet")}
+
+    # A different VA network: every shard job reruns, but recomputes VA only.
+    cfg = _config(root)
+    cfg["features"]["va"] = {"dim": 32}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs((r := snakemake(work, target, "-n", "--cores", "1")).stdout + r.stderr)
+    assert jobs.get("extract_features") == 4, jobs
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    for p, au in au_before.items():
+        clip = load_clip(p, ["va", "au"], dtype=None)
+        assert clip["va"].shape[1] == 32 and (clip["au"] == au).all()
+        rel = p.relative_to(work / "results/features/val").with_suffix(".log")
+        log = (work / "results/logs/features/val" / rel).read_text()
+        assert "computing ['va']; reusing ['au', 'fe', 'mfcc', 'wav2vec2']" in log, log[-500:]
+
+
+@pytest.mark.xdist_group("workflow")
+def test_missing_weights_fail_before_any_job(tmp_path):
+    cfg = _config(tmp_path / "data")
+    cfg["features"]["fe"] = {"checkpoint": str(tmp_path / "fer.pt")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, "-n", "--cores", "1")
+    assert res.returncode != 0
+    err = res.stdout + res.stderr
+    assert f"features.fe.checkpoint: {tmp_path / 'fer.pt'} not found (fe stream). Put a TorchScript export" in err
