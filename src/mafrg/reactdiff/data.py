@@ -1,0 +1,113 @@
+"""Training data for ReactDiff: feature shards streamed one clip per item, targets from the assembled split.
+
+Only the clips of one batch are in memory at a time (the 25088-d AU stream is never loaded for the whole set).
+The held-out validation clips come from the *training* split (a fixed hash of the clip path), so adding
+val/test recordings never changes training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mafrg import features
+from mafrg.data.assemble import SplitArrays
+
+STREAMS = ("au", "fe", "va", "mfcc", "wav2vec2")
+
+
+@dataclass(frozen=True)
+class ClipItem:
+    rel: str
+    shard: str
+    emotion: np.ndarray  # (T, 25)
+    tdmm: np.ndarray  # (T, 58)
+
+
+def shard_path(features_root: str | Path, split: str, rel: str) -> str:
+    return str(Path(features_root) / split / f"{rel}.parquet")
+
+
+def held_out(rel: str, fraction: float) -> bool:
+    h = int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < fraction
+
+
+def person_clips(data: SplitArrays, features_root: str | Path) -> list[ClipItem]:
+    """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour)."""
+    items: dict[str, ClipItem] = {}
+    for k, r in enumerate(data.rows):
+        for rel, emo, tdmm in ((r.speaker, data.speaker_emotion[k], data.speaker_tdmm[k]),
+                               (r.listener, data.listener_emotion[k], data.listener_tdmm[k])):
+            items.setdefault(rel, ClipItem(rel, shard_path(features_root, data.split, rel), emo, tdmm))
+    return list(items.values())
+
+
+def split_items(items: list, key, fraction: float) -> tuple[list, list]:
+    train = [x for x in items if not held_out(key(x), fraction)]
+    val = [x for x in items if held_out(key(x), fraction)]
+    if not train:  # tiny sets: keep at least one training item
+        train, val = val[:1], val[1:]
+    return train, val
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    def __init__(self, items: list[ClipItem], frames: int):
+        self.items = items
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        it = self.items[i]
+        clip = features.load_clip(it.shard, STREAMS, frames=self.frames, dtype=None)
+        n = len(clip["frame"])
+        if n < self.frames:
+            raise ValueError(f"{it.shard}: {n} frames, training needs {self.frames}")
+        out = {s: torch.from_numpy(np.ascontiguousarray(clip[s])) for s in STREAMS}
+        out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
+        out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
+        return out
+
+
+def load_clip_features(shard: str, frames: int) -> dict[str, torch.Tensor]:
+    clip = features.load_clip(shard, STREAMS, frames=frames, dtype=None)
+    return {s: torch.from_numpy(np.ascontiguousarray(clip[s]))[None] for s in STREAMS}
+
+
+def manifest_digest(path: str | Path) -> str:
+    """Hash of a features manifest's shard list and checksums (what training saw)."""
+    m = json.loads(Path(path).read_text())
+    return hashlib.sha256(json.dumps([(s["path"], s["sha256"]) for s in m["shards"]]).encode()).hexdigest()[:16]
+
+
+def stream_dims(shard: str) -> dict[str, int]:
+    meta = features.shard_metadata(shard)
+    return {s: meta["streams"][s]["dim"] for s in STREAMS}
+
+
+def input_stats(items: list[ClipItem], frames: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-dimension mean and standard deviation of every stream over the training clips (streamed)."""
+    acc: dict[str, list] = {}
+    n = 0
+    for it in items:
+        clip = features.load_clip(it.shard, STREAMS, frames=frames, dtype=np.float64)
+        for s in STREAMS:
+            x = clip[s]
+            if s not in acc:
+                acc[s] = [np.zeros(x.shape[1]), np.zeros(x.shape[1])]
+            acc[s][0] += x.sum(0)
+            acc[s][1] += (x * x).sum(0)
+        n += len(clip["frame"])
+    out = {}
+    for s, (sm, sq) in acc.items():
+        mu = sm / n
+        sd = np.sqrt(np.maximum(sq / n - mu * mu, 0.0))
+        out[s] = (torch.from_numpy(mu).float(), torch.from_numpy(sd).float())
+    return out

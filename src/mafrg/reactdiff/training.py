@@ -1,0 +1,143 @@
+"""A small, resumable training loop shared by both ReactDiff stages.
+
+AdamW (betas and weight decay from config), an EMA of the weights (``torch.optim.swa_utils``), a seed, and a
+checkpoint written atomically after every epoch with model, EMA, optimiser and RNG states. A killed run started
+again with the same settings continues from the last finished epoch and ends with the same weights as an
+uninterrupted run (the data order of epoch e depends only on (seed, e)). Losses go to a CSV (and TensorBoard
+when it is installed).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import random
+import resource
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from mafrg.atomic import atomic_path
+from mafrg.provenance import config_hash
+from mafrg.reactdiff.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def train(
+    model: torch.nn.Module,
+    step_loss: Callable[[torch.nn.Module, Any, int], torch.Tensor],
+    make_loader: Callable[[int, bool], Any],
+    cfg: TrainConfig,
+    workdir: Path,
+    identity: dict[str, Any],
+    progress: bool = True,
+) -> tuple[AveragedModel, list[dict[str, float]]]:
+    """Train ``model``; ``make_loader(epoch, train)`` yields batches; ``step_loss(model, batch, step)`` -> loss.
+
+    ``identity`` (settings, data digest) must match for a checkpoint to be resumed.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    dev = device()
+    model.to(dev)
+    seed_everything(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+    state_path = workdir / "last.pt"
+    ident = config_hash({"train": asdict(cfg), **identity})
+    history: list[dict[str, float]] = []
+    start = 0
+    if state_path.exists():
+        st = torch.load(state_path, map_location=dev, weights_only=False)
+        if st.get("identity") == ident:
+            model.load_state_dict(st["model"])
+            ema.load_state_dict(st["ema"])
+            opt.load_state_dict(st["optimizer"])
+            torch.set_rng_state(st["torch_rng"])
+            np.random.set_state(st["numpy_rng"])
+            random.setstate(st["python_rng"])
+            history = st["history"]
+            start = st["epoch"] + 1
+            log.info("resuming from %s: epoch %d of %d done", state_path, start, cfg.epochs)
+        else:
+            log.info("ignoring %s: it was made with other settings or data", state_path)
+    writer = _tensorboard(workdir)
+    step = start * 10_000
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        losses = []
+        for batch in tqdm(make_loader(epoch, True), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                          disable=not progress, leave=False):
+            loss = step_loss(model, batch, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            ema.update_parameters(model)
+            losses.append(float(loss))
+            step += 1
+        val = _validate(ema.module, step_loss, make_loader(epoch, False))
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+               "val_loss": val, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
+        history.append(row)
+        log.info("epoch %d: train %.4f val %.4f (%.1f s, peak RSS %.0f MB)", row["epoch"], row["train_loss"],
+                 val, row["seconds"], row["peak_rss_mb"])
+        if writer is not None:
+            writer.add_scalar("loss/train", row["train_loss"], epoch + 1)
+            writer.add_scalar("loss/val", val, epoch + 1)
+        save_atomic({
+            "identity": ident, "epoch": epoch, "model": model.state_dict(), "ema": ema.state_dict(),
+            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(), "history": history,
+        }, state_path)
+    return ema, history
+
+
+@torch.no_grad()
+def _validate(model, step_loss, loader) -> float:
+    model.eval()
+    vals = [float(step_loss(model, b, -1)) for b in loader]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _tensorboard(workdir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - tensorboard is optional
+        return None
+    return SummaryWriter(str(workdir / "tensorboard"))
+
+
+def write_losses(path: Path, history: list[dict[str, float]]) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_loss", "seconds", "peak_rss_mb"])
+            w.writeheader()
+            w.writerows(history)
