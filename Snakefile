@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/reactdiff.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

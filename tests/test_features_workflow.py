@@ -18,7 +18,7 @@ def _config(root):
         "dataset": {"root": str(root), "generate": False, "clip_length": 60, "splits": ["val"]},
         "synth": {"sessions": {"train": 1, "val": 1, "test": 1}},
         "features": {"threads": 1, "au": {"dim": 392}},
-        "neighbours": {}, "baselines": {}, "evaluation": {},
+        "reactdiff": {"enabled": False}, "neighbours": {}, "baselines": {}, "evaluation": {},
     }
 
 

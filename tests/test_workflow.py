@@ -18,6 +18,11 @@ TINY = {
     "synth": {"seed": 5, "sessions": {"train": 2, "val": 2, "test": 1}, "clips_per_session": 2, "frames": 61,
               "image_size": 64, "audio": "procedural"},
     "features": {"threads": 1, "au": {"dim": 392}},
+    "reactdiff": {"preset": "demo", "threads": 1,
+                  "mmt": {"window": 10, "d_model": 16, "d_fused": 16, "latent_dim": 8, "latent_frame_dim": 2,
+                          "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
+                  "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 4},
+                  "train_mmt": {"epochs": 2}, "train_ddim": {"epochs": 2}},
     "neighbours": {"quantile": 0.2},
     "baselines": {"seed": 7},
     "evaluation": {"threads": 1, "chunk_rows": 4},
@@ -50,12 +55,14 @@ def test_demo_workflow_end_to_end(tmp_path):
     report = tmp_path / "results" / "report"
     for split in ("val", "test"):
         df = pd.read_csv(report / f"{split}.csv")
-        assert df.method.tolist() == ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr"]
+        assert df.method.tolist() == ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr", "ReactDiff_offline",
+                                      "ReactDiff_online"]
         assert list(df.columns) == ["method", "FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn"]
         gt = df.set_index("method").loc["GT"]
         assert gt.FRDist == 0.0
         md = (report / f"{split}.md").read_text()
         assert "Appropriateness" in md and "Diversity" in md and "Synchrony" in md
+    assert (report / "training_losses.png").stat().st_size > 1000
     readme = (report / "README.md").read_text()
     assert "synthetic demo dataset" in readme and "config_hash" in readme and "manifest_sha256" in readme
     for log in (tmp_path / "results" / "logs").iterdir():
@@ -77,7 +84,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     cfg = dict(TINY, neighbours={"quantile": 0.3})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1")).stdout + r.stderr)
-    assert jobs == {"neighbours": 2, "evaluate": 10, "report": 1, "all": 1}, jobs
+    assert jobs == {"neighbours": 2, "evaluate": 14, "report": 1, "all": 1}, jobs
 
 
 @pytest.mark.xdist_group("workflow")

@@ -184,12 +184,42 @@ def cmd_features_manifest(a: argparse.Namespace) -> None:
     build_manifest(a.split, a.shards, a.out)
 
 
+def _torch_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def cmd_train_mmt(a: argparse.Namespace) -> None:
+    from mafrg.reactdiff.stages import train_mmt
+
+    _torch_threads(a.threads)
+    final = train_mmt(a.train_data, a.features_root, a.manifest, _settings(a.settings), a.out, a.losses)
+    log.info("MMT trained: final val loss %.4f, peak RSS %.0f MB", final["history"][-1]["val_loss"], final["peak_rss_mb"])
+
+
+def cmd_train_ddim(a: argparse.Namespace) -> None:
+    from mafrg.reactdiff.stages import train_ddim
+
+    _torch_threads(a.threads)
+    final = train_ddim(a.train_data, a.features_root, a.manifest, a.mmt, _settings(a.settings), a.out, a.losses)
+    log.info("DDIM trained: final val loss %.4f, peak RSS %.0f MB", final["history"][-1]["val_loss"], final["peak_rss_mb"])
+
+
+def cmd_generate(a: argparse.Namespace) -> None:
+    from mafrg.reactdiff.stages import generate
+
+    _torch_threads(a.threads)
+    generate(a.data, a.features_root, a.mmt, a.ddim, a.mode, a.out, _settings(a.settings) or None)
+
+
 def cmd_report(a: argparse.Namespace) -> None:
     from mafrg.report import build_report
 
     cfg = json.loads(a.config_json) if a.config_json else None
     build_report(a.metrics, a.out_dir, config=cfg, config_path=a.config, dataset_root=a.root,
-                 neighbours=a.neighbours_meta, features=a.features_manifests)
+                 neighbours=a.neighbours_meta, features=a.features_manifests, losses=a.losses)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -263,6 +293,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_features_manifest)
 
+    for name, fn, extra in (("train-mmt", cmd_train_mmt, False), ("train-ddim", cmd_train_ddim, True)):
+        s = sub.add_parser(name, help=f"ReactDiff: train the {'latent DDIM' if extra else 'Multi-Modality Transformer'}")
+        s.add_argument("--train-data", required=True, help="assembled training split (.npz)")
+        s.add_argument("--features-root", required=True)
+        s.add_argument("--manifest", required=True, help="the training split's features manifest")
+        if extra:
+            s.add_argument("--mmt", required=True, help="trained MMT checkpoint (frozen)")
+        s.add_argument("--settings", help="JSON of the reactdiff config section")
+        s.add_argument("--out", required=True)
+        s.add_argument("--losses", required=True, help="per-epoch losses CSV")
+        s.add_argument("--threads", type=int, default=None)
+        s.set_defaults(func=fn)
+
+    s = sub.add_parser("generate", help="ReactDiff: alpha reactions per mirrored row of a split")
+    s.add_argument("--data", required=True, help="assembled split (.npz)")
+    s.add_argument("--features-root", required=True)
+    s.add_argument("--mmt", required=True)
+    s.add_argument("--ddim", required=True)
+    s.add_argument("--mode", choices=["offline", "online"], required=True)
+    s.add_argument("--settings", help="JSON of the reactdiff section (sampling steps, eta, seed, n_predictions)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_generate)
+
     s = sub.add_parser("report", help="tables (CSV, Markdown) with provenance from metrics JSON files")
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--out-dir", required=True)
@@ -271,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--root", help="dataset root (for its manifest)")
     s.add_argument("--neighbours-meta", nargs="*", default=[])
     s.add_argument("--features-manifests", nargs="*", default=[])
+    s.add_argument("--losses", nargs="*", default=[], help="training loss CSVs to plot")
     s.set_defaults(func=cmd_report)
     return p
 

@@ -11,6 +11,8 @@ rule baseline:
         settings=baseline_settings,
         train=lambda wc, input: f"--train {input.train}" if "train" in input.keys() else "",
         code=CODE["baselines"],
+    wildcard_constraints:
+        method="|".join(BASELINE_METHODS),
     log:
         f"{RESULTS}/logs/baseline_{{split}}_{{method}}.log",
     threads: 1

@@ -40,7 +40,11 @@ for _stream in FEATURES.enabled():
         check_checkpoint(_stream, FEATURES.weights_path(_stream))
 ROOT = DATASET.root
 EVAL_SPLITS = list(DATASET.splits)
-METHODS = list(config["baselines"]["methods"])
+BASELINE_METHODS = list(config["baselines"]["methods"])
+REACTDIFF = config.get("reactdiff", {})
+REACTDIFF_ON = bool(REACTDIFF.get("enabled", True))
+REACTDIFF_MODES = list(REACTDIFF.get("modes", ["offline", "online"])) if REACTDIFF_ON else []
+METHODS = BASELINE_METHODS + [f"ReactDiff_{m}" for m in REACTDIFF_MODES]
 ALL_SPLITS = ["train"] + EVAL_SPLITS
 
 
@@ -123,6 +127,17 @@ def extract_inputs(wildcards):
     return files
 
 
+def reactdiff_settings() -> str:
+    """The reactdiff section minus workflow-only keys: what the models and sampler see."""
+    return as_json({k: v for k, v in REACTDIFF.items() if k not in ("enabled", "modes", "threads")})
+
+
+def loss_tables():
+    if not REACTDIFF_ON:
+        return []
+    return [f"{RESULTS}/models/reactdiff/mmt_losses.csv", f"{RESULTS}/models/reactdiff/ddim_losses.csv"]
+
+
 def report_outputs():
     return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json"] + [
         f"{RESULTS}/report/{s}.{ext}" for s in EVAL_SPLITS for ext in ("csv", "md")
@@ -137,4 +152,5 @@ CODE = {
     "metrics": code_hash(["metrics", "constants"]),
     "report": code_hash(["report"]),
     "features": code_hash(["features", "data.readers", "data.layout"]),
+    "reactdiff": code_hash(["reactdiff", "features.shard", "data.assemble"]),
 }

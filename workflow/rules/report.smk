@@ -6,6 +6,7 @@ rule report:
         metrics=expand(f"{RESULTS}/metrics/{{split}}/{{method}}.json", split=EVAL_SPLITS, method=METHODS),
         neighbours=expand(f"{RESULTS}/neighbours/{{split}}.json", split=EVAL_SPLITS),
         features=expand(f"{RESULTS}/features/{{split}}.manifest.json", split=ALL_SPLITS),
+        losses=loss_tables(),
     output:
         report_outputs(),
     params:
@@ -19,4 +20,4 @@ rule report:
         runtime=10,
     shell:
         MAFRG + " report --metrics {input.metrics} --out-dir {RESULTS}/report --config-json {params.cfg:q} "
-        "--root {ROOT} --neighbours-meta {input.neighbours} --features-manifests {input.features} > {log} 2>&1"
+        "--root {ROOT} --neighbours-meta {input.neighbours} --features-manifests {input.features} --losses {input.losses} > {log} 2>&1"

@@ -70,7 +70,7 @@ class ClipDataset(torch.utils.data.Dataset):
         n = len(clip["frame"])
         if n < self.frames:
             raise ValueError(f"{it.shard}: {n} frames, training needs {self.frames}")
-        out = {s: torch.from_numpy(np.ascontiguousarray(clip[s])) for s in STREAMS}
+        out = {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
         out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
         out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
         return out
@@ -78,7 +78,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
 def load_clip_features(shard: str, frames: int) -> dict[str, torch.Tensor]:
     clip = features.load_clip(shard, STREAMS, frames=frames, dtype=None)
-    return {s: torch.from_numpy(np.ascontiguousarray(clip[s]))[None] for s in STREAMS}
+    return {s: torch.from_numpy(np.array(clip[s]))[None] for s in STREAMS}  # a writable copy
 
 
 def manifest_digest(path: str | Path) -> str:

@@ -17,7 +17,7 @@ from mafrg.reactdiff import data as rd
 from mafrg.reactdiff.config import ReactDiffConfig, reactdiff_config
 from mafrg.reactdiff.diffusion import LatentDiffusion
 from mafrg.reactdiff.mmt import MMT, mmt_loss, windowed
-from mafrg.reactdiff.training import device, peak_rss_mb, save_atomic, train, write_losses
+from mafrg.reactdiff.training import device, peak_rss_mb, save_atomic, seed_everything, train, write_losses
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def train_mmt(train_npz: str, features_root: str, manifest: str, settings: dict[
     items = rd.person_clips(data, features_root)
     tr, va = rd.split_items(items, lambda it: it.rel, cfg.train_mmt.val_fraction)
     dims = rd.stream_dims(items[0].shard)
+    seed_everything(cfg.train_mmt.seed)  # before the model is built: initial weights follow the seed
     log.info("MMT: %d training clips, %d held out, %d frames, preset %s", len(tr), len(va), frames, cfg.preset)
     model = MMT(cfg.mmt, dims)
     model.encoder.set_input_stats(rd.input_stats(tr, frames))
@@ -107,6 +108,7 @@ def train_ddim(train_npz: str, features_root: str, manifest: str, mmt_path: str,
     z = encode_clips(mmt, rels, frames, progress)
     pairs = [(row.speaker, row.listener) for row in data.rows]
     tr, va = rd.split_items(pairs, lambda p: p[0], cfg.train_ddim.val_fraction)
+    seed_everything(cfg.train_ddim.seed)
     diff = LatentDiffusion(cfg.mmt, cfg.ddim)
     diff.norm.fit(torch.stack([z[r] for p in tr for r in p]))  # training-set statistics
     sched = diff.scheduler()

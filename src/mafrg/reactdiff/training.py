@@ -66,13 +66,14 @@ def train(
     workdir.mkdir(parents=True, exist_ok=True)
     dev = device()
     model.to(dev)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed)  # the caller seeds too, before building the model (initial weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     state_path = workdir / "last.pt"
     ident = config_hash({"train": asdict(cfg), **identity})
     history: list[dict[str, float]] = []
     start = 0
+    step = 0
     if state_path.exists():
         st = torch.load(state_path, map_location=dev, weights_only=False)
         if st.get("identity") == ident:
@@ -84,11 +85,11 @@ def train(
             random.setstate(st["python_rng"])
             history = st["history"]
             start = st["epoch"] + 1
+            step = st["step"]
             log.info("resuming from %s: epoch %d of %d done", state_path, start, cfg.epochs)
         else:
             log.info("ignoring %s: it was made with other settings or data", state_path)
     writer = _tensorboard(workdir)
-    step = start * 10_000
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -101,7 +102,7 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             ema.update_parameters(model)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
         val = _validate(ema.module, step_loss, make_loader(epoch, False))
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
@@ -115,7 +116,7 @@ def train(
         save_atomic({
             "identity": ident, "epoch": epoch, "model": model.state_dict(), "ema": ema.state_dict(),
             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-            "python_rng": random.getstate(), "history": history,
+            "python_rng": random.getstate(), "history": history, "step": step,
         }, state_path)
     return ema, history
 

@@ -1,0 +1,58 @@
+"""ReactDiff generation speed on this CPU: reactions per second as a function of DDIM steps.
+
+    python benchmarks/generate_bench.py                   # demo configuration, T = 750 (a REACT clip)
+    python benchmarks/generate_bench.py --preset paper
+
+Speed does not depend on the weights, so the models are randomly initialised (or pass --mmt/--ddim to time
+trained checkpoints). Features are random with the real stream sizes. One "reaction" is one generated clip of
+T frames (emotion + 3DMM); each speaker clip gets --n reactions in one batch, as the workflow does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=["demo", "paper"], default="demo")
+    ap.add_argument("--frames", type=int, default=750)
+    ap.add_argument("--n", type=int, default=10, help="reactions per speaker clip")
+    ap.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20, 50])
+    ap.add_argument("--clips", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mmt")
+    ap.add_argument("--ddim")
+    a = ap.parse_args()
+
+    from mafrg.reactdiff.config import reactdiff_config
+    from mafrg.reactdiff.diffusion import LatentDiffusion
+    from mafrg.reactdiff.mmt import MMT, STREAM_DIMS
+    from mafrg.reactdiff.stages import load_models, react
+
+    torch.set_num_threads(a.threads)
+    if a.mmt and a.ddim:
+        mmt, diff, _ = load_models(a.mmt, a.ddim)
+    else:
+        cfg = reactdiff_config({"preset": a.preset})
+        torch.manual_seed(0)
+        mmt, diff = MMT(cfg.mmt).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
+    feats = [{s: torch.randn(1, a.frames, d) for s, d in STREAM_DIMS.items()} for _ in range(a.clips)]
+    react(mmt, diff, feats[0], a.frames, a.n, False, 2, 0.0, 0)  # warm-up
+    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads}")
+    print(f"{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}")
+    for steps in a.steps:
+        rates = []
+        for online in (False, True):
+            t = time.perf_counter()
+            for i, f in enumerate(feats):
+                react(mmt, diff, f, a.frames, a.n, online, steps, 0.0, i)
+            rates.append(a.clips * a.n / (time.perf_counter() - t))
+        print(f"{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}")
+
+
+if __name__ == "__main__":
+    main()
