@@ -18,7 +18,12 @@ def _config(root):
         "dataset": {"root": str(root), "generate": False, "clip_length": 60, "splits": ["val"]},
         "synth": {"sessions": {"train": 1, "val": 1, "test": 1}},
         "features": {"threads": 1, "au": {"dim": 392}},
-        "reactdiff": {"enabled": False}, "neighbours": {}, "baselines": {}, "evaluation": {},
+        "reactdiff": {"preset": "demo", "threads": 1, "modes": ["offline"],
+                      "mmt": {"window": 10, "d_model": 16, "au_token_dim": 8, "d_fused": 16, "latent_dim": 8,
+                              "latent_frame_dim": 2, "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
+                      "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 2},
+                      "train_mmt": {"epochs": 1}, "train_ddim": {"epochs": 1}},
+        "neighbours": {}, "baselines": {"methods": ["GT"]}, "evaluation": {},
     }
 
 
@@ -45,15 +50,17 @@ def test_incremental_feature_extraction(tmp_path):
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(_config(root)))
     target = "results/features/val.manifest.json"
-    res = snakemake(work, target, "--cores", "2")
+    res = snakemake(work, "--cores", "2")  # everything, ReactDiff training included
     assert res.returncode == 0, res.stderr[-3000:]
     shards = sorted((work / "results/features/val").rglob("*.parquet"))
     assert len(shards) == 2
 
-    # A new session: only its two clips are planned.
+    # A new val session: only its two clips are extracted, and nothing is retrained (training depends on the
+    # frozen training manifest only).
     _add_session(root, "session001", "session009")
-    jobs = planned_jobs((r := snakemake(work, target, "-n", "--cores", "1")).stdout + r.stderr)
+    jobs = planned_jobs((r := snakemake(work, "-n", "--cores", "1")).stdout + r.stderr)
     assert jobs.get("extract_features") == 2, jobs
+    assert "train_mmt" not in jobs and "train_ddim" not in jobs, jobs
     # One of the new videos is corrupt: with --keep-going the other is extracted, the bad one leaves nothing.
     bad = root / "val/Video_files/Synth/session009/P1/1.mp4"
     good_copy = bad.read_bytes()

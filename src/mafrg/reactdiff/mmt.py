@@ -62,9 +62,9 @@ class MMTEncoder(nn.Module):
         d = cfg.d_model
         if dims["au"] % 49:
             raise ValueError(f"AU stream dim {dims['au']} is not 49 tokens x channels")
-        self.au_tok = nn.Linear(dims["au"] // 49, d)
-        self.au_pool_q = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.au_pool = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
+        self.au_tok = nn.Linear(dims["au"] // 49, cfg.au_token_dim)
+        self.au_score = nn.Linear(cfg.au_token_dim, 1)  # attention pooling over the 49 spatial tokens
+        self.au_out = nn.Linear(cfg.au_token_dim, d)
         self.proj = nn.ModuleDict({s: nn.Linear(dims[s], d) for s in ("fe", "va", "mfcc", "wav2vec2")})
         self.au_fe = CrossBlock(d, cfg.heads, cfg.dropout)
         self.au_va = CrossBlock(d, cfg.heads, cfg.dropout)
@@ -100,9 +100,9 @@ class MMTEncoder(nn.Module):
         b, w, f, _ = feats["fe"].shape
         n = b * w
         au = feats["au"].reshape(n * f, 49, -1)
-        tok = self.au_tok(au)
-        pooled = self.au_pool(self.au_pool_q.expand(n * f, 1, -1), tok, tok, need_weights=False)[0]
-        q = pooled.reshape(n, f, -1) + self.pos
+        tok = torch.nn.functional.gelu(self.au_tok(au))
+        weights = torch.softmax(self.au_score(tok), dim=1)
+        q = self.au_out((weights * tok).sum(dim=1)).reshape(n, f, -1) + self.pos
         x = {s: self.proj[s](feats[s].reshape(n, f, -1).float()) + self.pos for s in ("fe", "va", "mfcc", "wav2vec2")}
         face = self.face_out(self.au_va(self.au_fe(q, x["fe"]), x["va"]))
         audio = self.audio_out(self.w2v_mfcc(x["wav2vec2"], x["mfcc"]))
