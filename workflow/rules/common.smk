@@ -16,7 +16,7 @@ from mafrg.config import (
     validate_config,
 )
 from mafrg.data.layout import clip_files, referenced_clips
-from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, FeatureConfig
+from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_checkpoint
 from mafrg.provenance import code_hash
 
@@ -36,7 +36,7 @@ EVAL = from_dict(EvalConfig, config["evaluation"])
 FEATURES = FeatureConfig.from_dict(config["features"])
 # Missing extractor weights fail here, before any job, with a message naming the stream and what to put there.
 for _stream in FEATURES.enabled():
-    if _stream in VIDEO_STREAMS or _stream == "wav2vec2":
+    if _stream in WEIGHTED_STREAMS:
         check_checkpoint(_stream, FEATURES.weights_path(_stream))
 ROOT = DATASET.root
 EVAL_SPLITS = list(DATASET.splits)
@@ -121,7 +121,7 @@ def extract_inputs(wildcards):
     if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
         files["audio"] = str(f.audio)
     weights = [FEATURES.weights_path(s) for s in FEATURES.enabled()
-               if (s in VIDEO_STREAMS or s == "wav2vec2") and FEATURES.weights_path(s) != UNTRAINED]
+               if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED]
     if weights:
         files["weights"] = weights
     return files

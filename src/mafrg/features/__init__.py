@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from mafrg.features.config import AUDIO_STREAMS, STREAMS, VIDEO_STREAMS, FeatureConfig
-from mafrg.features.shard import KEY_COLUMNS, read_meta, to_numpy
+from mafrg.features.shard import read_meta, to_numpy
 
 __all__ = ["STREAMS", "VIDEO_STREAMS", "AUDIO_STREAMS", "FeatureConfig", "load_clip", "iter_clips",
            "open_dataset", "shard_metadata", "ShardError"]
@@ -71,6 +71,3 @@ def open_dataset(paths: Sequence[str | Path]):
     import pyarrow.dataset as pads
 
     return pads.dataset([str(p) for p in paths], format="parquet")
-
-
-KEYS = KEY_COLUMNS

@@ -15,6 +15,7 @@ from mafrg.provenance import config_hash
 VIDEO_STREAMS = ("va", "au", "fe")
 AUDIO_STREAMS = ("mfcc", "wav2vec2")
 STREAMS = VIDEO_STREAMS + AUDIO_STREAMS
+WEIGHTED_STREAMS = VIDEO_STREAMS + ("wav2vec2",)  # streams computed by a network with weights
 UNTRAINED = "untrained"
 
 # What a user must put at a checkpoint path (shown when one is missing).

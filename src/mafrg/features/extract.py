@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from mafrg.config import DatasetConfig
 from mafrg.data.layout import clip_files
-from mafrg.data.readers import DataError
+from mafrg.data.readers import DataError, fit_length
 from mafrg.features import shard as sh
-from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, FeatureConfig
-from mafrg.features.networks import check_checkpoint, load_visual, run_visual, weights_identity
+from mafrg.features.config import AUDIO_STREAMS, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
+from mafrg.features.networks import check_checkpoint, load_visual, run_visual, stream_seed, weights_identity
 from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
     if not streams:
         raise ValueError("features: every stream is disabled")
     for s in streams:  # fail at once on missing weights, before any decoding
-        if s in VIDEO_STREAMS or s == "wav2vec2":
+        if s in WEIGHTED_STREAMS:
             check_checkpoint(s, fcfg.weights_path(s))
 
     from mafrg.features.video import face_box, iter_frame_batches, plan_grid, preprocess
@@ -98,7 +98,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
             "dim": getattr(fcfg, s).dim,
             "dtype": getattr(fcfg, s).dtype,
             "identity": weights_identity(fcfg.weights_path(s), s, fcfg.untrained_seed)
-            if s in VIDEO_STREAMS or s == "wav2vec2" else f"torchaudio.compliance.kaldi.mfcc",
+            if s in WEIGHTED_STREAMS else "torchaudio.compliance.kaldi.mfcc",
             "settings": fcfg.stream_settings(s, dcfg.fps),
             "settings_hash": fcfg.stream_hash(s, dcfg.fps),
             "source_sha256": video_sha if s in VIDEO_STREAMS else audio_sha,
@@ -142,7 +142,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
             for s in vis:
                 outs[s][start : start + len(frames)] = run_visual(nets[s], x)
         for s in vis:
-            columns[s] = sh.stream_array(_pad(outs[s], padded), getattr(fcfg, s).dtype)
+            columns[s] = sh.stream_array(fit_length(outs[s], total, files.video, pad=True), getattr(fcfg, s).dtype)
         result.seconds["video"] = time.perf_counter() - t0
 
     aud = [s for s in todo if s in AUDIO_STREAMS]
@@ -157,14 +157,14 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
             m = fcfg.mfcc
             feats = mfcc_per_frame(audio, m.num_ceps, m.num_mel_bins, m.use_energy, m.waveform_scale,
                                    m.energy_floor)
-            columns["mfcc"] = sh.stream_array(_pad(feats, padded), m.dtype)
+            columns["mfcc"] = sh.stream_array(fit_length(feats, total, files.audio, pad=True), m.dtype)
         if "wav2vec2" in aud:
             from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
 
-            model, norm = load_wav2vec2(fcfg.wav2vec2.model_dir, fcfg.untrained_seed + 404)
+            model, norm = load_wav2vec2(fcfg.wav2vec2.model_dir, stream_seed("wav2vec2", fcfg.untrained_seed))
             feats = wav2vec2_per_frame(model, norm, audio.samples, audio.samples_per_frame,
                                        fcfg.wav2vec2.max_seconds, fcfg.sample_rate)
-            columns["wav2vec2"] = sh.stream_array(_pad(feats, padded), fcfg.wav2vec2.dtype)
+            columns["wav2vec2"] = sh.stream_array(fit_length(feats, total, files.audio, pad=True), fcfg.wav2vec2.dtype)
         result.seconds["audio"] = time.perf_counter() - t0
 
     for s in streams:
@@ -186,7 +186,3 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
     sh.write_shard(out, clip_id, person, dcfg.fps, {s: columns[s] for s in streams}, meta)
     log.info("wrote %s (%d frames; computed %s, reused %s)", out, total, todo, keep)
     return result
-
-
-def _pad(x: np.ndarray, extra: int) -> np.ndarray:
-    return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]) if extra else x

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 _STREAM_SEED_OFFSET = {"va": 101, "au": 202, "fe": 303, "wav2vec2": 404}
 
 
+def stream_seed(stream: str, seed: int) -> int:
+    """The seed of a stream's untrained network: distinct per stream for one configured seed."""
+    return seed + _STREAM_SEED_OFFSET[stream]
+
+
 def _untrained(stream: str, dim: int, seed: int):
     """A small random network with the stream's output size that keeps the image's information.
 
@@ -55,7 +60,7 @@ def _untrained(stream: str, dim: int, seed: int):
     if tokens and dim % 49:
         raise WeightsError(f"features.au.dim must be a multiple of 49 (7 x 7 tokens), got {dim}")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + _STREAM_SEED_OFFSET[stream])
+        torch.manual_seed(stream_seed(stream, seed))
         net = RandomFeatures(dim, tokens)
     return net.eval()
 
