@@ -66,19 +66,24 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         it = self.items[i]
-        clip = features.load_clip(it.shard, STREAMS, frames=self.frames, dtype=None)
-        n = len(clip["frame"])
-        if n < self.frames:
-            raise ValueError(f"{it.shard}: {n} frames, training needs {self.frames}")
-        out = {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
+        out = clip_tensors(it.shard, self.frames)
         out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
         out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
         return out
 
 
-def load_clip_features(shard: str, frames: int) -> dict[str, torch.Tensor]:
+def clip_tensors(shard: str, frames: int) -> dict[str, torch.Tensor]:
+    """The first ``frames`` frames of every stream of one shard, as (frames, dim) tensors."""
     clip = features.load_clip(shard, STREAMS, frames=frames, dtype=None)
-    return {s: torch.from_numpy(np.array(clip[s]))[None] for s in STREAMS}  # a writable copy
+    n = len(clip["frame"])
+    if n < frames:
+        raise ValueError(f"{shard}: {n} frames, ReactDiff needs {frames}")
+    return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
+
+
+def load_clip_features(shard: str, frames: int) -> dict[str, torch.Tensor]:
+    """:func:`clip_tensors` with a batch axis of one."""
+    return {s: x[None] for s, x in clip_tensors(shard, frames).items()}
 
 
 def manifest_digest(path: str | Path) -> str:

@@ -78,14 +78,10 @@ def load_mmt(path: str) -> tuple[MMT, dict[str, Any], ReactDiffConfig]:
     ck = torch.load(path, map_location="cpu", weights_only=False)
     if ck.get("kind") != "mmt":
         raise ValueError(f"{path}: not an MMT checkpoint")
-    cfg = reactdiff_config(_as_settings(ck["config"]))
+    cfg = reactdiff_config(ck["config"])
     m = MMT(cfg.mmt, ck["dims"])
     m.load_state_dict(ck["model"])
     return m.eval(), ck, cfg
-
-
-def _as_settings(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items()}
 
 
 @torch.no_grad()
@@ -119,8 +115,9 @@ def train_ddim(train_npz: str, features_root: str, manifest: str, mmt_path: str,
         return torch.utils.data.TensorDataset(torch.stack([z[s] for s, _ in ps]), torch.stack([z[l] for _, l in ps]))
 
     def make_loader(epoch: int, is_train: bool):
-        return _loader(tensors(tr if is_train else va) if (tr if is_train else va) else [],
-                       cfg.train_ddim.batch_size, cfg.train_ddim.seed, epoch, is_train)
+        part = tr if is_train else va
+        return _loader(tensors(part) if part else [], cfg.train_ddim.batch_size, cfg.train_ddim.seed, epoch,
+                       is_train)
 
     def step_loss(m, batch, step):
         s, l = (x.to(dev) for x in batch)
