@@ -154,6 +154,11 @@ def test_tiny_end_to_end_training_and_generation(train_inputs):
         pred = np.load(out)
         assert pred.shape == (4, 10, 60, 25) and np.isfinite(pred).all()
         assert np.load(str(out).replace(".npy", "_3dmm.npy")).shape == (4, 10, 60, 58)
+        # A row shard (as the workflow generates) holds exactly those rows of the whole-split output.
+        part = d / "e2e" / f"ReactDiff_{mode}_r1-3.npy"
+        generate(str(d / "val.npz"), str(d / "features"), str(d / "e2e" / "mmt.pt"), str(d / "e2e" / "ddim.pt"), mode,
+                 str(part), progress=False, rows=(1, 3))
+        np.testing.assert_array_equal(np.load(part), pred[1:3])
     assert (d / "e2e" / "mmt.csv").read_text().startswith("epoch,train_loss,val_loss")
 
 

@@ -30,8 +30,17 @@ def make_baseline(
     n_pred: int = 10,
     seed: int = 0,
     train_means: tuple[np.ndarray, np.ndarray] | None = None,
+    start: int = 0,
 ) -> np.ndarray:
+    """Predictions for the given rows; ``start`` is the split index of the first one (B_Random draws each
+    row from its own (seed, row) stream, so a shard's values do not depend on how the split is sharded)."""
     r, t, c = speaker.shape
+
+    def uniform() -> np.ndarray:
+        out = np.empty((r, n_pred, t, c), np.float32)
+        for i in range(r):
+            out[i] = np.random.default_rng([seed, start + i]).random((n_pred, t, c), dtype=np.float32)
+        return out
 
     def repeat(x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(x[:, None], (r, n_pred, t, c)), dtype=np.float32)
@@ -47,10 +56,40 @@ def make_baseline(
     makers: dict[str, Callable[[], np.ndarray]] = {
         "GT": lambda: repeat(listener),
         "B_Mime": lambda: repeat(speaker),
-        "B_Random": lambda: np.random.default_rng(seed).random((r, n_pred, t, c), dtype=np.float32),
+        "B_Random": uniform,
         "B_MeanSeq": lambda: repeat(np.broadcast_to(needs_means()[0], (r, t, c))),
         "B_MeanFr": lambda: repeat(np.broadcast_to(needs_means()[1], (r, t, c))),
     }
     if method not in makers:
         raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
     return makers[method]()
+
+
+def training_3dmm_stats(train_speaker: np.ndarray, train_listener: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame mean (T, 58), global mean, min and max (58,) of the training 3DMM sequences."""
+    allseq = np.concatenate([train_speaker, train_listener], axis=0).astype(np.float64)
+    flat = allseq.reshape(-1, allseq.shape[-1])
+    return {"seq": allseq.mean(axis=0).astype(np.float32), "frame": flat.mean(axis=0).astype(np.float32),
+            "min": flat.min(axis=0).astype(np.float32), "max": flat.max(axis=0).astype(np.float32)}
+
+
+def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, stats: dict[str, np.ndarray],
+                       n_pred: int = 10, seed: int = 0, start: int = 0) -> np.ndarray:
+    """The 3DMM counterpart of :func:`make_baseline` (for rendering, FRRea and the listener metrics):
+    GT and B_Mime copy the listener / speaker coefficients, the mean baselines use training means, and
+    B_Random draws each coefficient uniformly within its training range (the challenge defines no 3DMM
+    random baseline; this is the 3DMM analogue of its uniform emotion one)."""
+    r, t, c = speaker.shape
+    if method == "B_Random":
+        lo, hi = stats["min"], stats["max"]
+        out = np.empty((r, n_pred, t, c), np.float32)
+        for i in range(r):
+            u = np.random.default_rng([seed, start + i, 3]).random((n_pred, t, c), dtype=np.float32)
+            out[i] = lo + u * (hi - lo)
+        return out
+    src = {"GT": listener, "B_Mime": speaker,
+           "B_MeanSeq": np.broadcast_to(stats["seq"][:t], (r, t, c)),
+           "B_MeanFr": np.broadcast_to(stats["frame"], (r, t, c))}
+    if method not in src:
+        raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    return np.ascontiguousarray(np.broadcast_to(src[method][:, None], (r, n_pred, t, c)), dtype=np.float32)

@@ -89,7 +89,8 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
 
 def cmd_baseline(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json, write_npy
-    from mafrg.baselines import make_baseline, training_means
+    from mafrg.baselines import make_baseline, make_baseline_3dmm, training_3dmm_stats, training_means
+    from mafrg.sharding import tdmm_path
     from mafrg.config import BaselineConfig, from_dict
     from mafrg.data.assemble import SplitArrays
     from mafrg.provenance import provenance
@@ -102,19 +103,43 @@ def cmd_baseline(a: argparse.Namespace) -> None:
             raise SystemExit(f"{a.method} needs --train (the assembled training split)")
         train = SplitArrays.load(a.train)
         means = training_means(train.speaker_emotion, train.listener_emotion)
-    pred = make_baseline(a.method, data.speaker_emotion, data.listener_emotion, cfg.n_predictions,
-                         cfg.seed, means)
+    lo, hi = _rows(a.rows, data.n_rows, a.data)
+    pred = make_baseline(a.method, data.speaker_emotion[lo:hi], data.listener_emotion[lo:hi], cfg.n_predictions,
+                         cfg.seed, means, start=lo)
     write_npy(a.out, pred)
-    write_prediction_meta(a.out, a.method, data, provenance(_settings(a.settings), method=a.method))
+    if a.train:  # the 3DMM companion (renders, FRRea, listener metrics)
+        train = SplitArrays.load(a.train)
+        stats = training_3dmm_stats(train.speaker_tdmm, train.listener_tdmm)
+        write_npy(tdmm_path(a.out), make_baseline_3dmm(a.method, data.speaker_tdmm[lo:hi], data.listener_tdmm[lo:hi],
+                                                       stats, cfg.n_predictions, cfg.seed, start=lo))
+    write_prediction_meta(a.out, a.method, data, provenance(_settings(a.settings), method=a.method), (lo, hi))
     log.info("%s on %s: predictions %s", a.method, data.split, pred.shape)
 
 
-def write_prediction_meta(pred_path: str | Path, method: str, data, prov: dict) -> None:
+def _rows(text: str | None, n_rows: int, what: str) -> tuple[int, int]:
+    """--rows of a split with n_rows rows (default: all of them)."""
+    from mafrg.sharding import parse_rows
+
+    if not text:
+        return 0, n_rows
+    try:
+        lo, hi = parse_rows(text)
+    except ValueError as exc:
+        raise SystemExit(f"error: --rows: {exc}") from exc
+    if hi > n_rows:
+        raise SystemExit(f"error: --rows {text}: {what} has only {n_rows} rows")
+    return lo, hi
+
+
+def write_prediction_meta(pred_path: str | Path, method: str, data, prov: dict,
+                          rows: tuple[int, int] | None = None) -> None:
     from mafrg.atomic import write_json
 
+    lo, hi = rows or (0, data.n_rows)
     write_json(Path(pred_path).with_suffix(".json"), {
-        "method": method, "split": data.split,
-        "row_order": [{"row": r.index, "speaker": r.speaker, "listener": r.listener, "mirrored": r.mirrored} for r in data.rows],
+        "method": method, "split": data.split, "rows": [lo, hi],
+        "row_order": [{"row": r.index, "speaker": r.speaker, "listener": r.listener, "mirrored": r.mirrored}
+                      for r in data.rows[lo:hi]],
         "provenance": prov,
     })
 
@@ -167,6 +192,122 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     print(json.dumps({k: out[k] for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn")}))
 
 
+def _split_inputs(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    from mafrg.data.assemble import SplitArrays
+
+    data = SplitArrays.load(a.data)
+    names = {"neighbours": a.neighbours, "listener": f"{a.data}[listener_emotion]",
+             "speaker": f"{a.data}[speaker_emotion]"}
+    return data.listener_emotion, data.speaker_emotion, _load_array(a.neighbours), names
+
+
+def cmd_evaluate_shard(a: argparse.Namespace) -> None:
+    from mafrg.metrics.engine import MetricInputError, contributions
+    from mafrg.metrics.shards import write_contributions
+    from mafrg.provenance import file_sha256, provenance
+
+    listener, speaker, neighbours, names = _split_inputs(a)
+    pred = _load_array(a.pred, mmap=True)
+    lo, hi = _rows(a.rows, listener.shape[0], a.data)
+    if pred.ndim != 4 or pred.shape[0] != hi - lo:
+        raise SystemExit(f"error: {a.pred}: expected {hi - lo} rows (rows {lo}..{hi - 1}) of shape "
+                         f"(rows, predictions, T, 25), found {pred.shape}")
+    t0 = time.perf_counter()
+    try:
+        part = contributions(pred, listener, speaker, neighbours, lo, a.protocol, a.chunk_rows, a.threads,
+                             names=names | {"pred": a.pred})
+    except MetricInputError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    meta = {"method": a.method, "split": a.split, "protocol": a.protocol, "pred": a.pred,
+            "pred_sha256": file_sha256(a.pred), "seconds": round(time.perf_counter() - t0, 3),
+            "provenance": provenance()}
+    write_contributions(a.out, part, meta)
+    log.info("%s %s rows %d..%d: %.1f s", a.method, a.split, lo, hi - 1, meta["seconds"])
+
+
+def cmd_aggregate(a: argparse.Namespace) -> None:
+    from mafrg.atomic import write_json
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.metrics.engine import MetricInputError, aggregate
+    from mafrg.metrics.shards import read_contributions
+    from mafrg.provenance import provenance
+
+    data = SplitArrays.load(a.data)
+    try:
+        loaded = [read_contributions(p) for p in a.shards]
+        protocols = {m["protocol"] for _, m in loaded}
+        if protocols != {a.protocol}:
+            raise MetricInputError(f"shards were evaluated under protocol(s) {sorted(protocols)}, not {a.protocol}")
+        res = aggregate([p for p, _ in loaded], data.n_rows, a.protocol, frames=data.speaker_emotion.shape[1])
+    except MetricInputError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    out = res.to_dict()
+    out["info"]["seconds"] = round(sum(m["seconds"] for _, m in loaded), 3)
+    out["inputs"] = {"shards": [{"path": p, "pred": m["pred"], "pred_sha256": m["pred_sha256"]}
+                                for p, (_, m) in zip(a.shards, loaded)]}
+    out |= {"method": a.method, "split": a.split, "provenance": provenance()}
+    write_json(a.out, out)
+    print(json.dumps({k: out[k] for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn")}))
+
+
+def cmd_evaluate_3dmm(a: argparse.Namespace) -> None:
+    """Realism (FRRea or FD_behaviour) and the Efficient Listener metrics from a method's prediction shards."""
+    from mafrg.atomic import write_json
+    from mafrg.config import EvalConfig, from_dict
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.data.layout import clip_files
+    from mafrg.metrics import realism
+    from mafrg.metrics.listener import ExpressionClusters, ListenerMetrics
+    from mafrg.provenance import file_sha256, provenance
+    from mafrg.sharding import parse_rows, tdmm_path
+
+    cfg = from_dict(EvalConfig, _settings(a.settings))
+    data = SplitArrays.load(a.data)
+    train = SplitArrays.load(a.train)
+    t_len = data.speaker_emotion.shape[1]
+    shards = sorted(((parse_rows(Path(p).stem), p) for p in a.pred), key=lambda x: x[0])
+    covered = [i for (lo, hi), _ in shards for i in range(lo, hi)]
+    if covered != list(range(data.n_rows)):
+        raise SystemExit(f"error: prediction shards {[Path(p).name for _, p in shards]} do not cover the "
+                         f"{data.n_rows} rows of {a.data} once each")
+    clusters = ExpressionClusters.fit(train.listener_tdmm, cfg.si_clusters, seed=0)
+    lm = ListenerMetrics(clusters)
+    first_emo, first_3dmm = [], []
+    for (lo, hi), p in shards:
+        tp = tdmm_path(p)
+        if not tp.is_file():
+            raise SystemExit(f"error: {tp}: no 3DMM predictions beside {p} (needed for realism and 3DMM metrics)")
+        emo, tdmm = _load_array(p, mmap=True), _load_array(str(tp), mmap=True)
+        if tdmm.shape[:3] != emo.shape[:3] or tdmm.shape[-1] != 58:
+            raise SystemExit(f"error: {tp}: shape {tdmm.shape} does not match {p} {emo.shape} with 58 coefficients")
+        if not np.isfinite(tdmm).all():
+            raise SystemExit(f"error: {tp}: contains NaN or inf")
+        lm.update(tdmm, data.listener_tdmm[lo:hi], data.speaker_tdmm[lo:hi])
+        first_emo.append(np.asarray(emo[:, 0]))
+        first_3dmm.append(np.asarray(tdmm[:, 0]))
+    pe, p3 = np.concatenate(first_emo), np.concatenate(first_3dmm)
+    out: dict = {"method": a.method, "split": a.split, "listener_metrics": lm.value(data.listener_tdmm),
+                 "si_clusters": int(len(clusters.centres))}
+    out["FD_behaviour"] = realism.behaviour_fd(pe, p3, data.listener_emotion, data.listener_tdmm, cfg.frrea_stride)
+    if cfg.frrea_weights == realism.NOT_AVAILABLE:
+        out["FRRea"] = None
+        out["FRRea_status"] = "not available: no image network configured (evaluation.frrea_weights)"
+    else:
+        try:
+            net = realism.load_image_net(cfg.frrea_weights, cfg.frrea_image_size, cfg.frrea_dim)
+            videos = [str(clip_files(a.root, data.split, r.listener).video) for r in data.rows]
+            out["FRRea"] = realism.frrea(net, realism.real_frames(videos, t_len, cfg.frrea_stride, a.fps),
+                                         realism.rendered_frames(p3, cfg.frrea_stride, cfg.frrea_image_size),
+                                         cfg.frrea_image_size)
+        except realism.RealismError as exc:
+            raise SystemExit(f"error: {exc}") from exc
+        out["FRRea_status"] = f"InceptionV3 features from {cfg.frrea_weights}"
+        out["frrea_weights_sha256"] = file_sha256(cfg.frrea_weights)
+    out["provenance"] = provenance(_settings(a.settings))
+    write_json(a.out, out)
+    print(json.dumps({k: out[k] for k in ("FRRea", "FD_behaviour", "listener_metrics")}))
+
+
 def cmd_extract(a: argparse.Namespace) -> None:
     from mafrg.config import DatasetConfig, from_dict
     from mafrg.features.config import FeatureConfig
@@ -211,7 +352,10 @@ def cmd_generate(a: argparse.Namespace) -> None:
     from mafrg.reactdiff.stages import generate
 
     _torch_threads(a.threads)
-    generate(a.data, a.features_root, a.mmt, a.ddim, a.mode, a.out, _settings(a.settings) or None)
+    from mafrg.data.assemble import SplitArrays
+
+    rows = _rows(a.rows, SplitArrays.load(a.data).n_rows, a.data)
+    generate(a.data, a.features_root, a.mmt, a.ddim, a.mode, a.out, _settings(a.settings) or None, rows=rows)
 
 
 def cmd_report(a: argparse.Namespace) -> None:
@@ -219,7 +363,31 @@ def cmd_report(a: argparse.Namespace) -> None:
 
     cfg = json.loads(a.config_json) if a.config_json else None
     build_report(a.metrics, a.out_dir, config=cfg, config_path=a.config, dataset_root=a.root,
-                 neighbours=a.neighbours_meta, features=a.features_manifests, losses=a.losses)
+                 neighbours=a.neighbours_meta, features=a.features_manifests, losses=a.losses,
+                 realism_files=a.realism, showcase=_showcase(a.showcase_data, a.showcase_pred))
+
+
+def _showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3):
+    """The first rows of one prediction shard (and its 3DMM when present) for traces and GIFs."""
+    if not (data_path and pred_path):
+        return None
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.report_html import Showcase
+    from mafrg.sharding import parse_rows, tdmm_path
+
+    data = SplitArrays.load(data_path)
+    lo, _ = parse_rows(Path(pred_path).stem)
+    pred = _load_array(pred_path, mmap=True)
+    n = min(n_rows, pred.shape[0])
+    rows = list(range(lo, lo + n))
+    tp = tdmm_path(pred_path)
+    return Showcase(
+        split=data.split, method=Path(pred_path).parent.name, rows=rows,
+        speaker_emotion=data.speaker_emotion[lo : lo + n], listener_emotion=data.listener_emotion[lo : lo + n],
+        pred_emotion=np.asarray(pred[:n]), speaker_3dmm=data.speaker_tdmm[lo : lo + n],
+        pred_3dmm=np.asarray(np.load(tp, mmap_mode="r")[:n]) if tp.is_file() else None,
+        labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener}" for k in rows],
+    )
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -262,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train", help="assembled training split (for the mean baselines)")
     s.add_argument("--settings")
     s.add_argument("--out", required=True)
+    s.add_argument("--rows", help="only rows start:stop of the split (or a shard name r00000-00100)")
     s.set_defaults(func=cmd_baseline)
 
     s = sub.add_parser("evaluate", help="REACT 2024 metrics of any method's predictions")
@@ -277,6 +446,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", help="method name recorded in the JSON")
     s.add_argument("--split", help="split name recorded in the JSON")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("evaluate-shard", help="per-row metric contributions of one shard of rows (Parquet)")
+    s.add_argument("--pred", required=True, help="(rows, P, T, 25) .npy of rows start:stop")
+    s.add_argument("--rows", required=True, help="start:stop (or a shard name r00000-00100)")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
+    s.add_argument("--out", required=True, help="per-row Parquet (the FRDvs state goes beside it)")
+    s.add_argument("--protocol", default="react2024", choices=["react2024", "corrected"])
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--chunk-rows", type=int, default=32)
+    s.add_argument("--method")
+    s.add_argument("--split")
+    s.set_defaults(func=cmd_evaluate_shard)
+
+    s = sub.add_parser("evaluate-3dmm", help="realism (FRRea / FD_behaviour) and Efficient Listener metrics")
+    s.add_argument("--pred", nargs="+", required=True, help="emotion prediction shards r*.npy (3DMM beside them)")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--train", required=True, help="assembled training split .npz (SI clusters)")
+    s.add_argument("--root", help="dataset root (real listener videos, for FRRea)")
+    s.add_argument("--fps", type=int, default=25)
+    s.add_argument("--settings", help="JSON of the evaluation config section")
+    s.add_argument("--out", required=True)
+    s.add_argument("--method")
+    s.add_argument("--split")
+    s.set_defaults(func=cmd_evaluate_3dmm)
+
+    s = sub.add_parser("aggregate", help="split-level metrics JSON from the evaluation shards of a method")
+    s.add_argument("--shards", nargs="+", required=True, help="per-row Parquet files covering the split")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--out", required=True)
+    s.add_argument("--protocol", default="react2024", choices=["react2024", "corrected"])
+    s.add_argument("--method")
+    s.add_argument("--split")
+    s.set_defaults(func=cmd_aggregate)
 
     s = sub.add_parser("extract", help="extract every feature stream of one (clip, person) into its Parquet shard")
     s.add_argument("--root", required=True)
@@ -315,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", help="JSON of the reactdiff section (sampling steps, eta, seed, n_predictions)")
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--rows", help="only rows start:stop of the split (or a shard name r00000-00100)")
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("report", help="tables (CSV, Markdown) with provenance from metrics JSON files")
@@ -326,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--neighbours-meta", nargs="*", default=[])
     s.add_argument("--features-manifests", nargs="*", default=[])
     s.add_argument("--losses", nargs="*", default=[], help="training loss CSVs to plot")
+    s.add_argument("--realism", nargs="*", default=[], help="realism / listener-metric JSONs (evaluate-3dmm)")
+    s.add_argument("--showcase-data", help="assembled split whose first rows the HTML report shows")
+    s.add_argument("--showcase-pred", help="a prediction shard of that split (traces and rendered GIFs)")
     s.set_defaults(func=cmd_report)
     return p
 

@@ -122,3 +122,9 @@ class EvalConfig:
     protocol: str = "react2024"  # react2024 | corrected
     threads: int = 2
     chunk_rows: int = 32
+    shard_rows: int = 100  # rows per prediction file and metric job (REACT 2024: 1200 rows -> 12 shards)
+    frrea_weights: str = "none"  # TorchScript InceptionV3 (pool3) file; none -> FD_behaviour instead of FRRea
+    frrea_image_size: int = 299
+    frrea_dim: int = 2048
+    frrea_stride: int = 30  # every 30th frame of each row's first prediction (challenge definition)
+    si_clusters: int = 15  # k of the k-means behind SI (fitted on training listener expression frames)

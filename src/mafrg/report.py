@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from mafrg.atomic import write_json, write_text
+from mafrg.report_html import Showcase
 from mafrg.provenance import config_hash, file_sha256, provenance
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Appropriateness", (("FRCorr", "↑"), ("FRDist", "↓"))),
     ("Diversity", (("FRDiv", "↑"), ("FRVar", "↑"), ("FRDvs", "↑"))),
+    ("Realism", (("FRRea", "↓"), ("FD_behaviour", "↓"))),
     ("Synchrony", (("FRSyn", "↓"),)),
 )
 COLUMNS = [m for _, ms in GROUPS for m, _ in ms]
 METHOD_ORDER = ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr")
-DECIMALS = {"FRCorr": 4, "FRDist": 4, "FRDiv": 4, "FRVar": 4, "FRDvs": 4, "FRSyn": 2}
+DECIMALS = {"FRCorr": 4, "FRDist": 4, "FRDiv": 4, "FRVar": 4, "FRDvs": 4, "FRRea": 2, "FD_behaviour": 3, "FRSyn": 2}
+LISTENER_COLUMNS = ("L2_expression", "L2_rotation", "FD_expression", "FD_rotation", "SI", "TLCC_lag")
 
 
 def _order(methods: list[str]) -> list[str]:
@@ -46,9 +49,29 @@ def load_metrics(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def split_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"method": m, **{c: results[m][c] for c in COLUMNS}} for m in _order(list(results))]
+def load_realism(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{split: {method: realism-json}} from files written by ``mafrg evaluate-3dmm``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        out.setdefault(d["split"], {})[d["method"]] = d
+    return out
+
+
+def split_table(results: dict[str, dict[str, Any]], realism: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    realism = realism or {}
+    rows = []
+    for m in _order(list(results)):
+        rea = realism.get(m, {})
+        extra = {"FRRea": rea.get("FRRea"), "FD_behaviour": rea.get("FD_behaviour")}
+        rows.append({"method": m, **{c: results[m][c] for c in COLUMNS if c in results[m]},
+                     **{k: float("nan") if v is None else v for k, v in extra.items()}})
     return pd.DataFrame(rows, columns=["method", *COLUMNS])
+
+
+def listener_table(realism: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = [{"method": m, **realism[m]["listener_metrics"]} for m in _order(list(realism))]
+    return pd.DataFrame(rows, columns=["method", *LISTENER_COLUMNS])
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -89,9 +112,11 @@ def _dataset_block(root: str | None) -> dict[str, Any]:
 def build_report(metric_files: list[str], out_dir: str | Path, config: dict | None = None,
                  config_path: str | None = None, dataset_root: str | None = None,
                  neighbours: list[str] | None = None, features: list[str] | None = None,
-                 losses: list[str] | None = None) -> dict[str, Any]:
+                 losses: list[str] | None = None, realism_files: list[str] | None = None,
+                 showcase: "Showcase | None" = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     results = load_metrics(metric_files)
+    realism = load_realism(realism_files or [])
     cfg = config if config is not None else (yaml.safe_load(Path(config_path).read_text()) if config_path else None)
     prov = provenance(cfg)
     prov.pop("config", None)
@@ -109,20 +134,25 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     prov["protocols"] = sorted({d.get("protocol", "react2024") for s in results.values() for d in s.values()})
 
     sections = []
+    tables: dict[str, pd.DataFrame] = {}
+    ltables: dict[str, pd.DataFrame] = {}
     for split in sorted(results, key=lambda s: ("val", "test").index(s) if s in ("val", "test") else 9):
-        df = split_table(results[split])
-        with_csv = out_dir / f"{split}.csv"
-        from mafrg.atomic import atomic_path
-
-        with atomic_path(with_csv, suffix=".csv") as tmp:
-            df.to_csv(tmp, index=False, float_format="%.6f")
+        df = tables[split] = split_table(results[split], realism.get(split))
+        _write_csv(df, out_dir / f"{split}.csv")
         md = markdown_table(df)
         write_text(out_dir / f"{split}.md", f"# {split}\n\n{md}\n")
         info = next(iter(results[split].values())).get("info", {})
         sections.append(
             f"## Split `{split}` ({info.get('rows', '?')} mirrored rows, {info.get('predictions', '?')} predictions, "
-            f"T = {info.get('frames', '?')})\n\n{md}\n"
+            f"T = {info.get('frames', '?')}, protocol `{next(iter(results[split].values())).get('protocol')}`)"
+            f"\n\n{md}\n"
         )
+        if realism.get(split):
+            lt = ltables[split] = listener_table(realism[split])
+            _write_csv(lt, out_dir / f"{split}_listener.csv")
+            lmd = simple_markdown(lt)
+            write_text(out_dir / f"{split}_listener.md", f"# {split}: Efficient Listener metrics\n\n{lmd}\n")
+            sections.append(f"### `{split}`: Efficient Listener metrics (on 3DMM)\n\n{lmd}\n")
     ds = prov["dataset"]
     synthetic = bool(ds.get("generator"))
     notes = [
@@ -138,6 +168,16 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     if synthetic:
         notes.insert(0, "**Data: the synthetic demo dataset generated by `mafrg synth`** — not real people; "
                         "these numbers check the pipeline, they are not findings about human behaviour.")
+    rea_status = sorted({d.get("FRRea_status", "") for s in realism.values() for d in s.values()})
+    if realism and any(d.get("FRRea") is None for s in realism.values() for d in s.values()):
+        notes.append("**FRRea is not available** (no InceptionV3 weights configured: `evaluation.frrea_weights`). "
+                     "The Realism column `FD_behaviour` is a *different metric*: the Fréchet distance between "
+                     "predicted and real listener frames in emotion + 3DMM space (first prediction, every 30th frame).")
+    prov["frrea"] = rea_status
+    if "corrected" in prov["protocols"]:
+        notes[notes.index(next(n for n in notes if n.startswith("Metrics follow")))] = (
+            "Metrics use the **corrected** protocol: FRSyn over all predictions with constant channels left out "
+            "(the official `react2024` protocol scores them 49 and uses the first prediction only).")
     if losses:
         sections.append(training_section(losses, out_dir))
     text = (
@@ -146,8 +186,27 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     )
     write_text(out_dir / "README.md", text)
     write_json(out_dir / "provenance.json", prov)
+    from mafrg.report_html import page
+
+    write_text(out_dir / "report.html", page(tables, ltables, notes, untrained, synthetic, prov, showcase,
+                                             out_dir / "training_losses.png" if losses else None, DECIMALS))
     log.info("report written to %s", out_dir)
     return prov
+
+
+def simple_markdown(df: pd.DataFrame, decimals: int = 4) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(["---"] + ["---:"] * (len(df.columns) - 1)) + "|"]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(v) if isinstance(v, str) else ("n/a" if pd.isna(v) else f"{v:.{decimals}f}")
+                                       for v in r) + " |")
+    return "\n".join(lines)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    from mafrg.atomic import atomic_path
+
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")
 
 
 def training_section(loss_csvs: list[str], out_dir: Path) -> str:

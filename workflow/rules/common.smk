@@ -19,6 +19,7 @@ from mafrg.data.layout import clip_files, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_checkpoint
 from mafrg.provenance import code_hash
+from mafrg.sharding import parse_rows, shard_names
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 # mafrg's validator first: it names every offending key; then Snakemake's, which fills schema defaults.
@@ -52,6 +53,7 @@ wildcard_constraints:
     split="|".join(ALL_SPLITS),
     method="|".join(METHODS),
     rel="[^/]+/[^/]+/[^/]+/[^/]+",
+    shard=r"r\d+-\d+",
 
 
 def as_json(section: dict) -> str:
@@ -76,10 +78,8 @@ def dataset_inputs(wildcards):
 
 
 def baseline_inputs(wildcards):
-    files = {"data": f"{RESULTS}/data/{wildcards.split}.npz"}
-    if wildcards.method in ("B_MeanSeq", "B_MeanFr"):
-        files["train"] = f"{RESULTS}/data/train.npz"
-    return files
+    # every baseline reads the training split: the mean ones for their means, all for their 3DMM companion
+    return {"data": f"{RESULTS}/data/{wildcards.split}.npz", "train": f"{RESULTS}/data/train.npz"}
 
 
 def baseline_settings(wildcards):
@@ -111,6 +111,51 @@ def split_clips(split):
     return referenced_clips(ROOT, split)
 
 
+def eval_rows(split) -> int:
+    """Mirrored rows of an evaluation split: two per line of the split file (each person listens once)."""
+    return 2 * len(split_rows_pairs(split))
+
+
+def split_rows_pairs(split):
+    if config["dataset"]["generate"]:
+        checkpoints.synth_dataset.get()
+    from mafrg.data.layout import read_split
+
+    return read_split(ROOT, split)
+
+
+def eval_shards(split):
+    return shard_names(eval_rows(split), EVAL.shard_rows)
+
+
+def rows_arg(wildcards) -> str:
+    a, b = parse_rows(wildcards.shard)
+    return f"{a}:{b}"
+
+
+def prediction_shards(wildcards):
+    return [f"{RESULTS}/predictions/{wildcards.split}/{wildcards.method}/{s}.npy" for s in eval_shards(wildcards.split)]
+
+
+def metric_shards(wildcards):
+    return [f"{RESULTS}/metrics/{wildcards.split}/{wildcards.method}/{s}.parquet" for s in eval_shards(wildcards.split)]
+
+
+REALISM_KEYS = ("frrea_weights", "frrea_image_size", "frrea_dim", "frrea_stride", "si_clusters")
+
+
+def realism_settings() -> str:
+    """Only the settings the realism / 3DMM metrics use (threads or shard sizes do not rerun them)."""
+    return as_json({k: config["evaluation"][k] for k in REALISM_KEYS if k in config["evaluation"]})
+
+
+def frrea_inputs(wildcards):
+    """With an FRRea network: its weights and the split's validated videos (real listener frames)."""
+    if EVAL.frrea_weights == "none":
+        return []
+    return [EVAL.frrea_weights, f"{RESULTS}/validation/{wildcards.split}.json"]
+
+
 def shard_paths(wildcards):
     return [f"{RESULTS}/features/{wildcards.split}/{rel}.parquet" for rel in split_clips(wildcards.split)]
 
@@ -139,18 +184,29 @@ def loss_tables():
 
 
 def report_outputs():
-    return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json"] + [
-        f"{RESULTS}/report/{s}.{ext}" for s in EVAL_SPLITS for ext in ("csv", "md")
+    return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json", f"{RESULTS}/report/report.html"] + [
+        f"{RESULTS}/report/{s}{part}.{ext}" for s in EVAL_SPLITS for part in ("", "_listener") for ext in ("csv", "md")
     ]
 
 
+def showcase_inputs(wildcards):
+    """The first prediction shard of the first evaluation split, of the first model method (else GT)."""
+    models = [m for m in METHODS if m not in BASELINE_METHODS] or ["GT"]
+    split = EVAL_SPLITS[0]
+    shard = eval_shards(split)[0]
+    pred = f"{RESULTS}/predictions/{split}/{models[0]}/{shard}.npy"
+    return [f"{RESULTS}/data/{split}.npz", pred, pred.replace(".npy", "_3dmm.npy")]
+
+
 CODE = {
-    "synth": code_hash(["synth", "render", "atomic", "config"]),
-    "data": code_hash(["data", "atomic", "config", "constants"]),
+    # config.py is left out on purpose: the settings a step uses reach it as params, and an edit elsewhere in
+    # config.py (say a new evaluation option) must not regenerate the dataset and everything after it.
+    "synth": code_hash(["synth", "render", "atomic"]),
+    "data": code_hash(["data", "atomic", "constants"]),
     "neighbours": code_hash(["neighbours", "data.assemble"]),
     "baselines": code_hash(["baselines", "data.assemble"]),
-    "metrics": code_hash(["metrics", "constants"]),
-    "report": code_hash(["report"]),
+    "metrics": code_hash(["metrics", "constants", "sharding", "render"]),
+    "report": code_hash(["report", "report_html", "render"]),
     "features": code_hash(["features", "data.readers", "data.layout"]),
     "reactdiff": code_hash(["reactdiff", "features.shard", "data.assemble"]),
 }

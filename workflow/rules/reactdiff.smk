@@ -60,18 +60,19 @@ rule generate_reactdiff:
         data=f"{RESULTS}/data/{{split}}.npz",
         manifest=f"{RESULTS}/features/{{split}}.manifest.json",
     output:
-        pred=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}.npy",
-        tdmm=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}_3dmm.npy",
-        meta=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}.json",
+        pred=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}/{{shard}}.npy",
+        tdmm=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}/{{shard}}_3dmm.npy",
+        meta=f"{RESULTS}/predictions/{{split}}/ReactDiff_{{mode}}/{{shard}}.json",
     wildcard_constraints:
         mode="offline|online",
     params:
         settings=reactdiff_settings(),
+        rows=rows_arg,
         code=CODE["reactdiff"],
     log:
-        f"{RESULTS}/logs/generate_{{split}}_{{mode}}.log",
+        f"{RESULTS}/logs/generate_{{split}}_{{mode}}_{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/generate_{{split}}_{{mode}}.tsv"
+        f"{RESULTS}/benchmarks/generate_{{split}}_{{mode}}_{{shard}}.tsv"
     threads: REACTDIFF.get("threads", 2)
     resources:
         mem_mb=8000,
@@ -79,4 +80,4 @@ rule generate_reactdiff:
     shell:
         MAFRG + " generate --data {input.data} --features-root {RESULTS}/features --mmt {input.mmt} "
         "--ddim {input.ddim} --mode {wildcards.mode} --settings {params.settings:q} --out {output.pred} "
-        "--threads {threads} > {log} 2>&1"
+        "--rows {params.rows} --threads {threads} > {log} 2>&1"

@@ -1,4 +1,5 @@
-# Report tables per split with a provenance block.
+# Report: tables per split (CSV, Markdown), a self-contained HTML page with charts, traces and rendered
+# reactions, and a provenance block.
 
 
 rule report:
@@ -7,10 +8,14 @@ rule report:
         neighbours=expand(f"{RESULTS}/neighbours/{{split}}.json", split=EVAL_SPLITS),
         features=expand(f"{RESULTS}/features/{{split}}.manifest.json", split=ALL_SPLITS),
         losses=loss_tables(),
+        realism=expand(f"{RESULTS}/metrics/{{split}}/{{method}}.realism.json", split=EVAL_SPLITS, method=METHODS),
+        showcase=showcase_inputs,
     output:
         report_outputs(),
     params:
         cfg=as_json(config),
+        showcase=lambda wc, input: (f"--showcase-data {input.showcase[0]} --showcase-pred {input.showcase[1]}"
+                                    if input.showcase else ""),
         code=CODE["report"],
     log:
         f"{RESULTS}/logs/report.log",
@@ -20,4 +25,5 @@ rule report:
         runtime=10,
     shell:
         MAFRG + " report --metrics {input.metrics} --out-dir {RESULTS}/report --config-json {params.cfg:q} "
-        "--root {ROOT} --neighbours-meta {input.neighbours} --features-manifests {input.features} --losses {input.losses} > {log} 2>&1"
+        "--root {ROOT} --neighbours-meta {input.neighbours} --features-manifests {input.features} --losses {input.losses} "
+        "--realism {input.realism} {params.showcase} > {log} 2>&1"

@@ -83,6 +83,131 @@ def _set_threads(threads: int | None) -> None:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
+@dataclass
+class RowContributions:
+    """What rows ``start .. start + n - 1`` add to the split-level metrics (one evaluation shard).
+
+    Per-row values are the ones the split-level metrics average; FRDvs, which compares rows with each other,
+    is carried as a mergeable accumulator state, so shards can be evaluated independently and aggregated.
+    """
+
+    start: int
+    per_row: dict[str, np.ndarray]  # FRCorr, FRDist, FRDiv, FRVar, FRSyn of each row
+    dvs: "core.FRDvsAccumulator"
+    pruning: np.ndarray  # (pairs visited, group DTWs completed)
+    n_pred: int
+    n_ch: int
+    pairs_total: int
+
+    @property
+    def rows(self) -> range:
+        return range(self.start, self.start + len(self.per_row["FRCorr"]))
+
+
+def contributions(
+    pred: np.ndarray,
+    listener: np.ndarray,
+    speaker: np.ndarray,
+    neighbours: np.ndarray,
+    start: int = 0,
+    protocol: str = "react2024",
+    chunk_rows: int = 32,
+    threads: int | None = None,
+    progress: bool = True,
+    names: dict[str, str] | None = None,
+) -> RowContributions:
+    """Per-row metric contributions of ``pred`` = predictions of rows ``start .. start + len(pred) - 1``.
+
+    ``listener``, ``speaker`` and ``neighbours`` cover the whole split (appropriate reactions may be any row's).
+    ``pred`` may be a memmap; it is read ``chunk_rows`` rows at a time.
+    """
+    if protocol not in PROTOCOLS:
+        raise MetricInputError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    n_rows = listener.shape[0] if listener.ndim == 3 else -1
+    if pred.ndim == 4 and not (0 <= start and start + pred.shape[0] <= n_rows):
+        raise MetricInputError(
+            f"{(names or {}).get('pred', 'pred')}: rows {start}..{start + pred.shape[0] - 1} are outside the "
+            f"split's {n_rows} rows")
+    full = pred.shape[0] == n_rows
+    if full:
+        check_inputs(pred, listener, speaker, neighbours, names)
+    else:  # shape checks against the split, with a stand-in of the right shape for pred
+        check_inputs(np.broadcast_to(np.zeros((), pred.dtype), (n_rows, *pred.shape[1:])) if pred.ndim == 4 else pred,
+                     listener, speaker, neighbours, names)
+    _set_threads(threads)
+    r, n_pred, t_len, n_ch = pred.shape
+    lst = core.ListenerStats(listener)
+    nb_lists = [np.flatnonzero(neighbours[start + k]) for k in range(r)]
+    per_row = {k: np.empty(r) for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
+    dvs = core.FRDvsAccumulator()
+    pruning = np.zeros(2, np.int64)
+    corrected = protocol == "corrected"
+    for a in tqdm(range(0, r, chunk_rows), desc="metrics", unit="chunk", disable=not progress):
+        b = min(r, a + chunk_rows)
+        chunk = np.asarray(pred[a:b])
+        if not np.isfinite(chunk).all():
+            bad = start + a + int(np.flatnonzero(~np.isfinite(chunk).reshape(b - a, -1).all(axis=1))[0])
+            raise MetricInputError(f"{(names or {}).get('pred', 'pred')}: NaN or inf in row {bad}")
+        nbs = nb_lists[a:b]
+        per_row["FRCorr"][a:b] = core.ccc_max_sum(chunk, lst, nbs)
+        per_row["FRDist"][a:b], st = core.dtw_min_sum(chunk, lst, nbs)
+        pruning += st
+        frdiv, var_sum = core.diversity_terms(chunk)
+        per_row["FRDiv"][a:b] = frdiv
+        per_row["FRVar"][a:b] = var_sum / (n_pred * n_ch)
+        dvs.update(chunk)
+        sp = np.asarray(speaker[start + a : start + b])
+        if corrected:
+            off = core.tlcc_offsets(chunk, sp, corrected=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # rows without any valid lag stay NaN
+                per_row["FRSyn"][a:b] = np.nanmean(off, axis=1)
+        else:
+            per_row["FRSyn"][a:b] = core.tlcc_offsets(chunk[:, :1], sp)[:, 0]
+    return RowContributions(start=start, per_row=per_row, dvs=dvs, pruning=pruning, n_pred=n_pred, n_ch=n_ch,
+                            pairs_total=int(sum(len(x) for x in nb_lists) * n_pred))
+
+
+def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames: int | None = None) -> MetricResult:
+    """Split-level metrics from shards that together cover rows 0 .. n_rows - 1 exactly once."""
+    parts = sorted(parts, key=lambda p: p.start)
+    covered = [i for p in parts for i in p.rows]
+    if covered != list(range(n_rows)):
+        missing = sorted(set(range(n_rows)) - set(covered))
+        twice = sorted({i for i in covered if covered.count(i) > 1})
+        raise MetricInputError(f"evaluation shards do not cover the split's {n_rows} rows once each "
+                               f"(missing {missing[:10]}, repeated {twice[:10]})")
+    if len({(p.n_pred, p.n_ch) for p in parts}) != 1:
+        raise MetricInputError("evaluation shards disagree on the number of predictions or channels")
+    per_row = {k: np.concatenate([p.per_row[k] for p in parts]) for k in parts[0].per_row}
+    dvs = core.FRDvsAccumulator()
+    for p in parts:
+        if p.dvs.mean is not None:
+            dvs.merge(p.dvs.count, p.dvs.mean, p.dvs.m2)
+    frsyn = per_row["FRSyn"]
+    metrics = {
+        "FRCorr": float(per_row["FRCorr"].mean()),
+        "FRDist": float(per_row["FRDist"].mean()),
+        "FRDiv": float(per_row["FRDiv"].mean()),
+        "FRVar": float(per_row["FRVar"].mean()),
+        "FRDvs": dvs.value(),
+        "FRSyn": float(np.nanmean(frsyn)) if np.isfinite(frsyn).any() else float("nan"),
+    }
+    pruning = np.sum([p.pruning for p in parts], axis=0)
+    pairs_total = sum(p.pairs_total for p in parts)
+    info = {
+        "rows": n_rows, "predictions": parts[0].n_pred, "frames": frames,
+        "neighbours_per_row": pairs_total / max(1, n_rows * parts[0].n_pred),
+        "dtw_pairs_total": pairs_total, "dtw_pairs_visited": int(pruning[0]),
+        "dtw_group_runs_completed": int(pruning[1]), "shards": len(parts),
+    }
+    if protocol == "corrected":
+        info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())
+    assert set(metrics) == set(METRIC_KEYS)
+    log.info("metrics (%s): %s", protocol, {k: round(v, 5) for k, v in metrics.items()})
+    return MetricResult(metrics=metrics, per_row=per_row, protocol=protocol, info=info)
+
+
 def evaluate(
     pred: np.ndarray,
     listener: np.ndarray,
@@ -94,63 +219,9 @@ def evaluate(
     progress: bool = True,
     names: dict[str, str] | None = None,
 ) -> MetricResult:
-    """All six metrics. ``pred`` may be a memmap; it is read chunk by chunk."""
-    if protocol not in PROTOCOLS:
-        raise MetricInputError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    check_inputs(pred, listener, speaker, neighbours, names)
-    _set_threads(threads)
-    r, n_pred, t_len, n_ch = pred.shape
-    lst = core.ListenerStats(listener)
-    nb_lists = [np.flatnonzero(neighbours[k]) for k in range(r)]
-    per_row = {k: np.empty(r) for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
-    dvs = core.FRDvsAccumulator()
-    pruning = np.zeros(2, np.int64)
-    corrected = protocol == "corrected"
-    var_total = 0.0
-    for start in tqdm(range(0, r, chunk_rows), desc="metrics", unit="chunk", disable=not progress):
-        stop = min(r, start + chunk_rows)
-        chunk = np.asarray(pred[start:stop])
-        if not np.isfinite(chunk).all():
-            bad = start + int(np.flatnonzero(~np.isfinite(chunk).reshape(stop - start, -1).all(axis=1))[0])
-            raise MetricInputError(f"{(names or {}).get('pred', 'pred')}: NaN or inf in row {bad}")
-        nbs = nb_lists[start:stop]
-        per_row["FRCorr"][start:stop] = core.ccc_max_sum(chunk, lst, nbs)
-        per_row["FRDist"][start:stop], st = core.dtw_min_sum(chunk, lst, nbs)
-        pruning += st
-        frdiv, var_sum = core.diversity_terms(chunk)
-        per_row["FRDiv"][start:stop] = frdiv
-        per_row["FRVar"][start:stop] = var_sum / (n_pred * n_ch)
-        var_total += var_sum.sum()
-        dvs.update(chunk)
-        sp = np.asarray(speaker[start:stop])
-        if corrected:
-            off = core.tlcc_offsets(chunk, sp, corrected=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # rows without any valid lag stay NaN
-                per_row["FRSyn"][start:stop] = np.nanmean(off, axis=1)
-        else:
-            per_row["FRSyn"][start:stop] = core.tlcc_offsets(chunk[:, :1], sp)[:, 0]
-    frsyn = per_row["FRSyn"]
-    metrics = {
-        "FRCorr": float(per_row["FRCorr"].mean()),
-        "FRDist": float(per_row["FRDist"].mean()),
-        "FRDiv": float(per_row["FRDiv"].mean()),
-        "FRVar": float(var_total / (r * n_pred * n_ch)),
-        "FRDvs": dvs.value(),
-        "FRSyn": float(np.nanmean(frsyn)) if np.isfinite(frsyn).any() else float("nan"),
-    }
-    pairs_total = int(sum(len(x) for x in nb_lists) * n_pred)
-    info = {
-        "rows": r, "predictions": n_pred, "frames": t_len,
-        "neighbours_per_row": float(np.mean([len(x) for x in nb_lists])),
-        "dtw_pairs_total": pairs_total, "dtw_pairs_visited": int(pruning[0]),
-        "dtw_group_runs_completed": int(pruning[1]),
-    }
-    if corrected:
-        info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())
-    assert set(metrics) == set(METRIC_KEYS)
-    log.info("metrics (%s): %s", protocol, {k: round(v, 5) for k, v in metrics.items()})
-    return MetricResult(metrics=metrics, per_row=per_row, protocol=protocol, info=info)
+    """All six metrics of a whole split in one call (one shard covering every row)."""
+    part = contributions(pred, listener, speaker, neighbours, 0, protocol, chunk_rows, threads, progress, names)
+    return aggregate([part], pred.shape[0], protocol, frames=pred.shape[2])
 
 
 def default_threads() -> int:

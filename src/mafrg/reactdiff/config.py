@@ -15,7 +15,8 @@ from mafrg.config import ConfigError
 class MMTConfig:
     window: int = 50  # frames per latent window
     d_model: int = 256  # width of the intra/inter-modal attention
-    au_token_dim: int = 256  # each of the 49 AU tokens (512-d) is projected to this before attention pooling
+    au_token_dim: int = 256  # each of the 49 AU tokens (512-d) is projected to this before pooling
+    au_pool: str = "attention"  # attention: one weighted sum of the 49 tokens; flatten: keep every token's place
     d_fused: int = 1024  # facial/acoustic features are projected to this (paper: 1024)
     latent_dim: int = 256  # paper text: 128; the authors' code: 256
     latent_frame_dim: int = 64  # per-frame width before the window is flattened into the latent MLP
@@ -70,11 +71,11 @@ def _preset(name: str) -> ReactDiffConfig:
     if name == "demo":
         return ReactDiffConfig(
             preset="demo",
-            mmt=MMTConfig(d_model=64, au_token_dim=16, d_fused=96, latent_dim=32, latent_frame_dim=8, heads=4,
+            mmt=MMTConfig(d_model=64, au_token_dim=16, au_pool="flatten", d_fused=96, latent_dim=32, latent_frame_dim=8, heads=4,
                           decoder_layers=2, decoder_dim=64, dropout=0.0),
             ddim=DDIMConfig(unet_channels=(32, 64), cond_dim=128, time_dim=64),
-            train_mmt=TrainConfig(epochs=30, batch_size=4, lr=2e-3, ema_decay=0.95),
-            train_ddim=TrainConfig(epochs=40, batch_size=16, lr=2e-3, ema_decay=0.95),
+            train_mmt=TrainConfig(epochs=80, batch_size=4, lr=2e-3, ema_decay=0.95),
+            train_ddim=TrainConfig(epochs=80, batch_size=16, lr=2e-3, ema_decay=0.95),
         )
     raise ConfigError(f"reactdiff.preset must be 'paper' or 'demo', got {name!r}")
 

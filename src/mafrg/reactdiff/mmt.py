@@ -62,9 +62,14 @@ class MMTEncoder(nn.Module):
         d = cfg.d_model
         if dims["au"] % 49:
             raise ValueError(f"AU stream dim {dims['au']} is not 49 tokens x channels")
+        if cfg.au_pool not in ("attention", "flatten"):
+            raise ValueError(f"reactdiff.mmt.au_pool must be 'attention' or 'flatten', got {cfg.au_pool!r}")
         self.au_tok = nn.Linear(dims["au"] // 49, cfg.au_token_dim)
-        self.au_score = nn.Linear(cfg.au_token_dim, 1)  # attention pooling over the 49 spatial tokens
-        self.au_out = nn.Linear(cfg.au_token_dim, d)
+        if cfg.au_pool == "attention":
+            self.au_score = nn.Linear(cfg.au_token_dim, 1)  # attention pooling over the 49 spatial tokens
+            self.au_out = nn.Linear(cfg.au_token_dim, d)
+        else:  # keep where each token is: the face region a token covers is what tells one AU from another
+            self.au_out = nn.Linear(49 * cfg.au_token_dim, d)
         self.proj = nn.ModuleDict({s: nn.Linear(dims[s], d) for s in ("fe", "va", "mfcc", "wav2vec2")})
         self.au_fe = CrossBlock(d, cfg.heads, cfg.dropout)
         self.au_va = CrossBlock(d, cfg.heads, cfg.dropout)
@@ -101,8 +106,11 @@ class MMTEncoder(nn.Module):
         n = b * w
         au = feats["au"].reshape(n * f, 49, -1)
         tok = torch.nn.functional.gelu(self.au_tok(au))
-        weights = torch.softmax(self.au_score(tok), dim=1)
-        q = self.au_out((weights * tok).sum(dim=1)).reshape(n, f, -1) + self.pos
+        if self.cfg.au_pool == "attention":
+            pooled = (torch.softmax(self.au_score(tok), dim=1) * tok).sum(dim=1)
+        else:
+            pooled = tok.flatten(1)
+        q = self.au_out(pooled).reshape(n, f, -1) + self.pos
         x = {s: self.proj[s](feats[s].reshape(n, f, -1).float()) + self.pos for s in ("fe", "va", "mfcc", "wav2vec2")}
         face = self.face_out(self.au_va(self.au_fe(q, x["fe"]), x["va"]))
         audio = self.audio_out(self.w2v_mfcc(x["wav2vec2"], x["mfcc"]))

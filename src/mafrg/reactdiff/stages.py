@@ -184,25 +184,31 @@ def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frame
 
 
 def generate(split_npz: str, features_root: str, mmt_path: str, ddim_path: str, mode: str, out: str,
-             settings: dict[str, Any] | None = None, progress: bool = True) -> None:
+             settings: dict[str, Any] | None = None, progress: bool = True,
+             rows: tuple[int, int] | None = None) -> None:
+    """Reactions for rows ``rows = (start, stop)`` of the split (all by default). Row k's noise comes from
+    its own seed, so a shard's output does not depend on how the split is sharded."""
     mmt, diff, cfg = load_models(mmt_path, ddim_path)
     over = reactdiff_config(settings) if settings else cfg
     data = SplitArrays.load(split_npz)
     frames = data.speaker_emotion.shape[1]
     n = over.n_predictions
-    emotion = np.empty((data.n_rows, n, frames, 25), np.float32)
-    tdmm = np.empty((data.n_rows, n, frames, 58), np.float32)
+    lo, hi = rows or (0, data.n_rows)
+    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
+    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
     online = mode == "online"
-    for k, row in enumerate(tqdm(data.rows, desc=f"generate {data.split} ({mode})", unit="row", disable=not progress)):
+    for i, row in enumerate(tqdm(data.rows[lo:hi], desc=f"generate {data.split} ({mode})", unit="row",
+                                 disable=not progress)):
+        k = lo + i
         feats = rd.load_clip_features(rd.shard_path(features_root, data.split, row.speaker), frames)
-        emotion[k], tdmm[k] = react(mmt, diff, feats, frames, n, online, over.ddim.sample_steps, over.ddim.eta,
+        emotion[i], tdmm[i] = react(mmt, diff, feats, frames, n, online, over.ddim.sample_steps, over.ddim.eta,
                                     over.generate_seed * 100_003 + k)
     write_npy(out, emotion)
     write_npy(str(Path(out).with_suffix("")) + "_3dmm.npy", tdmm)
     write_json(Path(out).with_suffix(".json"), {
-        "method": f"ReactDiff_{mode}", "split": data.split, "mode": mode,
+        "method": f"ReactDiff_{mode}", "split": data.split, "mode": mode, "rows": [lo, hi],
         "row_order": [{"row": r.index, "speaker": r.speaker, "listener": r.listener, "mirrored": r.mirrored}
-                      for r in data.rows],
+                      for r in data.rows[lo:hi]],
         "sampling": {"steps": over.ddim.sample_steps, "eta": over.ddim.eta, "seed": over.generate_seed,
                      "n_predictions": n},
         "checkpoints": {"mmt": file_sha256(mmt_path), "ddim": file_sha256(ddim_path)},

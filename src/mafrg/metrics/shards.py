@@ -1,0 +1,70 @@
+"""Evaluation shards on disk: per-row metric contributions as Parquet, the FRDvs state beside them.
+
+``<name>.parquet`` has one row per evaluated row (``row``, FRCorr, FRDist, FRDiv, FRVar, FRSyn) and the
+shard's bookkeeping as JSON key/value metadata (``b"mafrg"``); ``<name>.dvs.npz`` holds the FRDvs
+accumulator (count, mean, m2) so the aggregation never re-reads predictions. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mafrg.atomic import atomic_path
+from mafrg.metrics.core import FRDvsAccumulator
+from mafrg.metrics.engine import MetricInputError, RowContributions
+
+PER_ROW = ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")
+
+
+def dvs_path(parquet: str | Path) -> Path:
+    p = Path(parquet)
+    return p.with_name(p.name.removesuffix(".parquet") + ".dvs.npz")
+
+
+def write_contributions(path: str | Path, part: RowContributions, meta: dict[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {"row": pa.array(np.asarray(part.rows, np.int64))}
+    cols |= {k: pa.array(part.per_row[k].astype(np.float64)) for k in PER_ROW}
+    book = {"start": part.start, "n_pred": part.n_pred, "n_ch": part.n_ch, "pairs_total": part.pairs_total,
+            "pruning": [int(x) for x in part.pruning]}
+    table = pa.table(cols).replace_schema_metadata({b"mafrg": json.dumps(meta | book).encode()})
+    with atomic_path(dvs_path(path), suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            d = part.dvs
+            np.savez(fh, count=np.int64(d.count), mean=d.mean if d.mean is not None else np.zeros((0, 0)),
+                     m2=d.m2 if d.m2 is not None else np.zeros(0))
+    with atomic_path(path, suffix=".parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_contributions(path: str | Path) -> tuple[RowContributions, dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if not p.is_file():
+        raise MetricInputError(f"{p}: evaluation shard not found")
+    table = pq.read_table(p)
+    raw = (table.schema.metadata or {}).get(b"mafrg")
+    if raw is None or set(("row", *PER_ROW)) - set(table.column_names):
+        raise MetricInputError(f"{p}: not a mafrg evaluation shard (columns {table.column_names})")
+    meta = json.loads(raw)
+    rows = table.column("row").to_numpy()
+    if len(rows) and not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+        raise MetricInputError(f"{p}: rows are not consecutive")
+    dvs = FRDvsAccumulator()
+    side = dvs_path(p)
+    if not side.is_file():
+        raise MetricInputError(f"{side}: FRDvs state of {p.name} is missing")
+    with np.load(side) as z:
+        if int(z["count"]):
+            dvs.count, dvs.mean, dvs.m2 = int(z["count"]), z["mean"], z["m2"]
+    part = RowContributions(start=int(meta["start"]), per_row={k: table.column(k).to_numpy() for k in PER_ROW},
+                            dvs=dvs, pruning=np.asarray(meta["pruning"], np.int64), n_pred=int(meta["n_pred"]),
+                            n_ch=int(meta["n_ch"]), pairs_total=int(meta["pairs_total"]))
+    return part, meta

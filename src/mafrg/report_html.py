@@ -1,0 +1,250 @@
+"""The HTML report: one self-contained file (inline CSS, images as data URIs, no network) that opens offline.
+
+Contents: warnings first (synthetic data, untrained extractors, FRRea not available), the paper-style tables per
+split, bar charts per metric (model methods as bars, GT and the naive baselines as labelled reference lines), an
+appropriateness-vs-diversity scatter, per-channel traces (speaker, true listener, three generated reactions) and
+rendered GIFs of generated reactions beside the speaker, then the Efficient Listener table and the provenance.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BASELINES = ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr")
+HIGHER_IS_BETTER = {"FRCorr": True, "FRDist": False, "FRDiv": True, "FRVar": True, "FRDvs": True, "FRSyn": False}
+TRACE_CHANNELS = (("Valence", 15), ("Arousal", 16), ("Happy", 18), ("AU12", 7))
+_COLOURS = {"GT": "#222222", "B_Random": "#d62728", "B_Mime": "#9467bd", "B_MeanSeq": "#8c564b", "B_MeanFr": "#7f7f7f"}
+
+
+@dataclass
+class Showcase:
+    """A few rows of one split for traces and GIFs: inputs and one method's predictions."""
+
+    split: str
+    method: str
+    rows: list[int]
+    speaker_emotion: np.ndarray  # (n, T, 25)
+    listener_emotion: np.ndarray  # (n, T, 25)
+    pred_emotion: np.ndarray  # (n, P, T, 25)
+    speaker_3dmm: np.ndarray  # (n, T, 58)
+    pred_3dmm: np.ndarray | None = None  # (n, P, T, 58)
+    labels: list[str] = field(default_factory=list)
+
+
+def _uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return _uri(buf.getvalue(), "image/png")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_charts(df: pd.DataFrame, split: str) -> str:
+    """One panel per metric: non-baseline methods as bars, GT and baselines as horizontal reference lines."""
+    plt = _plt()
+    metrics = [c for c in HIGHER_IS_BETTER if c in df.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.3))
+    models = df[~df.method.isin(BASELINES)]
+    refs = df[df.method.isin(BASELINES)]
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        x = np.arange(len(models))
+        ax.bar(x, models[m].to_numpy(dtype=float), color="#1f77b4")
+        ax.set_xticks(x, models.method, rotation=30, ha="right", fontsize=7)
+        for _, r in refs.iterrows():
+            if pd.notna(r[m]):
+                ax.axhline(r[m], color=_COLOURS.get(r.method, "k"), lw=1, ls="--")
+                ax.annotate(r.method, (1.0, r[m]), xycoords=("axes fraction", "data"), fontsize=6,
+                            color=_COLOURS.get(r.method, "k"), va="center")
+        ax.set_title(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{split}: model methods (bars) against GT and naive baselines (dashed)", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def scatter(df: pd.DataFrame, split: str) -> str:
+    """Appropriateness (FRCorr, FRDist) against diversity (FRDiv), one point per method."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    for ax, appr in zip(axes, ("FRCorr", "FRDist")):
+        for _, r in df.iterrows():
+            ax.scatter(r.FRDiv, r[appr], color=_COLOURS.get(r.method, "#1f77b4"), s=28)
+            ax.annotate(r.method, (r.FRDiv, r[appr]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("FRDiv (diversity ↑)")
+        ax.set_ylabel(f"{appr} ({'↑' if HIGHER_IS_BETTER[appr] else '↓'})")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{split}: appropriateness vs diversity", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def traces(sc: Showcase, n_generated: int = 3) -> list[tuple[str, str]]:
+    """Per row: speaker, true listener and the first n generated reactions on a few channels."""
+    plt = _plt()
+    out = []
+    t = np.arange(sc.speaker_emotion.shape[1]) / 25.0
+    for i, row in enumerate(sc.rows):
+        fig, axes = plt.subplots(1, len(TRACE_CHANNELS), figsize=(3.2 * len(TRACE_CHANNELS), 2.6), sharex=True)
+        for ax, (name, c) in zip(axes, TRACE_CHANNELS):
+            ax.plot(t, sc.speaker_emotion[i, :, c], color="#ff7f0e", lw=1.2, label="speaker")
+            ax.plot(t, sc.listener_emotion[i, :, c], color="#222222", lw=1.2, label="true listener")
+            for p in range(min(n_generated, sc.pred_emotion.shape[1])):
+                ax.plot(t, sc.pred_emotion[i, p, :, c], lw=0.9, alpha=0.8, label=f"{sc.method} #{p + 1}")
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("s", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0].legend(fontsize=6, loc="upper left")
+        fig.tight_layout()
+        label = sc.labels[i] if i < len(sc.labels) else f"row {row}"
+        out.append((f"{sc.split} row {row}: {label}", _png(fig)))
+    return out
+
+
+def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int = 112, step: int = 2,
+                 max_frames: int = 75) -> str:
+    """Animated GIF: the speaker (left) and a generated reaction (right), both rendered by mafrg's renderer."""
+    from PIL import Image
+
+    from mafrg.render import render_frame
+
+    frames = []
+    for t in range(0, min(len(speaker_3dmm), max_frames * step), step):
+        left = render_frame(speaker_3dmm[t], None, size)[..., ::-1]
+        right = render_frame(reaction_3dmm[t], None, size)[..., ::-1]
+        gap = np.full((size, 6, 3), 255, np.uint8)
+        frames.append(Image.fromarray(np.ascontiguousarray(np.concatenate([left, gap, right], axis=1))))
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 * step / 25), loop=0)
+    return _uri(buf.getvalue(), "image/gif")
+
+
+def _table(df: pd.DataFrame, decimals: dict[str, int], best: dict[str, bool] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    best_val = {}
+    models = df[~df.method.isin(("GT",))] if "method" in df else df
+    for c, hib in (best or {}).items():
+        col = pd.to_numeric(models[c], errors="coerce")
+        if col.notna().any():
+            best_val[c] = col.max() if hib else col.min()
+    body = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            if isinstance(v, (float, np.floating)):
+                txt = "n/a" if pd.isna(v) else f"{v:.{decimals.get(c, 4)}f}"
+                cls = ' class="best"' if c in best_val and r.method != "GT" and v == best_val[c] else ""
+                cells.append(f"<td{cls}>{txt}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1180px;color:#222;padding:0 1em}
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{padding:.3em .7em;border-bottom:1px solid #eee;text-align:right}
+th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}td.best{font-weight:bold;background:#eef7ee}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:.4em 0}
+.note{color:#555;font-size:.9em}img{max-width:100%}figure{margin:1em 0}figcaption{font-size:.85em;color:#555}
+.gifs{display:flex;flex-wrap:wrap;gap:1.5em}pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}
+"""
+
+# Written into the page by the page itself once it has loaded: how many images decoded (the browser test
+# reads it back), and any script error (there should be none).
+CHECK_JS = """
+window.addEventListener('error', function (e) { document.body.setAttribute('data-error', String(e.message)); });
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images', ok + '/' + imgs.length);
+});
+"""
+
+
+def render_html(title: str, warnings: list[str], notes: list[str], split_tables: dict[str, pd.DataFrame],
+                listener_tables: dict[str, pd.DataFrame], charts: dict[str, list[tuple[str, str]]],
+                showcase_traces: list[tuple[str, str]], gifs: list[tuple[str, str]], training_png: str | None,
+                provenance_yaml: str, decimals: dict[str, int]) -> str:
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts += [f"<div class='warn'>{w}</div>" for w in warnings]
+    parts += [f"<p class='note'>{n}</p>" for n in notes]
+    for split, df in split_tables.items():
+        parts.append(f"<h2 id='split-{split}'>Split <code>{split}</code></h2>")
+        parts.append(_table(df, decimals, HIGHER_IS_BETTER | {"FRRea": False, "FD_behaviour": False}))
+        for cap, uri in charts.get(split, []):
+            parts.append(f"<figure><img alt='{html.escape(cap)}' src='{uri}'><figcaption>{html.escape(cap)}"
+                         "</figcaption></figure>")
+        if split in listener_tables:
+            parts.append("<h3>Efficient Listener metrics (learning-to-listen protocol, on 3DMM)</h3>")
+            parts.append(_table(listener_tables[split], {}, {"L2_expression": False, "L2_rotation": False,
+                                                             "FD_expression": False, "FD_rotation": False,
+                                                             "SI": True, "TLCC_lag": False}))
+    if showcase_traces:
+        parts.append("<h2 id='traces'>Traces: speaker, true listener, three generated reactions</h2>")
+        parts += [f"<figure><img alt='{html.escape(c)}' src='{u}'><figcaption>{html.escape(c)}</figcaption></figure>"
+                  for c, u in showcase_traces]
+    if gifs:
+        parts.append("<h2 id='videos'>Rendered reactions (left: speaker, right: generated listener)</h2><div class='gifs'>")
+        parts += [f"<figure><img alt='{html.escape(c)}' src='{u}'><figcaption>{html.escape(c)}</figcaption></figure>"
+                  for c, u in gifs]
+        parts.append("</div>")
+    if training_png:
+        parts.append(f"<h2 id='training'>Training</h2><figure><img alt='training losses' src='{training_png}'></figure>")
+    parts.append(f"<h2 id='provenance'>Provenance</h2><pre>{html.escape(provenance_yaml)}</pre>")
+    parts.append(f"<script>{CHECK_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+def page(tables: dict[str, pd.DataFrame], listener_tables: dict[str, pd.DataFrame], notes: list[str],
+         untrained: list[str], synthetic: bool, prov: dict[str, Any], showcase: Showcase | None,
+         training_png, decimals: dict[str, int]) -> str:
+    """The whole report page from the tables and (optionally) a showcase of rows."""
+    import re
+
+    import yaml
+
+    def md(text: str) -> str:  # the notes use **bold** and `code` only
+        text = html.escape(text)
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text))
+
+    warnings = [md(n) for n in notes if n.startswith("**")]
+    plain = [md(n) for n in notes if not n.startswith("**")]
+    charts = {split: [(f"{split}: metrics per method", bar_charts(df, split)),
+                      (f"{split}: appropriateness vs diversity", scatter(df, split))] for split, df in tables.items()}
+    tr, gifs = [], []
+    if showcase is not None:
+        tr = traces(showcase)
+        if showcase.pred_3dmm is not None:
+            for i, row in enumerate(showcase.rows[:2]):
+                gifs.append((f"{showcase.split} row {row}: {showcase.method} reaction #1",
+                             reaction_gif(showcase.speaker_3dmm[i], showcase.pred_3dmm[i, 0])))
+    train_uri = None
+    if training_png is not None and training_png.is_file():
+        train_uri = _uri(training_png.read_bytes(), "image/png")
+    title = "mafrg report" + (" (synthetic demo data)" if synthetic else "")
+    return render_html(title, warnings, plain, tables, listener_tables, charts, tr, gifs, train_uri,
+                       yaml.safe_dump(prov, sort_keys=False, allow_unicode=True), decimals)
