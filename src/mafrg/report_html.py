@@ -227,9 +227,9 @@ def page(tables: dict[str, pd.DataFrame], listener_tables: dict[str, pd.DataFram
 
     import yaml
 
-    def md(text: str) -> str:  # the notes use **bold** and `code` only
-        text = html.escape(text)
-        return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text))
+    def md(text: str) -> str:  # the notes use **bold**, *italics* and `code` only
+        text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html.escape(text))
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*([^*]+)\*", r"<i>\1</i>", text))
 
     warnings = [md(n) for n in notes if n.startswith("**")]
     plain = [md(n) for n in notes if not n.startswith("**")]
