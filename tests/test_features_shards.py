@@ -74,7 +74,7 @@ def test_shard_contents_and_metadata(tiny_dataset, tmp_path):
     for s in features.STREAMS:
         info = meta["streams"][s]
         assert {"dim", "dtype", "identity", "settings", "settings_hash", "source_sha256"} <= set(info)
-    assert meta["streams"]["va"]["identity"] == "untrained:va:seed0"
+    assert meta["streams"]["va"]["identity"].startswith("untrained:va:seed0:code")
     assert set(meta["untrained"]) == {"va", "au", "fe", "wav2vec2"}
     assert meta["source"]["video_sha256"] and meta["code_version"] and meta["config_hash"]
     # only requested columns are read
@@ -107,6 +107,19 @@ def test_reuse_recomputes_only_changed_stream(tiny_dataset, tmp_path, monkeypatc
     shutil.copy(other.video, clip_files(copy, "val", rel).video)
     res = extract_shard(copy, "val", rel, out, small_cfg(va={"checkpoint": str(va_pt)}), DCFG, progress=False)
     assert sorted(res.computed) == ["au", "fe", "va"]
+
+
+def test_changed_untrained_network_code_is_not_reused(tiny_dataset, tmp_path, monkeypatch):
+    """Untrained stand-ins are identified by seed *and* the code that builds them: edit that code and the
+    untrained streams are recomputed instead of silently kept from the old networks."""
+    from mafrg.features import networks
+
+    rel = _rel(tiny_dataset)
+    out = tmp_path / "s.parquet"
+    extract_shard(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    monkeypatch.setattr(networks, "_untrained_code", lambda: "edited")
+    res = extract_shard(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    assert sorted(res.computed) == ["au", "fe", "va", "wav2vec2"] and res.reused == ["mfcc"]
 
 
 def test_transformers_wav2vec2_through_extraction(tiny_dataset, tmp_path):

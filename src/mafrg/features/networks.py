@@ -66,8 +66,14 @@ def _untrained(stream: str, dim: int, seed: int):
 
 
 def weights_identity(path: str, stream: str, seed: int) -> str:
+    """What a stream's values depend on besides its settings: the checkpoint's sha256, or for untrained
+    stand-ins the seed plus the code that builds them and the torch version (its initialisers draw the weights).
+
+    Without the code part a changed stand-in would keep its identity, and shard reuse would silently keep
+    columns computed by the old networks (this happened: features of an earlier stand-in survived a rerun).
+    """
     if path == UNTRAINED:
-        return f"untrained:{stream}:seed{seed}"
+        return f"untrained:{stream}:seed{seed}:code{_untrained_code()}:torch{_torch_version()}"
     p = Path(path)
     if p.is_dir():  # wav2vec2 folder: hash its config and weight files
         import hashlib
@@ -79,6 +85,20 @@ def weights_identity(path: str, stream: str, seed: int) -> str:
                 h.update(_cached_sha(str(f)).encode())
         return f"sha256:{h.hexdigest()}"
     return f"sha256:{_cached_sha(str(p))}"
+
+
+@lru_cache(maxsize=1)
+def _untrained_code() -> str:
+    from mafrg.provenance import code_hash
+
+    return code_hash(["features.networks", "features.wav2vec"])[:12]
+
+
+@lru_cache(maxsize=1)
+def _torch_version() -> str:
+    from importlib.metadata import version
+
+    return version("torch")
 
 
 @lru_cache(maxsize=16)
