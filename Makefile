@@ -37,7 +37,7 @@ system-deps:
 
 run: deps
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config.yaml
-	@echo; echo "Report: $$(pwd)/results/report/ (start with results/report/README.md)"
+	@echo; echo "Report: $$(pwd)/results/report/report.html (open it in a browser; tables also in results/report/README.md)"
 
 test: deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
