@@ -259,17 +259,17 @@ def cmd_evaluate_3dmm(a: argparse.Namespace) -> None:
     from mafrg.metrics import realism
     from mafrg.metrics.listener import ExpressionClusters, ListenerMetrics
     from mafrg.provenance import file_sha256, provenance
-    from mafrg.sharding import parse_rows, tdmm_path
+    from mafrg.sharding import coverage_problem, parse_rows, tdmm_path
 
     cfg = from_dict(EvalConfig, _settings(a.settings))
     data = SplitArrays.load(a.data)
     train = SplitArrays.load(a.train)
     t_len = data.speaker_emotion.shape[1]
     shards = sorted(((parse_rows(Path(p).stem), p) for p in a.pred), key=lambda x: x[0])
-    covered = [i for (lo, hi), _ in shards for i in range(lo, hi)]
-    if covered != list(range(data.n_rows)):
+    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
+    if problem:
         raise SystemExit(f"error: prediction shards {[Path(p).name for _, p in shards]} do not cover the "
-                         f"{data.n_rows} rows of {a.data} once each")
+                         f"{data.n_rows} rows of {a.data} once each ({problem})")
     clusters = ExpressionClusters.fit(train.listener_tdmm, cfg.si_clusters, seed=0)
     lm = ListenerMetrics(clusters)
     first_emo, first_3dmm = [], []
@@ -354,7 +354,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     _torch_threads(a.threads)
     from mafrg.data.assemble import SplitArrays
 
-    rows = _rows(a.rows, SplitArrays.load(a.data).n_rows, a.data)
+    rows = _rows(a.rows, len(SplitArrays.read_meta(a.data)["rows"]), a.data)  # meta only: generate loads the arrays
     generate(a.data, a.features_root, a.mmt, a.ddim, a.mode, a.out, _settings(a.settings) or None, rows=rows)
 
 
@@ -385,7 +385,7 @@ def _showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3):
         split=data.split, method=Path(pred_path).parent.name, rows=rows,
         speaker_emotion=data.speaker_emotion[lo : lo + n], listener_emotion=data.listener_emotion[lo : lo + n],
         pred_emotion=np.asarray(pred[:n]), speaker_3dmm=data.speaker_tdmm[lo : lo + n],
-        pred_3dmm=np.asarray(np.load(tp, mmap_mode="r")[:n]) if tp.is_file() else None,
+        pred_3dmm=np.asarray(_load_array(str(tp), mmap=True)[:n]) if tp.is_file() else None,
         labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener}" for k in rows],
     )
 

@@ -45,3 +45,20 @@ def tdmm_path(pred_path: str | Path) -> Path:
     """The 3DMM companion of an emotion prediction file: ``x.npy`` -> ``x_3dmm.npy`` (R, P, T, 58)."""
     p = Path(pred_path)
     return p.with_name(p.stem + "_3dmm.npy")
+
+
+def coverage_problem(ranges: list[tuple[int, int]], n_rows: int) -> str | None:
+    """None when the row ranges cover 0 .. n_rows - 1 exactly once; else what is missing or repeated."""
+    counts = [0] * n_rows
+    outside = []
+    for a, b in ranges:
+        for i in range(a, b):
+            if 0 <= i < n_rows:
+                counts[i] += 1
+            else:
+                outside.append(i)
+    missing = [i for i, c in enumerate(counts) if c == 0]
+    twice = [i for i, c in enumerate(counts) if c > 1]
+    if not (missing or twice or outside):
+        return None
+    return f"missing {missing[:10]}, repeated {twice[:10]}" + (f", outside {outside[:10]}" if outside else "")

@@ -54,12 +54,15 @@ class MetricResult:
 
 
 def check_inputs(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray, neighbours: np.ndarray,
-                 names: dict[str, str] | None = None) -> None:
-    """Raise MetricInputError naming the input (file) and the problem when shapes do not fit."""
+                 names: dict[str, str] | None = None, start: int = 0, n_rows: int | None = None) -> None:
+    """Raise MetricInputError naming the input (file) and the problem when shapes do not fit.
+
+    ``pred`` holds rows ``start ..`` of a split of ``n_rows`` rows (default: the whole split, from row 0)."""
     n = {"pred": "pred", "listener": "listener", "speaker": "speaker", "neighbours": "neighbours"} | (names or {})
     if pred.ndim != 4:
         raise MetricInputError(f"{n['pred']}: expected shape (rows, predictions, T, {N_EMOTION}), found {pred.shape}")
-    r, p, t, c = pred.shape
+    _, p, t, c = pred.shape
+    r = pred.shape[0] if n_rows is None else n_rows
     if c != N_EMOTION:
         raise MetricInputError(f"{n['pred']}: expected {N_EMOTION} emotion channels in the last axis, found {c}")
     if p < 1 or t < 2:
@@ -71,6 +74,8 @@ def check_inputs(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray, ne
             raise MetricInputError(f"{n[key]}: contains NaN or inf")
     if neighbours.shape != (r, r):
         raise MetricInputError(f"{n['neighbours']}: expected shape ({r}, {r}) for {r} rows, found {neighbours.shape}")
+    if not (0 <= start and start + pred.shape[0] <= r):
+        raise MetricInputError(f"{n['pred']}: rows {start}..{start + pred.shape[0] - 1} are outside the split's {r} rows")
     empty = np.flatnonzero((neighbours != 0).sum(axis=1) == 0)
     if len(empty):
         raise MetricInputError(f"{n['neighbours']}: row(s) {empty[:10].tolist()} have no appropriate reaction")
@@ -115,25 +120,18 @@ def contributions(
     threads: int | None = None,
     progress: bool = True,
     names: dict[str, str] | None = None,
+    n_rows: int | None = None,
 ) -> RowContributions:
     """Per-row metric contributions of ``pred`` = predictions of rows ``start .. start + len(pred) - 1``.
 
-    ``listener``, ``speaker`` and ``neighbours`` cover the whole split (appropriate reactions may be any row's).
+    ``listener``, ``speaker`` and ``neighbours`` cover the whole split of ``n_rows`` rows (default: as many as
+    ``listener`` has; appropriate reactions may be any row's).
     ``pred`` may be a memmap; it is read ``chunk_rows`` rows at a time.
     """
     if protocol not in PROTOCOLS:
         raise MetricInputError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    n_rows = listener.shape[0] if listener.ndim == 3 else -1
-    if pred.ndim == 4 and not (0 <= start and start + pred.shape[0] <= n_rows):
-        raise MetricInputError(
-            f"{(names or {}).get('pred', 'pred')}: rows {start}..{start + pred.shape[0] - 1} are outside the "
-            f"split's {n_rows} rows")
-    full = pred.shape[0] == n_rows
-    if full:
-        check_inputs(pred, listener, speaker, neighbours, names)
-    else:  # shape checks against the split, with a stand-in of the right shape for pred
-        check_inputs(np.broadcast_to(np.zeros((), pred.dtype), (n_rows, *pred.shape[1:])) if pred.ndim == 4 else pred,
-                     listener, speaker, neighbours, names)
+    check_inputs(pred, listener, speaker, neighbours, names, start,
+                 n_rows if n_rows is not None else (listener.shape[0] if listener.ndim else None))
     _set_threads(threads)
     r, n_pred, t_len, n_ch = pred.shape
     lst = core.ListenerStats(listener)
@@ -170,13 +168,12 @@ def contributions(
 
 def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames: int | None = None) -> MetricResult:
     """Split-level metrics from shards that together cover rows 0 .. n_rows - 1 exactly once."""
+    from mafrg.sharding import coverage_problem
+
     parts = sorted(parts, key=lambda p: p.start)
-    covered = [i for p in parts for i in p.rows]
-    if covered != list(range(n_rows)):
-        missing = sorted(set(range(n_rows)) - set(covered))
-        twice = sorted({i for i in covered if covered.count(i) > 1})
-        raise MetricInputError(f"evaluation shards do not cover the split's {n_rows} rows once each "
-                               f"(missing {missing[:10]}, repeated {twice[:10]})")
+    problem = coverage_problem([(p.rows.start, p.rows.stop) for p in parts], n_rows)
+    if problem:
+        raise MetricInputError(f"evaluation shards do not cover the split's {n_rows} rows once each ({problem})")
     if len({(p.n_pred, p.n_ch) for p in parts}) != 1:
         raise MetricInputError("evaluation shards disagree on the number of predictions or channels")
     per_row = {k: np.concatenate([p.per_row[k] for p in parts]) for k in parts[0].per_row}
@@ -220,7 +217,8 @@ def evaluate(
     names: dict[str, str] | None = None,
 ) -> MetricResult:
     """All six metrics of a whole split in one call (one shard covering every row)."""
-    part = contributions(pred, listener, speaker, neighbours, 0, protocol, chunk_rows, threads, progress, names)
+    part = contributions(pred, listener, speaker, neighbours, 0, protocol, chunk_rows, threads, progress, names,
+                         n_rows=pred.shape[0] if pred.ndim == 4 else None)
     return aggregate([part], pred.shape[0], protocol, frames=pred.shape[2])
 
 
