@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 TORCHAUDIO := 2.11.0
-APT_PACKAGES := espeak-ng chromium  # speech for the demo; a headless browser for the report test
+APT_PACKAGES := espeak-ng chromium gcc  # speech for the demo; a headless browser for the report test; a C compiler for the FRDist kernel
 
 .PHONY: run test deps system-deps clean-results
 
@@ -31,8 +31,8 @@ system-deps:
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) \
-	      || echo "warning: could not install$$missing (without espeak-ng the demo uses its procedural voice)"; \
-	  else echo "note:$$missing not installed (needs root + apt; without espeak-ng the demo uses its procedural voice)"; fi; \
+	      || echo "warning: could not install$$missing (without espeak-ng the demo uses its procedural voice; without gcc FRDist uses its slower numba kernel)"; \
+	  else echo "note:$$missing not installed (needs root + apt; without espeak-ng the demo uses its procedural voice; without gcc FRDist uses its slower numba kernel)"; fi; \
 	fi
 
 run: deps

@@ -222,7 +222,7 @@ def cmd_evaluate_shard(a: argparse.Namespace) -> None:
             "pred_sha256": file_sha256(a.pred), "seconds": round(time.perf_counter() - t0, 3),
             "provenance": provenance()}
     write_contributions(a.out, part, meta)
-    log.info("%s %s rows %d..%d: %.1f s", a.method, a.split, lo, hi - 1, meta["seconds"])
+    log.info("%s %s rows %d..%d: %.1f s (FRDist kernel: %s)", a.method, a.split, lo, hi - 1, meta["seconds"], part.kernel)
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:

@@ -48,13 +48,13 @@ def code_hash(modules: Iterable[str] | None = None) -> str:
     """
     h = hashlib.sha256()
     if modules is None:
-        files = sorted(PACKAGE_ROOT.rglob("*.py"))
+        files = sorted([*PACKAGE_ROOT.rglob("*.py"), *PACKAGE_ROOT.rglob("*.c")])
     else:
         files = []
         for mod in modules:
             p = PACKAGE_ROOT / mod.replace(".", "/")
             if p.is_dir():
-                files.extend(sorted(p.rglob("*.py")))
+                files.extend(sorted([*p.rglob("*.py"), *p.rglob("*.c")]))  # .c: compiled kernels
             else:
                 files.append(p.with_suffix(".py"))
         files = sorted(set(files))

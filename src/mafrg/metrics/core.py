@@ -7,10 +7,10 @@ float32 tensors to numpy/tslearn: the float32 rounding of the data is part of th
 from __future__ import annotations
 
 import warnings
+from functools import cached_property
 
 import numpy as np
 
-from mafrg.constants import FRDIST_GROUPS
 
 _EPS_CCC = 1e-8
 MAX_LAG = 49  # lags -49..49 (2 s at 25 fps)
@@ -34,6 +34,22 @@ class ListenerStats:
         self.std = np.sqrt(self.var)
         # (C, R, T): per-channel matrices for batched BLAS products
         self.centred_ct = np.ascontiguousarray(centred.transpose(2, 0, 1))
+
+    @cached_property
+    def values32(self) -> np.ndarray:
+        """(R, T, C) float32: the compiled FRDist kernel's input (exact: the values are float32 values)."""
+        return np.ascontiguousarray(self.values, np.float32)
+
+    @cached_property
+    def box(self) -> np.ndarray:
+        """(R, 2, C) per-channel min and max over time (the DTW lower bounds' boxes)."""
+        return np.ascontiguousarray(np.stack([self.values.min(axis=1), self.values.max(axis=1)], axis=1))
+
+    @cached_property
+    def coarse32(self) -> np.ndarray:
+        from mafrg.metrics.frdist import coarse
+
+        return coarse(self.values32)
 
 
 def ccc_max_sum(pred_rows: np.ndarray, lst: ListenerStats, neighbour_lists: list[np.ndarray]) -> np.ndarray:
@@ -62,23 +78,14 @@ def ccc_max_sum(pred_rows: np.ndarray, lst: ListenerStats, neighbour_lists: list
 
 
 def dtw_min_sum(
-    pred_rows: np.ndarray, lst: ListenerStats, neighbour_lists: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """FRDist_k = sum_i min_{j in A(k)} weighted DTW; also returns pruning statistics (pairs, full DTWs)."""
-    from mafrg.metrics.dtw import min_weighted_dtw
+    pred_rows: np.ndarray, lst: ListenerStats, neighbour_lists: list[np.ndarray], threads: int = 1
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """FRDist_k = sum_i min_{j in A(k)} weighted DTW; also returns the work done ([pairs computed in full,
+    cost-matrix cells x channels computed]) and the kernel that did it."""
+    from mafrg.metrics.frdist import min_weighted_dtw
 
-    x = np.ascontiguousarray(as_metric_input(pred_rows))
-    r, n_pred = x.shape[:2]
-    ptr = np.zeros(r + 1, np.int64)
-    ptr[1:] = np.cumsum([len(js) for js in neighbour_lists])
-    idx = np.concatenate(neighbour_lists).astype(np.int64) if r else np.zeros(0, np.int64)
-    lo = np.array([g[0] for g in FRDIST_GROUPS], np.int64)
-    hi = np.array([g[1] for g in FRDIST_GROUPS], np.int64)
-    w = np.array([g[2] for g in FRDIST_GROUPS], np.float64)
-    out = np.empty((r, n_pred))
-    stats = np.zeros((r * n_pred, 2), np.int64)
-    min_weighted_dtw(x, lst.values, lst.values_t, ptr, idx, lo, hi, w, out, stats)
-    return out.sum(axis=1), stats.sum(axis=0)
+    best, work, kernel = min_weighted_dtw(np.asarray(pred_rows, np.float32), lst, neighbour_lists, threads)
+    return best.sum(axis=1), work, kernel
 
 
 def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False) -> np.ndarray:

@@ -88,6 +88,24 @@ def _set_threads(threads: int | None) -> None:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
+def _by_rows(fn, arrays: tuple[np.ndarray, ...], threads: int):
+    """fn(*arrays) computed on row pieces in ``threads`` threads (numpy releases the GIL) and concatenated.
+
+    Rows are independent in these metrics and each row's arithmetic does not depend on how many rows are
+    in its piece, so the result is bit-identical to one call."""
+    r = len(arrays[0])
+    if threads <= 1 or r < 2:
+        return fn(*arrays)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, r, min(threads, r) + 1).astype(int)
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        parts = list(pool.map(lambda i: fn(*(x[bounds[i]:bounds[i + 1]] for x in arrays)), range(len(bounds) - 1)))
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(z) for z in zip(*parts))
+    return np.concatenate(parts)
+
+
 @dataclass
 class RowContributions:
     """What rows ``start .. start + n - 1`` add to the split-level metrics (one evaluation shard).
@@ -99,10 +117,12 @@ class RowContributions:
     start: int
     per_row: dict[str, np.ndarray]  # FRCorr, FRDist, FRDiv, FRVar, FRSyn of each row
     dvs: "core.FRDvsAccumulator"
-    pruning: np.ndarray  # (pairs visited, group DTWs completed)
+    pruning: np.ndarray  # FRDist work: (pairs computed in full, cost-matrix cells x channels computed)
     n_pred: int
     n_ch: int
     pairs_total: int
+    frames: int = 0
+    kernel: str = ""  # which FRDist kernel ran (native or numba)
 
     @property
     def rows(self) -> range:
@@ -139,6 +159,8 @@ def contributions(
     per_row = {k: np.empty(r) for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
     dvs = core.FRDvsAccumulator()
     pruning = np.zeros(2, np.int64)
+    kernels: set[str] = set()
+    n_threads = threads or default_threads()
     corrected = protocol == "corrected"
     for a in tqdm(range(0, r, chunk_rows), desc="metrics", unit="chunk", disable=not progress):
         b = min(r, a + chunk_rows)
@@ -148,22 +170,24 @@ def contributions(
             raise MetricInputError(f"{(names or {}).get('pred', 'pred')}: NaN or inf in row {bad}")
         nbs = nb_lists[a:b]
         per_row["FRCorr"][a:b] = core.ccc_max_sum(chunk, lst, nbs)
-        per_row["FRDist"][a:b], st = core.dtw_min_sum(chunk, lst, nbs)
+        per_row["FRDist"][a:b], st, kernel = core.dtw_min_sum(chunk, lst, nbs, n_threads)
         pruning += st
-        frdiv, var_sum = core.diversity_terms(chunk)
+        kernels.add(kernel)
+        frdiv, var_sum = _by_rows(core.diversity_terms, (chunk,), n_threads)
         per_row["FRDiv"][a:b] = frdiv
         per_row["FRVar"][a:b] = var_sum / (n_pred * n_ch)
         dvs.update(chunk)
         sp = np.asarray(speaker[start + a : start + b])
         if corrected:
-            off = core.tlcc_offsets(chunk, sp, corrected=True)
+            off = _by_rows(lambda x, y: core.tlcc_offsets(x, y, corrected=True), (chunk, sp), n_threads)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # rows without any valid lag stay NaN
                 per_row["FRSyn"][a:b] = np.nanmean(off, axis=1)
         else:
-            per_row["FRSyn"][a:b] = core.tlcc_offsets(chunk[:, :1], sp)[:, 0]
+            per_row["FRSyn"][a:b] = _by_rows(core.tlcc_offsets, (chunk[:, :1], sp), n_threads)[:, 0]
     return RowContributions(start=start, per_row=per_row, dvs=dvs, pruning=pruning, n_pred=n_pred, n_ch=n_ch,
-                            pairs_total=int(sum(len(x) for x in nb_lists) * n_pred))
+                            pairs_total=int(sum(len(x) for x in nb_lists) * n_pred), frames=t_len,
+                            kernel="+".join(sorted(kernels)))
 
 
 def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames: int | None = None) -> MetricResult:
@@ -192,11 +216,15 @@ def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames:
     }
     pruning = np.sum([p.pruning for p in parts], axis=0)
     pairs_total = sum(p.pairs_total for p in parts)
+    cells_total = sum(p.pairs_total * p.frames**2 * p.n_ch for p in parts)
     info = {
         "rows": n_rows, "predictions": parts[0].n_pred, "frames": frames,
         "neighbours_per_row": pairs_total / max(1, n_rows * parts[0].n_pred),
-        "dtw_pairs_total": pairs_total, "dtw_pairs_visited": int(pruning[0]),
-        "dtw_group_runs_completed": int(pruning[1]), "shards": len(parts),
+        "dtw_pairs_total": pairs_total, "dtw_pairs_completed": int(pruning[0]),
+        # share of the cost-matrix cells x channels of all (prediction, neighbour) pairs actually computed
+        "dtw_work_fraction": float(pruning[1] / cells_total) if cells_total else float("nan"),
+        "frdist_kernel": "+".join(sorted({k for p in parts for k in p.kernel.split("+") if k})) or "unknown",
+        "shards": len(parts),
     }
     if protocol == "corrected":
         info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())

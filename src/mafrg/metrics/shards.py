@@ -32,7 +32,7 @@ def write_contributions(path: str | Path, part: RowContributions, meta: dict[str
     cols = {"row": pa.array(np.asarray(part.rows, np.int64))}
     cols |= {k: pa.array(part.per_row[k].astype(np.float64)) for k in PER_ROW}
     book = {"start": part.start, "n_pred": part.n_pred, "n_ch": part.n_ch, "pairs_total": part.pairs_total,
-            "pruning": [int(x) for x in part.pruning]}
+            "pruning": [int(x) for x in part.pruning], "frames": part.frames, "frdist_kernel": part.kernel}
     table = pa.table(cols).replace_schema_metadata({b"mafrg": json.dumps(meta | book).encode()})
     with atomic_path(dvs_path(path), suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
@@ -66,5 +66,6 @@ def read_contributions(path: str | Path) -> tuple[RowContributions, dict[str, An
             dvs.count, dvs.mean, dvs.m2 = int(z["count"]), z["mean"], z["m2"]
     part = RowContributions(start=int(meta["start"]), per_row={k: table.column(k).to_numpy() for k in PER_ROW},
                             dvs=dvs, pruning=np.asarray(meta["pruning"], np.int64), n_pred=int(meta["n_pred"]),
-                            n_ch=int(meta["n_ch"]), pairs_total=int(meta["pairs_total"]))
+                            n_ch=int(meta["n_ch"]), pairs_total=int(meta["pairs_total"]),
+                            frames=int(meta.get("frames", 0)), kernel=str(meta.get("frdist_kernel", "")))
     return part, meta
