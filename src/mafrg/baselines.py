@@ -36,15 +36,6 @@ def make_baseline(
     row from its own (seed, row) stream, so a shard's values do not depend on how the split is sharded)."""
     r, t, c = speaker.shape
 
-    def uniform() -> np.ndarray:
-        out = np.empty((r, n_pred, t, c), np.float32)
-        for i in range(r):
-            out[i] = np.random.default_rng([seed, start + i]).random((n_pred, t, c), dtype=np.float32)
-        return out
-
-    def repeat(x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(x[:, None], (r, n_pred, t, c)), dtype=np.float32)
-
     def needs_means() -> tuple[np.ndarray, np.ndarray]:
         if train_means is None:
             raise ValueError(f"{method} needs training means (pass train_means)")
@@ -54,11 +45,11 @@ def make_baseline(
         return seq[:t], fr
 
     makers: dict[str, Callable[[], np.ndarray]] = {
-        "GT": lambda: repeat(listener),
-        "B_Mime": lambda: repeat(speaker),
-        "B_Random": uniform,
-        "B_MeanSeq": lambda: repeat(np.broadcast_to(needs_means()[0], (r, t, c))),
-        "B_MeanFr": lambda: repeat(np.broadcast_to(needs_means()[1], (r, t, c))),
+        "GT": lambda: _repeat(listener, n_pred),
+        "B_Mime": lambda: _repeat(speaker, n_pred),
+        "B_Random": lambda: _row_uniform((r, n_pred, t, c), seed, start),
+        "B_MeanSeq": lambda: _repeat(np.broadcast_to(needs_means()[0], (r, t, c)), n_pred),
+        "B_MeanFr": lambda: _repeat(np.broadcast_to(needs_means()[1], (r, t, c)), n_pred),
     }
     if method not in makers:
         raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
@@ -82,14 +73,26 @@ def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, s
     r, t, c = speaker.shape
     if method == "B_Random":
         lo, hi = stats["min"], stats["max"]
-        out = np.empty((r, n_pred, t, c), np.float32)
-        for i in range(r):
-            u = np.random.default_rng([seed, start + i, 3]).random((n_pred, t, c), dtype=np.float32)
-            out[i] = lo + u * (hi - lo)
-        return out
+        return lo + _row_uniform((r, n_pred, t, c), seed, start, stream=3) * (hi - lo)
     src = {"GT": listener, "B_Mime": speaker,
            "B_MeanSeq": np.broadcast_to(stats["seq"][:t], (r, t, c)),
            "B_MeanFr": np.broadcast_to(stats["frame"], (r, t, c))}
     if method not in src:
         raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
-    return np.ascontiguousarray(np.broadcast_to(src[method][:, None], (r, n_pred, t, c)), dtype=np.float32)
+    return _repeat(src[method], n_pred)
+
+
+def _repeat(x: np.ndarray, n_pred: int) -> np.ndarray:
+    """(R, T, C) -> (R, n_pred, T, C) float32: the same sequence as every prediction."""
+    r, t, c = x.shape
+    return np.ascontiguousarray(np.broadcast_to(x[:, None], (r, n_pred, t, c)), dtype=np.float32)
+
+
+def _row_uniform(shape: tuple[int, int, int, int], seed: int, start: int, stream: int | None = None) -> np.ndarray:
+    """Uniform [0, 1) float32 of ``shape`` (rows first), row i drawn from its own stream (seed, start + i[,
+    stream]), so a shard's values do not depend on how the split is sharded."""
+    out = np.empty(shape, np.float32)
+    for i in range(shape[0]):
+        key = [seed, start + i] if stream is None else [seed, start + i, stream]
+        out[i] = np.random.default_rng(key).random(shape[1:], dtype=np.float32)
+    return out

@@ -88,7 +88,7 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
 
 
 def cmd_baseline(a: argparse.Namespace) -> None:
-    from mafrg.atomic import write_json, write_npy
+    from mafrg.atomic import write_npy
     from mafrg.baselines import make_baseline, make_baseline_3dmm, training_3dmm_stats, training_means
     from mafrg.sharding import tdmm_path
     from mafrg.config import BaselineConfig, from_dict
@@ -97,18 +97,17 @@ def cmd_baseline(a: argparse.Namespace) -> None:
 
     cfg = from_dict(BaselineConfig, _settings(a.settings))
     data = SplitArrays.load(a.data)
+    train = SplitArrays.load(a.train) if a.train else None
     means = None
     if a.method in ("B_MeanSeq", "B_MeanFr"):
-        if not a.train:
+        if train is None:
             raise SystemExit(f"{a.method} needs --train (the assembled training split)")
-        train = SplitArrays.load(a.train)
         means = training_means(train.speaker_emotion, train.listener_emotion)
     lo, hi = _rows(a.rows, data.n_rows, a.data)
     pred = make_baseline(a.method, data.speaker_emotion[lo:hi], data.listener_emotion[lo:hi], cfg.n_predictions,
                          cfg.seed, means, start=lo)
     write_npy(a.out, pred)
-    if a.train:  # the 3DMM companion (renders, FRRea, listener metrics)
-        train = SplitArrays.load(a.train)
+    if train is not None:  # the 3DMM companion (renders, FRRea, listener metrics)
         stats = training_3dmm_stats(train.speaker_tdmm, train.listener_tdmm)
         write_npy(tdmm_path(a.out), make_baseline_3dmm(a.method, data.speaker_tdmm[lo:hi], data.listener_tdmm[lo:hi],
                                                        stats, cfg.n_predictions, cfg.seed, start=lo))
@@ -154,29 +153,34 @@ def _load_array(path: str, mmap: bool = False) -> np.ndarray:
         raise SystemExit(f"error: {p}: cannot be read as .npy ({exc})") from exc
 
 
+def _split_inputs(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    """Listener and speaker emotion (from --data, an assembled split, or --listener/--speaker .npy files),
+    the neighbours, and the names metric errors use for them."""
+    if a.data:
+        from mafrg.data.assemble import SplitArrays
+
+        data = SplitArrays.load(a.data)
+        listener, speaker = data.listener_emotion, data.speaker_emotion
+        names = {"listener": f"{a.data}[listener_emotion]", "speaker": f"{a.data}[speaker_emotion]"}
+    else:
+        if not (getattr(a, "listener", None) and getattr(a, "speaker", None)):
+            raise SystemExit("error: give --listener and --speaker, or --data (an assembled split)")
+        listener, speaker = _load_array(a.listener), _load_array(a.speaker)
+        names = {"listener": a.listener, "speaker": a.speaker}
+    return listener, speaker, _load_array(a.neighbours), names | {"neighbours": a.neighbours}
+
+
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json
     from mafrg.metrics.engine import MetricInputError, evaluate
     from mafrg.provenance import file_sha256, provenance
 
     pred = _load_array(a.pred, mmap=True)
-    names = {"pred": a.pred, "neighbours": a.neighbours}
-    if a.data:
-        from mafrg.data.assemble import SplitArrays
-
-        data = SplitArrays.load(a.data)
-        listener, speaker = data.listener_emotion, data.speaker_emotion
-        names |= {"listener": f"{a.data}[listener_emotion]", "speaker": f"{a.data}[speaker_emotion]"}
-    else:
-        if not (a.listener and a.speaker):
-            raise SystemExit("error: give --listener and --speaker, or --data (an assembled split)")
-        listener, speaker = _load_array(a.listener), _load_array(a.speaker)
-        names |= {"listener": a.listener, "speaker": a.speaker}
-    neighbours = _load_array(a.neighbours)
+    listener, speaker, neighbours, names = _split_inputs(a)
     t0 = time.perf_counter()
     try:
         res = evaluate(pred, listener, speaker, neighbours, protocol=a.protocol, chunk_rows=a.chunk_rows,
-                       threads=a.threads, names=names)
+                       threads=a.threads, names=names | {"pred": a.pred})
     except MetricInputError as exc:
         raise SystemExit(f"error: {exc}") from exc
     seconds = time.perf_counter() - t0
@@ -190,15 +194,6 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     out["provenance"] = provenance()
     write_json(a.out, out)
     print(json.dumps({k: out[k] for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn")}))
-
-
-def _split_inputs(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
-    from mafrg.data.assemble import SplitArrays
-
-    data = SplitArrays.load(a.data)
-    names = {"neighbours": a.neighbours, "listener": f"{a.data}[listener_emotion]",
-             "speaker": f"{a.data}[speaker_emotion]"}
-    return data.listener_emotion, data.speaker_emotion, _load_array(a.neighbours), names
 
 
 def cmd_evaluate_shard(a: argparse.Namespace) -> None:
@@ -392,6 +387,8 @@ def _showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3):
 
 # ------------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
+    from mafrg.metrics.engine import PROTOCOLS
+
     p = argparse.ArgumentParser(prog="mafrg", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -440,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="assembled split .npz (instead of --listener/--speaker)")
     s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
     s.add_argument("--out", required=True, help="metrics JSON")
-    s.add_argument("--protocol", default="react2024", choices=["react2024", "corrected"])
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--chunk-rows", type=int, default=32)
     s.add_argument("--method", help="method name recorded in the JSON")
@@ -453,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="assembled split .npz")
     s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
     s.add_argument("--out", required=True, help="per-row Parquet (the FRDvs state goes beside it)")
-    s.add_argument("--protocol", default="react2024", choices=["react2024", "corrected"])
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--chunk-rows", type=int, default=32)
     s.add_argument("--method")
@@ -476,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shards", nargs="+", required=True, help="per-row Parquet files covering the split")
     s.add_argument("--data", required=True, help="assembled split .npz")
     s.add_argument("--out", required=True)
-    s.add_argument("--protocol", default="react2024", choices=["react2024", "corrected"])
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
     s.add_argument("--method")
     s.add_argument("--split")
     s.set_defaults(func=cmd_aggregate)

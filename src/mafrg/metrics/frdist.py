@@ -41,10 +41,10 @@ def _native(lib, x32: np.ndarray, lst, neighbour_lists: list[np.ndarray], thread
     r, n_pred, t_len, n_ch = x32.shape
     lo, hi, w = _groups()
     y32, ybox, ycoarse = lst.values32, lst.box, lst.coarse32
+    if y32.shape[1:] != (t_len, n_ch):  # the kernel indexes the listener with the predictions' T and C
+        raise ValueError(f"listener {y32.shape} does not match predictions {x32.shape}")
     xc = coarse(x32)
     tc = xc.shape[-2]
-    if ycoarse.shape[-2] != tc:
-        raise ValueError(f"coarse lengths differ: predictions {tc}, listener {ycoarse.shape[-2]}")
     rows_per_call = max(1, -(-QUERIES_PER_CALL // n_pred))
     pieces = [range(a, min(r, a + rows_per_call)) for a in range(0, r, rows_per_call)]
     best = np.empty((r, n_pred))
