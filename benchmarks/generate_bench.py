@@ -28,10 +28,10 @@ def main() -> None:
     ap.add_argument("--ddim")
     a = ap.parse_args()
 
-    from mafrg.reactdiff.config import reactdiff_config
-    from mafrg.reactdiff.diffusion import LatentDiffusion
-    from mafrg.reactdiff.mmt import MMT, STREAM_DIMS
-    from mafrg.reactdiff.stages import load_models, react
+    from mafrg.methods.reactdiff.config import reactdiff_config
+    from mafrg.methods.reactdiff.diffusion import LatentDiffusion
+    from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS
+    from mafrg.methods.reactdiff.stages import load_models, react
 
     torch.set_num_threads(a.threads)
     if a.mmt and a.ddim:

@@ -42,3 +42,18 @@ def dcfg():
     from mafrg.config import DatasetConfig
 
     return DatasetConfig(clip_length=60, fps=25)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny workflow run once locally (the end-to-end test continues from a copy; the SLURM test compares
+    its numbers with it). Only tests in xdist group "workflow" use it, so it runs once per suite."""
+    import yaml
+
+    from workflow_helpers import TINY, snakemake
+
+    work = tmp_path_factory.mktemp("tiny_run")
+    (work / "config.yaml").write_text(yaml.safe_dump(TINY))
+    res = snakemake(work, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-4000:]
+    return work

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mafrg.baselines import make_baseline, training_means
+from mafrg.methods.baselines import make_baseline, training_means
 from mafrg.metrics.engine import evaluate
 
 

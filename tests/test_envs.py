@@ -53,12 +53,30 @@ def test_code_hash_follows_module_sources(tmp_path, monkeypatch):
     assert provenance.code_hash(["metrics"]) != before
 
 
-def test_every_rule_has_log_resources_and_threads():
+def test_every_rule_has_log_resources_threads_and_conda():
+    import re
+
+    n = 0
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.split(r"\n\s*(?:rule|checkpoint) ", text)[1:]:
+            name = block.split(":")[0]
+            n += 1
+            for key in ("log:", "resources:", "threads:", "conda:"):
+                assert key in block, f"{smk.name}: rule {name} lacks {key}"
+    assert n >= 11
+    assert (REPO / "workflow" / "rules" / "../../envs/mafrg.yaml").resolve().is_file()
+
+
+def test_shell_commands_quote_every_placeholder():
+    """Paths and values from data or config reach a shell quoted: {x:q} (injection from a split file)."""
     import re
 
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        text = smk.read_text()
-        for block in re.split(r"\n\s*rule ", text)[1:]:
-            name = block.split(":")[0]
-            for key in ("log:", "resources:", "threads:"):
-                assert key in block, f"{smk.name}: rule {name} lacks {key}"
+        for block in re.split(r"\n\s*(?:rule|checkpoint) ", smk.read_text())[1:]:
+            shell = block.split("shell:")[-1] if "shell:" in block else ""
+            for ph in re.findall(r"\{([^{}]+)\}", shell):
+                if ph in ("threads", "params.rows", "params.n", "params.protocol", "params.chunk",
+                          "params.mirrored", "wildcards.seed", "params.fps"):
+                    continue  # numbers and fixed words the workflow itself makes
+                assert ph.endswith(":q"), f"{smk.name}: unquoted {{{ph}}} in rule {block.split(':')[0]}"

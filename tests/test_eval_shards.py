@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mafrg.baselines import make_baseline
+from mafrg.methods.baselines import make_baseline
 from mafrg.metrics.engine import MetricInputError, aggregate, contributions, evaluate
 from mafrg.metrics.shards import read_contributions, write_contributions
 from mafrg.sharding import parse_rows, shard_names, shard_ranges
@@ -70,7 +70,7 @@ def test_report_labels_the_protocol(tmp_path, protocol, label):
     for method, p in (("GT", np.repeat(listener[:, None], 2, axis=1)), ("B_X", pred)):
         res = evaluate(p, listener, speaker, nb, protocol=protocol, progress=False)
         path = tmp_path / f"{method}.json"
-        path.write_text(json.dumps(res.to_dict() | {"method": method, "split": "val"}))
+        path.write_text(json.dumps(res.to_dict() | {"method": method, "split": "val", "seed": 0}))
         files.append(str(path))
     build_report(files, tmp_path / "report", config={"evaluation": {"protocol": protocol}})
     readme = (tmp_path / "report" / "README.md").read_text()

@@ -9,7 +9,7 @@ import yaml
 
 from mafrg.config import SynthConfig
 from mafrg.features import load_clip
-from test_workflow import planned_jobs, snakemake
+from workflow_helpers import planned_jobs, snakemake
 
 
 def _config(root):
@@ -18,12 +18,13 @@ def _config(root):
         "dataset": {"root": str(root), "generate": False, "clip_length": 60, "splits": ["val"]},
         "synth": {"sessions": {"train": 1, "val": 1, "test": 1}},
         "features": {"threads": 1, "au": {"dim": 392}},
-        "reactdiff": {"preset": "demo", "threads": 1, "modes": ["offline"],
-                      "mmt": {"window": 10, "d_model": 16, "au_token_dim": 8, "d_fused": 16, "latent_dim": 8,
-                              "latent_frame_dim": 2, "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
-                      "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 2},
-                      "train_mmt": {"epochs": 1}, "train_ddim": {"epochs": 1}},
-        "neighbours": {}, "baselines": {"methods": ["GT"]}, "evaluation": {},
+        "methods": {"GT": {}, "ReactDiff": {
+            "preset": "demo", "threads": 1, "variants": ["offline"],
+            "mmt": {"window": 10, "d_model": 16, "au_token_dim": 8, "d_fused": 16, "latent_dim": 8,
+                    "latent_frame_dim": 2, "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
+            "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 2},
+            "train_mmt": {"epochs": 1}, "train_ddim": {"epochs": 1}}},
+        "neighbours": {}, "evaluation": {},
     }
 
 
@@ -56,21 +57,23 @@ def test_incremental_feature_extraction(tmp_path):
     assert len(shards) == 2
 
     # A new val session: only its two clips are extracted, and nothing is retrained (training depends on the
-    # frozen training manifest only).
+    # frozen training manifest only). (A dry run lists every val extraction: they wait for the re-validation,
+    # a checkpoint, after which only the new clips' shards are missing. So the real run is what is checked.)
     _add_session(root, "session001", "session009")
     jobs = planned_jobs((r := snakemake(work, "-n", "--cores", "1")).stdout + r.stderr)
-    assert jobs.get("extract_features") == 2, jobs
-    assert "train_mmt" not in jobs and "train_ddim" not in jobs, jobs
-    # One of the new videos is corrupt: with --keep-going the other is extracted, the bad one leaves nothing.
+    assert "train" not in jobs, jobs
+    old = {p: p.stat().st_mtime_ns for p in shards}
+    # One of the new videos is truncated: the split's validation fails naming it, before any extraction of the
+    # new session starts (extraction waits for validation), and the existing shards are left alone.
     bad = root / "val/Video_files/Synth/session009/P1/1.mp4"
     good_copy = bad.read_bytes()
     bad.write_bytes(good_copy[: len(good_copy) // 4])
     res = snakemake(work, target, "--cores", "2", "--keep-going")
     assert res.returncode != 0
-    new = work / "results/features/val/Synth/session009"
-    assert (new / "P2/1.parquet").exists() and not (new / "P1/1.parquet").exists()
-    log = (work / "results/logs/features/val/Synth/session009/P1/1.log").read_text()
-    assert str(bad) in log and "cannot be decoded" in log
+    assert {p: p.stat().st_mtime_ns for p in shards} == old  # the existing shards were not touched
+    assert not (work / "results/features/val/Synth/session009").exists()
+    log = (work / "results/logs/validate_val.log").read_text()
+    assert f"{bad}: video cannot be decoded" in log and "dataset validation failed: 1 problem(s)" in log
     bad.write_bytes(good_copy)
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]

@@ -27,11 +27,12 @@ def _key_path(err: Any) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
-def validate_config(cfg: dict, schema_path: str | Path) -> None:
-    """Validate ``cfg`` against the JSON schema, raising one ConfigError that lists every problem by key."""
+def validate_config(cfg: dict, schema_path: str | Path | dict) -> None:
+    """Validate ``cfg`` against the JSON schema (a file, or the schema itself), raising one ConfigError that
+    lists every problem by key."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = schema_path if isinstance(schema_path, dict) else yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft7Validator(schema)
     problems = []
     for err in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
@@ -111,9 +112,9 @@ class NeighbourConfig:
 
 
 @dataclass
-class BaselineConfig:
-    methods: list[str] = field(default_factory=lambda: ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr"])
-    seed: int = 7
+class GenerationConfig:
+    """What every method generates: alpha reactions per mirrored row."""
+
     n_predictions: int = 10
 
 
@@ -128,3 +129,18 @@ class EvalConfig:
     frrea_dim: int = 2048
     frrea_stride: int = 30  # every 30th frame of each row's first prediction (challenge definition)
     si_clusters: int = 15  # k of the k-means behind SI (fitted on training listener expression frames)
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and schedule of one training stage."""
+
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    ema_decay: float = 0.999
+    seed: int = 0  # added to the run's seed (methods.<name>.seed + k for the k-th of `seeds` runs)
+    val_fraction: float = 0.1  # held out of the *training* split (val/test data never touch training)
+    num_workers: int = 0

@@ -36,4 +36,3 @@ MODALITY_DIRS: dict[str, str] = {
 }
 
 N_PREDICTIONS = 10  # alpha in the challenge
-METRIC_KEYS: tuple[str, ...] = ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn")

@@ -50,16 +50,35 @@ def build_neighbours(speaker_emotion: np.ndarray, quantile: float) -> np.ndarray
     return m
 
 
+def obtain(root: str | Path, split: str, speaker_emotion: np.ndarray, source: str, quantile: float) -> tuple[np.ndarray, dict]:
+    """The split's matrix and where it came from: the official file (``source`` official, or auto when the
+    file exists), else the built one."""
+    from mafrg.provenance import file_sha256
+
+    official = official_path(root, split)
+    n_rows = speaker_emotion.shape[0]
+    if source == "official" or (source == "auto" and official.exists()):
+        if not official.exists():
+            raise NeighbourError(f"{official}: neighbours.source is 'official' but the file is missing")
+        return load_official(official, n_rows), {"source": "official", "file": str(official),
+                                                 "sha256": file_sha256(official)}
+    m = build_neighbours(speaker_emotion, quantile)
+    return m, {"source": "built", "rule": "speaker mean/std descriptor, z-scored, Euclidean, quantile threshold",
+               "quantile": quantile}
+
+
 def official_path(root: str | Path, split: str) -> Path:
     return Path(root) / f"neighbour_emotion_{split}.npy"
 
 
 def load_official(path: str | Path, n_rows: int) -> np.ndarray:
+    from mafrg.io import FileFormatError, load_npy
+
     path = Path(path)
     try:
-        m = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
-        raise NeighbourError(f"{path}: cannot be read as .npy ({exc})") from exc
+        m = load_npy(path)
+    except FileFormatError as exc:
+        raise NeighbourError(str(exc)) from exc
     check_neighbours(m, n_rows, str(path))
     return (m != 0).astype(np.uint8)
 

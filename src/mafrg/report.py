@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -21,73 +22,108 @@ from mafrg.provenance import config_hash, file_sha256, provenance
 
 log = logging.getLogger(__name__)
 
-GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Appropriateness", (("FRCorr", "↑"), ("FRDist", "↓"))),
-    ("Diversity", (("FRDiv", "↑"), ("FRVar", "↑"), ("FRDvs", "↑"))),
-    ("Realism", (("FRRea", "↓"), ("FD_behaviour", "↓"))),
-    ("Synchrony", (("FRSyn", "↓"),)),
-)
-COLUMNS = [m for _, ms in GROUPS for m, _ in ms]
-METHOD_ORDER = ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr")
-DECIMALS = {"FRCorr": 4, "FRDist": 4, "FRDiv": 4, "FRVar": 4, "FRDvs": 4, "FRRea": 2, "FD_behaviour": 3, "FRSyn": 2}
-LISTENER_COLUMNS = ("L2_expression", "L2_rotation", "FD_expression", "FD_rotation", "SI", "TLCC_lag")
+from mafrg.metrics import table as mt
+
+REACT_GROUPS = mt.groups("react")
+COLUMNS = [m.name for _, ms in REACT_GROUPS for m in ms]
+LISTENER_COLUMNS = mt.names(table="listener")
+DECIMALS = mt.decimals()
 
 
-def _order(methods: list[str]) -> list[str]:
-    known = [m for m in METHOD_ORDER if m in methods]
-    return known + sorted(m for m in methods if m not in METHOD_ORDER)
+def method_order(labels: list[str]) -> list[str]:
+    """Run labels in registry order (baselines first, each method's variants in order), unknown ones last."""
+    from mafrg import methods
+
+    known = [m.label(v.name) for m in methods.registered() for v in m.variants]
+    return [x for x in known if x in labels] + sorted(x for x in labels if x not in known)
 
 
-def load_metrics(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{split: {method: metrics-json}} from files written by ``mafrg evaluate``."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+def reference_labels() -> set[str]:
+    """Labels of the baselines (drawn as reference lines in charts)."""
+    from mafrg import methods
+
+    return {m.label(v.name) for m in methods.registered() if m.reference for v in m.variants}
+
+
+def _read_runs(paths: list[str], kind: str) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """{split: {label: {seed: json}}} from metric (or realism) JSON files."""
+    out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for p in paths:
         d = json.loads(Path(p).read_text())
-        split = d.get("split") or Path(p).parent.name
-        method = d.get("method") or Path(p).stem
-        out.setdefault(split, {})[method] = d
+        if "split" not in d or "method" not in d:
+            raise ValueError(f"{p}: not a mafrg {kind} file (no split/method)")
+        out.setdefault(d["split"], {}).setdefault(d["method"], {})[int(d.get("seed") or 0)] = d
     return out
 
 
-def load_realism(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{split: {method: realism-json}} from files written by ``mafrg evaluate-3dmm``."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for p in paths:
-        d = json.loads(Path(p).read_text())
-        out.setdefault(d["split"], {})[d["method"]] = d
-    return out
+def load_metrics(paths: list[str]) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """{split: {label: {seed: metrics-json}}} from files written by ``mafrg aggregate`` / ``evaluate``."""
+    return _read_runs(paths, "metrics")
 
 
-def split_table(results: dict[str, dict[str, Any]], realism: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
-    realism = realism or {}
+def load_realism(paths: list[str]) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """{split: {label: {seed: realism-json}}} from files written by ``mafrg evaluate-3dmm``."""
+    return _read_runs(paths, "realism")
+
+
+def _mean_std(values: list[float | None]) -> tuple[float, float]:
+    v = np.array([np.nan if x is None else float(x) for x in values], np.float64)
+    if not np.isfinite(v).any():
+        return float("nan"), float("nan")
+    v = v[np.isfinite(v)]
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+
+
+def _rows(runs: dict[str, dict[int, dict[str, Any]]], getter, columns) -> list[dict[str, Any]]:
+    """A row per run label: the mean and std over its seeds of ``getter(label, seed, json, column)``."""
     rows = []
-    for m in _order(list(results)):
-        rea = realism.get(m, {})
-        extra = {"FRRea": rea.get("FRRea"), "FD_behaviour": rea.get("FD_behaviour")}
-        rows.append({"method": m, **{c: results[m][c] for c in COLUMNS if c in results[m]},
-                     **{k: float("nan") if v is None else v for k, v in extra.items()}})
-    return pd.DataFrame(rows, columns=["method", *COLUMNS])
+    for label in method_order(list(runs)):
+        row: dict[str, Any] = {"method": label, "seeds": len(runs[label])}
+        for c in columns:
+            row[c], row[f"{c}_std"] = _mean_std([getter(label, seed, d, c) for seed, d in runs[label].items()])
+        rows.append(row)
+    return rows
 
 
-def listener_table(realism: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"method": m, **realism[m]["listener_metrics"]} for m in _order(list(realism))]
-    return pd.DataFrame(rows, columns=["method", *LISTENER_COLUMNS])
+def _frame(rows: list[dict[str, Any]], columns) -> pd.DataFrame:
+    """method, seeds, the metric columns, then their standard deviations over seeds (NaN for one seed)."""
+    return pd.DataFrame(rows, columns=["method", "seeds", *columns, *[f"{c}_std" for c in columns]])
+
+
+def split_table(results: dict[str, dict[int, dict[str, Any]]],
+                realism: dict[str, dict[int, dict[str, Any]]] | None = None) -> pd.DataFrame:
+    """One split's REACT table: a row per run label, the mean (and std) over its seeds."""
+    realism = realism or {}
+
+    def get(label, seed, d, c):
+        return d[c] if c in d else realism.get(label, {}).get(seed, {}).get(c)
+
+    return _frame(_rows(results, get, COLUMNS), COLUMNS)
+
+
+def listener_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
+    return _frame(_rows(realism, lambda label, seed, d, c: d["listener_metrics"].get(c), LISTENER_COLUMNS),
+                  LISTENER_COLUMNS)
+
+
+def _cell(r: pd.Series, c: str) -> str:
+    v, sd = r[c], r.get(f"{c}_std", float("nan"))
+    if pd.isna(v):
+        return "n/a"
+    d = DECIMALS.get(c, 4)
+    return f"{v:.{d}f} ± {sd:.{d}f}" if pd.notna(sd) else f"{v:.{d}f}"
 
 
 def markdown_table(df: pd.DataFrame) -> str:
-    group_row = ["", *[g if i == 0 else "" for g, ms in GROUPS for i, _ in enumerate(ms)]]
-    head = ["Method", *[f"{m} {arrow}" for _, ms in GROUPS for m, arrow in ms]]
+    group_row = ["", *[g if i == 0 else "" for g, ms in REACT_GROUPS for i, _ in enumerate(ms)]]
+    head = ["Method", *[f"{m.name} {m.arrow}" for _, ms in REACT_GROUPS for m in ms]]
     lines = [
         "| " + " | ".join(group_row) + " |",
         "|" + "|".join(["---"] + ["---:"] * len(COLUMNS)) + "|",
         "| " + " | ".join(f"**{h}**" for h in head) + " |",
     ]
     for _, r in df.iterrows():
-        cells = [str(r["method"])]
-        for c in COLUMNS:
-            v = r[c]
-            cells.append("n/a" if pd.isna(v) else f"{v:.{DECIMALS[c]}f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c) for c in COLUMNS]]) + " |")
     return "\n".join(lines)
 
 
@@ -131,7 +167,8 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
                              "extractors": {s: v["identities"] for s, v in m["streams"].items()}}
     prov["features"] = feats
     untrained = sorted({s for f in feats.values() for s in f["untrained"]})
-    prov["protocols"] = sorted({d.get("protocol", "react2024") for s in results.values() for d in s.values()})
+    prov["protocols"] = sorted({d.get("protocol", "react2024") for s in results.values() for r in s.values()
+                                for d in r.values()})
 
     sections = []
     tables: dict[str, pd.DataFrame] = {}
@@ -141,11 +178,13 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
         _write_csv(df, out_dir / f"{split}.csv")
         md = markdown_table(df)
         write_text(out_dir / f"{split}.md", f"# {split}\n\n{md}\n")
-        info = next(iter(results[split].values())).get("info", {})
+        first = next(iter(next(iter(results[split].values())).values()))
+        info = first.get("info", {})
+        seeds = max(len(r) for r in results[split].values())
         sections.append(
             f"## Split `{split}` ({info.get('rows', '?')} mirrored rows, {info.get('predictions', '?')} predictions, "
-            f"T = {info.get('frames', '?')}, protocol `{next(iter(results[split].values())).get('protocol')}`)"
-            f"\n\n{md}\n"
+            f"T = {info.get('frames', '?')}, protocol `{first.get('protocol')}`"
+            + (f"; mean ± std over up to {seeds} seeds" if seeds > 1 else "") + f")\n\n{md}\n"
         )
         if realism.get(split):
             lt = ltables[split] = listener_table(realism[split])
@@ -168,8 +207,9 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     if synthetic:
         notes.insert(0, "**Data: the synthetic demo dataset generated by `mafrg synth`** — not real people; "
                         "these numbers check the pipeline, they are not findings about human behaviour.")
-    rea_status = sorted({d.get("FRRea_status", "") for s in realism.values() for d in s.values()})
-    if realism and any(d.get("FRRea") is None for s in realism.values() for d in s.values()):
+    rea_runs = [d for s in realism.values() for r in s.values() for d in r.values()]
+    rea_status = sorted({d.get("FRRea_status", "") for d in rea_runs})
+    if rea_runs and any(d.get("FRRea") is None for d in rea_runs):
         notes.append("**FRRea is not available** (no InceptionV3 weights configured: `evaluation.frrea_weights`). "
                      "The Realism column `FD_behaviour` is a *different metric*: the Fréchet distance between "
                      "predicted and real listener frames in emotion + 3DMM space (first prediction, every 30th frame).")
@@ -194,11 +234,12 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     return prov
 
 
-def simple_markdown(df: pd.DataFrame, decimals: int = 4) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(["---"] + ["---:"] * (len(df.columns) - 1)) + "|"]
+def simple_markdown(df: pd.DataFrame) -> str:
+    """A table of metric columns (mean ± std over seeds where there are several)."""
+    cols = [c for c in df.columns if c not in ("method", "seeds") and not c.endswith("_std")]
+    lines = ["| method | " + " | ".join(cols) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(v) if isinstance(v, str) else ("n/a" if pd.isna(v) else f"{v:.{decimals}f}")
-                                       for v in r) + " |")
+        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c) for c in cols]]) + " |")
     return "\n".join(lines)
 
 
@@ -209,8 +250,16 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(tmp, index=False, float_format="%.6f")
 
 
+def _loss_name(path: str) -> tuple[str, str]:
+    """(method/stage, seed) of ``models/<method>/seed<seed>/<stage>_losses.csv``."""
+    p = Path(path)
+    stage = p.stem.removesuffix("_losses")
+    seed = p.parent.name.removeprefix("seed") if p.parent.name.startswith("seed") else "0"
+    return f"{p.parent.parent.name} {stage}", seed
+
+
 def training_section(loss_csvs: list[str], out_dir: Path) -> str:
-    """Per-epoch train/val loss curves of each training stage as one PNG, plus the final values."""
+    """Per-epoch train/val loss curves, one panel per (method, stage) with a line per seed, and final values."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,26 +267,58 @@ def training_section(loss_csvs: list[str], out_dir: Path) -> str:
 
     from mafrg.atomic import atomic_path
 
-    frames = {Path(p).stem.replace("_losses", ""): pd.read_csv(p) for p in loss_csvs}
-    fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.2), squeeze=False)
+    panels: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    for p in loss_csvs:
+        name, seed = _loss_name(p)
+        panels.setdefault(name, []).append((seed, pd.read_csv(p)))
+    cols = min(3, len(panels))
+    nrow = -(-len(panels) // cols)
+    fig, axes = plt.subplots(nrow, cols, figsize=(5 * cols, 3.2 * nrow), squeeze=False)
     rows = []
-    for ax, (name, df) in zip(axes[0], frames.items()):
-        ax.plot(df.epoch, df.train_loss, label="train")
-        ax.plot(df.epoch, df.val_loss, label="validation (held-out training clips)")
-        ax.set_title(name.upper())
+    for ax, (name, runs) in zip(axes.ravel(), panels.items()):
+        for seed, df in runs:
+            tag = f" (seed {seed})" if len(runs) > 1 else ""
+            ax.plot(df.epoch, df.train_loss, label=f"train{tag}")
+            ax.plot(df.epoch, df.val_loss, ls="--", label=f"validation{tag}")
+            last = df.iloc[-1]
+            rows.append(f"| {name} | {seed} | {int(last.epoch)} | {last.train_loss:.4f} | {last.val_loss:.4f} | "
+                        f"{df.seconds.sum():.0f} | {df.peak_rss_mb.max():.0f} |")
+        ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        ax.legend(fontsize=8)
-        last = df.iloc[-1]
-        rows.append(f"| {name.upper()} | {int(last.epoch)} | {last.train_loss:.4f} | {last.val_loss:.4f} | "
-                    f"{df.seconds.sum():.0f} | {df.peak_rss_mb.max():.0f} |")
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
     fig.tight_layout()
     with atomic_path(out_dir / "training_losses.png", suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    return ("## Training\n\n![training losses](training_losses.png)\n\n"
-            "| stage | epochs | train loss | val loss | seconds | peak RSS MB |\n|---|---:|---:|---:|---:|---:|\n"
-            + "\n".join(rows) + "\n")
+    return ("## Training\n\n![training losses](training_losses.png)\n\nValidation losses use held-out *training* "
+            "clips.\n\n| method / stage | seed | epochs | train loss | val loss | seconds | peak RSS MB |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
-__all__ = ["build_report", "config_hash"]
+def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3):
+    """The first rows of one prediction shard (and its 3DMM when present) for traces and GIFs."""
+    if not (data_path and pred_path):
+        return None
+    from mafrg import predictions
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.sharding import parse_rows
+
+    data = SplitArrays.load(data_path)
+    lo, _ = parse_rows(Path(pred_path).stem)
+    pred = predictions.load_emotion(pred_path)
+    n = min(n_rows, pred.shape[0])
+    rows = list(range(lo, lo + n))
+    has_3dmm = predictions.tdmm_path(pred_path).is_file()
+    return Showcase(
+        split=data.split, method=Path(pred_path).parent.parent.name, rows=rows,
+        speaker_emotion=data.speaker_emotion[lo : lo + n], listener_emotion=data.listener_emotion[lo : lo + n],
+        pred_emotion=np.asarray(pred[:n]), speaker_3dmm=data.speaker_tdmm[lo : lo + n],
+        pred_3dmm=np.asarray(predictions.load_3dmm(pred_path)[:n]) if has_3dmm else None,
+        labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener}" for k in rows],
+    )
+
+
+__all__ = ["build_report", "config_hash", "load_showcase"]

@@ -17,10 +17,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-BASELINES = ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr")
-HIGHER_IS_BETTER = {"FRCorr": True, "FRDist": False, "FRDiv": True, "FRVar": True, "FRDvs": True, "FRSyn": False}
+from mafrg.metrics import table as mt
+
+CHART_METRICS = mt.names(source="engine")  # the REACT engine's six metrics get a bar chart each
+HIGHER_IS_BETTER = mt.higher_is_better()
 TRACE_CHANNELS = (("Valence", 15), ("Arousal", 16), ("Happy", 18), ("AU12", 7))
-_COLOURS = {"GT": "#222222", "B_Random": "#d62728", "B_Mime": "#9467bd", "B_MeanSeq": "#8c564b", "B_MeanFr": "#7f7f7f"}
+_PALETTE = ("#222222", "#d62728", "#9467bd", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#e377c2", "#ff7f0e",
+            "#2ca02c")
+
+
+def _colours(df: pd.DataFrame) -> dict[str, str]:
+    """A fixed colour per baseline (in report order); model methods are blue."""
+    refs = df.method[_references(df)].tolist()
+    return {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(refs)}
 
 
 @dataclass
@@ -60,22 +69,32 @@ def _plt():
     return plt
 
 
+def _references(df: pd.DataFrame) -> pd.Series:
+    from mafrg.report import reference_labels
+
+    return df.method.isin(reference_labels())
+
+
 def bar_charts(df: pd.DataFrame, split: str) -> str:
-    """One panel per metric: non-baseline methods as bars, GT and baselines as horizontal reference lines."""
+    """One panel per metric: model methods as bars (± std over seeds), baselines as horizontal reference lines."""
     plt = _plt()
-    metrics = [c for c in HIGHER_IS_BETTER if c in df.columns]
+    metrics = [c for c in CHART_METRICS if c in df.columns]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.3))
-    models = df[~df.method.isin(BASELINES)]
-    refs = df[df.method.isin(BASELINES)]
+    is_ref = _references(df)
+    colours = _colours(df)
+    models = df[~is_ref]
+    refs = df[is_ref]
     for ax, m in zip(np.atleast_1d(axes), metrics):
         x = np.arange(len(models))
-        ax.bar(x, models[m].to_numpy(dtype=float), color="#1f77b4")
+        err = models[f"{m}_std"].to_numpy(dtype=float) if f"{m}_std" in models else None
+        ax.bar(x, models[m].to_numpy(dtype=float), color="#1f77b4",
+               yerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err), capsize=3)
         ax.set_xticks(x, models.method, rotation=30, ha="right", fontsize=7)
         for _, r in refs.iterrows():
             if pd.notna(r[m]):
-                ax.axhline(r[m], color=_COLOURS.get(r.method, "k"), lw=1, ls="--")
+                ax.axhline(r[m], color=colours.get(r.method, "k"), lw=1, ls="--")
                 ax.annotate(r.method, (1.0, r[m]), xycoords=("axes fraction", "data"), fontsize=6,
-                            color=_COLOURS.get(r.method, "k"), va="center")
+                            color=colours.get(r.method, "k"), va="center")
         ax.set_title(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{split}: model methods (bars) against GT and naive baselines (dashed)", fontsize=9)
@@ -87,9 +106,10 @@ def scatter(df: pd.DataFrame, split: str) -> str:
     """Appropriateness (FRCorr, FRDist) against diversity (FRDiv), one point per method."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    colours = _colours(df)
     for ax, appr in zip(axes, ("FRCorr", "FRDist")):
         for _, r in df.iterrows():
-            ax.scatter(r.FRDiv, r[appr], color=_COLOURS.get(r.method, "#1f77b4"), s=28)
+            ax.scatter(r.FRDiv, r[appr], color=colours.get(r.method, "#1f77b4"), s=28)
             ax.annotate(r.method, (r.FRDiv, r[appr]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("FRDiv (diversity ↑)")
         ax.set_ylabel(f"{appr} ({'↑' if HIGHER_IS_BETTER[appr] else '↓'})")
@@ -140,20 +160,26 @@ def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int 
 
 
 def _table(df: pd.DataFrame, decimals: dict[str, int], best: dict[str, bool] | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    """An HTML table: mean ± std cells when a method has several seeds, the best non-GT value marked."""
+    cols = [c for c in df.columns if not c.endswith("_std") and (c != "seeds" or (df[c] > 1).any())]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     best_val = {}
     models = df[~df.method.isin(("GT",))] if "method" in df else df
     for c, hib in (best or {}).items():
+        if c not in models:
+            continue
         col = pd.to_numeric(models[c], errors="coerce")
         if col.notna().any():
             best_val[c] = col.max() if hib else col.min()
     body = []
     for _, r in df.iterrows():
         cells = []
-        for c in df.columns:
+        for c in cols:
             v = r[c]
             if isinstance(v, (float, np.floating)):
-                txt = "n/a" if pd.isna(v) else f"{v:.{decimals.get(c, 4)}f}"
+                sd = r.get(f"{c}_std", float("nan"))
+                d = decimals.get(c, 4)
+                txt = "n/a" if pd.isna(v) else f"{v:.{d}f}" + (f" ± {sd:.{d}f}" if pd.notna(sd) else "")
                 cls = ' class="best"' if c in best_val and r.method != "GT" and v == best_val[c] else ""
                 cells.append(f"<td{cls}>{txt}</td>")
             else:
@@ -194,15 +220,13 @@ def render_html(title: str, warnings: list[str], notes: list[str], split_tables:
     parts += [f"<p class='note'>{n}</p>" for n in notes]
     for split, df in split_tables.items():
         parts.append(f"<h2 id='split-{split}'>Split <code>{split}</code></h2>")
-        parts.append(_table(df, decimals, HIGHER_IS_BETTER | {"FRRea": False, "FD_behaviour": False}))
+        parts.append(_table(df, decimals, HIGHER_IS_BETTER))
         for cap, uri in charts.get(split, []):
             parts.append(f"<figure><img alt='{html.escape(cap)}' src='{uri}'><figcaption>{html.escape(cap)}"
                          "</figcaption></figure>")
         if split in listener_tables:
             parts.append("<h3>Efficient Listener metrics (learning-to-listen protocol, on 3DMM)</h3>")
-            parts.append(_table(listener_tables[split], {}, {"L2_expression": False, "L2_rotation": False,
-                                                             "FD_expression": False, "FD_rotation": False,
-                                                             "SI": True, "TLCC_lag": False}))
+            parts.append(_table(listener_tables[split], decimals, HIGHER_IS_BETTER))
     if showcase_traces:
         parts.append("<h2 id='traces'>Traces: speaker, true listener, three generated reactions</h2>")
         parts += [f"<figure><img alt='{html.escape(c)}' src='{u}'><figcaption>{html.escape(c)}</figcaption></figure>"

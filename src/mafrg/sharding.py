@@ -41,12 +41,6 @@ def parse_rows(text: str) -> tuple[int, int]:
     return a, b
 
 
-def tdmm_path(pred_path: str | Path) -> Path:
-    """The 3DMM companion of an emotion prediction file: ``x.npy`` -> ``x_3dmm.npy`` (R, P, T, 58)."""
-    p = Path(pred_path)
-    return p.with_name(p.stem + "_3dmm.npy")
-
-
 def coverage_problem(ranges: list[tuple[int, int]], n_rows: int) -> str | None:
     """None when the row ranges cover 0 .. n_rows - 1 exactly once; else what is missing or repeated."""
     counts = [0] * n_rows

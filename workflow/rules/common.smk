@@ -1,123 +1,100 @@
-# Shared helpers: config validation, paths, and code hashes that make rules rerun when mafrg changes.
-import json
+# Shared helpers: config validation, the method registry's runs, paths, and code hashes that make rules rerun
+# when the mafrg code they call changes. The logic lives in mafrg.workflow (unit-tested); this file binds it.
+import os
 import shlex
+from dataclasses import asdict
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from mafrg.config import (
-    BaselineConfig,
-    DatasetConfig,
-    EvalConfig,
-    NeighbourConfig,
-    SynthConfig,
-    from_dict,
-    validate_config,
-)
+from mafrg import checkpoint as ckpt
 from mafrg.data.layout import clip_files, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_checkpoint
 from mafrg.provenance import code_hash
 from mafrg.sharding import parse_rows, shard_names
+from mafrg.methods import PLUGINS_ENV
+from mafrg.workflow import Workflow, as_json, method_code_hash
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-# mafrg's validator first: it names every offending key; then Snakemake's, which fills schema defaults.
-validate_config(config, SCHEMA)
+# mafrg's validator first (static schema + every registered method's block schema; it names every offending
+# key), then Snakemake's, which fills the static schema's defaults.
+WF = Workflow.load(config, SCHEMA)
 validate(config, SCHEMA)
 
-# The CLI through the interpreter running Snakemake: works whether or not the venv/env is on PATH.
-MAFRG = f"{shlex.quote(sys.executable)} -m mafrg"
-RESULTS = config["results"]
-DATASET = from_dict(DatasetConfig, config["dataset"])
-SYNTH = from_dict(SynthConfig, config["synth"])
-NEIGHBOURS = from_dict(NeighbourConfig, config["neighbours"])
-BASELINE = from_dict(BaselineConfig, config["baselines"])
-EVAL = from_dict(EvalConfig, config["evaluation"])
-FEATURES = FeatureConfig.from_dict(config["features"])
-# Missing extractor weights fail here, before any job, with a message naming the stream and what to put there.
-for _stream in FEATURES.enabled():
-    if _stream in WEIGHTED_STREAMS:
-        check_checkpoint(_stream, FEATURES.weights_path(_stream))
-ROOT = DATASET.root
+# Jobs run `python -m mafrg` with the interpreter of the environment running Snakemake (its bin folder goes
+# first on PATH, so it is found whether or not the venv is activated; under --use-conda the rule's env comes
+# first) and this workflow's own src/ on PYTHONPATH (so a conda env needs mafrg's dependencies only). Plugins
+# reach it through the environment, not the command line: adding a plugin must not change (and so rerun)
+# every other rule's command.
+os.environ.update({
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])),
+    PLUGINS_ENV: ",".join(WF.config.get("plugins") or []),
+})
+P = WF.paths
+RESULTS = P.results
+ROOT = P.root
+DATASET = WF.dataset
+EVAL = WF.evaluation
+FEATURES = FeatureConfig.from_dict(config.get("features"))
 EVAL_SPLITS = list(DATASET.splits)
-BASELINE_METHODS = list(config["baselines"]["methods"])
-REACTDIFF = config.get("reactdiff", {})
-REACTDIFF_ON = bool(REACTDIFF.get("enabled", True))
-REACTDIFF_MODES = list(REACTDIFF.get("modes", ["offline", "online"])) if REACTDIFF_ON else []
-METHODS = BASELINE_METHODS + [f"ReactDiff_{m}" for m in REACTDIFF_MODES]
 ALL_SPLITS = ["train"] + EVAL_SPLITS
+LABELS = WF.labels()
+TRAINED = [r.name for r in WF.trained()]
+ENV = "../../envs/mafrg.yaml"  # every rule's conda env, for --use-conda on clusters (path relative to this folder)
+
+# Missing extractor weights fail here, before any job, with a message naming the stream and what to put there.
+if WF.feature_splits():
+    for _stream in FEATURES.enabled():
+        if _stream in WEIGHTED_STREAMS:
+            check_checkpoint(_stream, FEATURES.weights_path(_stream))
+
+# A trained model that no longer matches its checksum sidecar (truncated, half-copied, edited) is moved aside
+# now, so that the training rule runs again instead of every later job failing on it.
+for _m, _seed, _stage in WF.model_targets():
+    _why = ckpt.stale(P.model(_m, _seed, _stage))
+    if _why:
+        ckpt.quarantine(P.model(_m, _seed, _stage), _why)
+
+
+def _alternatives(names):
+    return "|".join(sorted(map(lambda n: n.replace(".", r"\."), names), key=len, reverse=True)) or "(?!)"
 
 
 wildcard_constraints:
     split="|".join(ALL_SPLITS),
-    method="|".join(METHODS),
+    label=_alternatives(LABELS),
+    method=_alternatives(TRAINED),
+    stage=_alternatives(WF.stage_names()),
+    seed=r"\d+",
     rel="[^/]+/[^/]+/[^/]+/[^/]+",
     shard=r"r\d+-\d+",
 
 
-def as_json(section: dict) -> str:
-    """Config section as compact JSON for a CLI --settings argument (quoted with :q in shell)."""
-    return json.dumps(section, sort_keys=True, separators=(",", ":"))
-
-
 def dataset_json() -> str:
-    return as_json({k: v for k, v in config["dataset"].items()})
-
-
-def split_csv(split):
-    return f"{ROOT}/{split}.csv"
+    return as_json(config["dataset"])
 
 
 def dataset_inputs(wildcards):
     """The split file a step depends on; when the demo is generated, the generator's manifest too."""
-    files = [split_csv(wildcards.split)]
-    if config["dataset"]["generate"]:
+    files = [P.split_csv(wildcards.split)]
+    if DATASET.generate:
         files.append(f"{ROOT}/manifest.json")
     return files
-
-
-def baseline_inputs(wildcards):
-    # every baseline reads the training split: the mean ones for their means, all for their 3DMM companion
-    return {"data": f"{RESULTS}/data/{wildcards.split}.npz", "train": f"{RESULTS}/data/train.npz"}
-
-
-def baseline_settings(wildcards):
-    """Only the settings a baseline uses, so that e.g. a new seed reruns B_Random alone."""
-    used = {"n_predictions": BASELINE.n_predictions}
-    if wildcards.method == "B_Random":
-        used["seed"] = BASELINE.seed
-    return as_json(used)
-
-
-# ---------------------------------------------------------------------------------------- features
-# The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
-# threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
-FEATURES_JSON = as_json(config["features"])
-EXTRACT_DATASET_JSON = as_json({k: config["dataset"][k] for k in ("fps", "clip_length", "pad_short")})
-
-
-def features_fingerprint() -> str:
-    """Per-stream value-affecting settings: a change reruns the shard jobs, which then recompute only the
-    streams whose settings changed and reuse the other columns (shards are update() outputs)."""
-    return as_json({s: FEATURES.stream_settings(s, DATASET.fps) for s in FEATURES.enabled()})
 
 
 def split_clips(split):
     """Clips (<site>/<session>/<person>/<clip>) a split file references. Read directly from the split csv;
     when the demo dataset is generated in this run, after that checkpoint has produced it."""
-    if config["dataset"]["generate"]:
+    if DATASET.generate:
         checkpoints.synth_dataset.get()
     return referenced_clips(ROOT, split)
 
 
-def eval_rows(split) -> int:
-    """Mirrored rows of an evaluation split: two per line of the split file (each person listens once)."""
-    return 2 * len(split_rows_pairs(split))
-
-
-def split_rows_pairs(split):
-    if config["dataset"]["generate"]:
+def split_pairs(split):
+    if DATASET.generate:
         checkpoints.synth_dataset.get()
     from mafrg.data.layout import read_split
 
@@ -125,7 +102,22 @@ def split_rows_pairs(split):
 
 
 def eval_shards(split):
-    return shard_names(eval_rows(split), EVAL.shard_rows)
+    """Row shards of an evaluation split: two mirrored rows per line of the split file."""
+    return shard_names(2 * len(split_pairs(split)), EVAL.shard_rows)
+
+
+def media_files(split):
+    """Every video and audio file a split references (inputs of methods that read raw media)."""
+    out = []
+    for rel in split_clips(split):
+        f = clip_files(ROOT, split, rel)
+        out += [str(f.video), str(f.audio)]
+    return out
+
+
+def results_dir(path: str, depth: int) -> str:
+    """The results folder an output lies in, ``depth`` folders up (so rules never hard-code it twice)."""
+    return str(Path(path).parents[depth])
 
 
 def rows_arg(wildcards) -> str:
@@ -134,11 +126,11 @@ def rows_arg(wildcards) -> str:
 
 
 def prediction_shards(wildcards):
-    return [f"{RESULTS}/predictions/{wildcards.split}/{wildcards.method}/{s}.npy" for s in eval_shards(wildcards.split)]
+    return [P.prediction(wildcards.split, wildcards.label, wildcards.seed, s) for s in eval_shards(wildcards.split)]
 
 
 def metric_shards(wildcards):
-    return [f"{RESULTS}/metrics/{wildcards.split}/{wildcards.method}/{s}.parquet" for s in eval_shards(wildcards.split)]
+    return [P.metric_shard(wildcards.split, wildcards.label, wildcards.seed, s) for s in eval_shards(wildcards.split)]
 
 
 REALISM_KEYS = ("frrea_weights", "frrea_image_size", "frrea_dim", "frrea_stride", "si_clusters")
@@ -146,22 +138,35 @@ REALISM_KEYS = ("frrea_weights", "frrea_image_size", "frrea_dim", "frrea_stride"
 
 def realism_settings() -> str:
     """Only the settings the realism / 3DMM metrics use (threads or shard sizes do not rerun them)."""
-    return as_json({k: config["evaluation"][k] for k in REALISM_KEYS if k in config["evaluation"]})
+    return as_json({k: getattr(EVAL, k) for k in REALISM_KEYS})
 
 
 def frrea_inputs(wildcards):
     """With an FRRea network: its weights and the split's validated videos (real listener frames)."""
     if EVAL.frrea_weights == "none":
         return []
-    return [EVAL.frrea_weights, f"{RESULTS}/validation/{wildcards.split}.json"]
+    return [EVAL.frrea_weights, P.validation(wildcards.split)]
 
 
-def shard_paths(wildcards):
-    return [f"{RESULTS}/features/{wildcards.split}/{rel}.parquet" for rel in split_clips(wildcards.split)]
+# The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
+# threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
+FEATURES_JSON = as_json(config.get("features") or {})
+EXTRACT_DATASET_JSON = as_json({k: getattr(DATASET, k) for k in ("fps", "clip_length", "pad_short")})
+
+
+def features_fingerprint() -> str:
+    """Per-stream value-affecting settings: a change reruns the shard jobs, which then recompute only the
+    streams whose settings changed and reuse the other columns (shards are update() outputs)."""
+    return as_json({s: FEATURES.stream_settings(s, DATASET.fps) for s in FEATURES.enabled()})
 
 
 def extract_inputs(wildcards):
     f = clip_files(ROOT, wildcards.split, wildcards.rel)
+    # Extraction never starts on an unvalidated split: validate_split is a checkpoint, and asking for it waits
+    # until it has passed in this run. It is not a file input, so re-validating after a session was added does
+    # not re-extract the clips that were there (an ancient() input would; Snakemake 9 then also drops the new
+    # clips' jobs from that run).
+    checkpoints.validate_split.get(split=wildcards.split)
     files = {"video": str(f.video)}
     if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
         files["audio"] = str(f.audio)
@@ -172,41 +177,55 @@ def extract_inputs(wildcards):
     return files
 
 
-def reactdiff_settings() -> str:
-    """The reactdiff section minus workflow-only keys: what the models and sampler see."""
-    return as_json({k: v for k, v in REACTDIFF.items() if k not in ("enabled", "modes", "threads")})
+def shard_paths(wildcards):
+    return [P.feature_shard(wildcards.split, rel) for rel in split_clips(wildcards.split)]
 
 
-def loss_tables():
-    if not REACTDIFF_ON:
-        return []
-    return [f"{RESULTS}/models/reactdiff/mmt_losses.csv", f"{RESULTS}/models/reactdiff/ddim_losses.csv"]
+def stage_inputs(wildcards):
+    return WF.stage_inputs(wildcards.method, int(wildcards.seed), wildcards.stage, media_files)
+
+
+def generation_inputs(wildcards):
+    return WF.generation_inputs(wildcards.split, wildcards.label, int(wildcards.seed), media_files)
+
+
+def method_of(wildcards) -> str:
+    return WF.by_label(wildcards.label)[0].name
+
+
+def variant_of(wildcards) -> str:
+    return WF.by_label(wildcards.label)[1]
 
 
 def report_outputs():
-    return [f"{RESULTS}/report/README.md", f"{RESULTS}/report/provenance.json", f"{RESULTS}/report/report.html"] + [
-        f"{RESULTS}/report/{s}{part}.{ext}" for s in EVAL_SPLITS for part in ("", "_listener") for ext in ("csv", "md")
+    return [f"{P.report_dir()}/README.md", f"{P.report_dir()}/provenance.json", f"{P.report_dir()}/report.html"] + [
+        f"{P.report_dir()}/{s}{part}.{ext}" for s in EVAL_SPLITS for part in ("", "_listener") for ext in ("csv", "md")
     ]
 
 
+def report_runs(kind):
+    f = {"metrics": P.metrics, "realism": P.realism}[kind]
+    return [f(s, label, seed) for s in EVAL_SPLITS for label, seed in WF.evaluated_runs()]
+
+
 def showcase_inputs(wildcards):
-    """The first prediction shard of the first evaluation split, of the first model method (else GT)."""
-    models = [m for m in METHODS if m not in BASELINE_METHODS] or ["GT"]
+    """The first prediction shard of the first evaluation split, of the first model run (else the first run)."""
+    runs = [(lab, seed) for lab, seed in WF.evaluated_runs() if not WF.by_label(lab)[0].method.reference]
+    label, seed = (runs or WF.evaluated_runs())[0]
     split = EVAL_SPLITS[0]
-    shard = eval_shards(split)[0]
-    pred = f"{RESULTS}/predictions/{split}/{models[0]}/{shard}.npy"
-    return [f"{RESULTS}/data/{split}.npz", pred, pred.replace(".npy", "_3dmm.npy")]
+    pred = P.prediction(split, label, seed, eval_shards(split)[0])
+    return [P.split_data(split), pred, pred.replace(".npy", "_3dmm.npy")]
 
 
+# Code hashes: a rule reruns when the mafrg code it runs changes (and only then). config.py is left out on
+# purpose: the settings a step uses reach it as params, and an edit elsewhere in config.py (say a new
+# evaluation option) must not regenerate the dataset and everything after it.
 CODE = {
-    # config.py is left out on purpose: the settings a step uses reach it as params, and an edit elsewhere in
-    # config.py (say a new evaluation option) must not regenerate the dataset and everything after it.
-    "synth": code_hash(["synth", "render", "atomic"]),
-    "data": code_hash(["data", "atomic", "constants"]),
-    "neighbours": code_hash(["neighbours", "data.assemble"]),
-    "baselines": code_hash(["baselines", "data.assemble"]),
-    "metrics": code_hash(["metrics", "constants", "sharding", "render"]),
-    "report": code_hash(["report", "report_html", "render"]),
-    "features": code_hash(["features", "data.readers", "data.layout"]),
-    "reactdiff": code_hash(["reactdiff", "features.shard", "data.assemble"]),
+    "synth": code_hash(["synth", "render", "atomic", "cli.data"]),
+    "data": code_hash(["data", "atomic", "constants", "io", "cli.data"]),
+    "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
+    "metrics": code_hash(["metrics", "constants", "sharding", "render", "predictions", "io", "cli.evaluate"]),
+    "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
+    "features": code_hash(["features", "data.readers", "data.layout", "cli.features"]),
 }
+METHOD_CODE = {r.name: method_code_hash(r.method) for r in WF.runs}

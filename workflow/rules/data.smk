@@ -1,83 +1,95 @@
 # Dataset: generate the demo (optional), validate every referenced file, assemble splits, neighbours.
 
-if config["dataset"]["generate"]:
+if DATASET.generate:
 
     checkpoint synth_dataset:
         output:
             manifest=f"{ROOT}/manifest.json",
-            splits=[f"{ROOT}/{s}.csv" for s in ("train", "val", "test")],
+            splits=[P.split_csv(s) for s in ("train", "val", "test")],
         params:
-            settings=as_json(config["synth"]),
+            root=lambda wc, output: str(Path(output.manifest).parent),
+            settings=as_json(asdict(WF.synth)),
             code=CODE["synth"],
         log:
-            f"{RESULTS}/logs/synth_dataset.log",
+            P.log("synth_dataset"),
         benchmark:
-            f"{RESULTS}/benchmarks/synth_dataset.tsv"
+            P.benchmark("synth_dataset")
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=30,
         shell:
-            MAFRG + " synth --out {ROOT} --settings {params.settings:q} > {log} 2>&1"
+            "python -m mafrg synth --out {params.root:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
-rule validate_split:
+checkpoint validate_split:
     input:
         dataset_inputs,
     output:
-        f"{RESULTS}/validation/{{split}}.json",
+        P.validation("{split}"),
     params:
+        root=ROOT,
         dataset=dataset_json(),
         code=CODE["data"],
     log:
-        f"{RESULTS}/logs/validate_{{split}}.log",
+        P.log("validate_{split}"),
     benchmark:
-        f"{RESULTS}/benchmarks/validate_{{split}}.tsv"
+        P.benchmark("validate_{split}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
     shell:
-        MAFRG + " validate --root {ROOT} --splits {wildcards.split} --dataset {params.dataset:q} "
-        "--out {output} > {log} 2>&1"
+        "python -m mafrg validate --root {params.root:q} --splits {wildcards.split:q} --dataset {params.dataset:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule assemble_split:
     input:
-        validated=f"{RESULTS}/validation/{{split}}.json",
-        csv=lambda wc: split_csv(wc.split),
+        validated=P.validation("{split}"),
+        csv=lambda wc: P.split_csv(wc.split),
     output:
-        f"{RESULTS}/data/{{split}}.npz",
+        P.split_data("{split}"),
     params:
+        root=ROOT,
         dataset=dataset_json(),
         mirrored=lambda wc: "--mirrored" if wc.split != "train" else "--no-mirrored",
         code=CODE["data"],
     log:
-        f"{RESULTS}/logs/assemble_{{split}}.log",
+        P.log("assemble_{split}"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     shell:
-        MAFRG + " assemble --root {ROOT} --split {wildcards.split} --dataset {params.dataset:q} "
-        "{params.mirrored} --out {output} > {log} 2>&1"
+        "python -m mafrg assemble --root {params.root:q} --split {wildcards.split:q} --dataset {params.dataset:q} "
+        "{params.mirrored} --out {output:q} > {log:q} 2>&1"
 
 
 rule neighbours:
     input:
-        f"{RESULTS}/data/{{split}}.npz",
+        P.split_data("{split}"),
     output:
-        matrix=f"{RESULTS}/neighbours/{{split}}.npy",
-        meta=f"{RESULTS}/neighbours/{{split}}.json",
+        matrix=P.neighbours("{split}"),
+        meta=P.neighbours("{split}").replace(".npy", ".json"),
     params:
-        settings=as_json(config["neighbours"]),
+        root=ROOT,
+        settings=as_json(asdict(WF.neighbours)),
         code=CODE["neighbours"],
     log:
-        f"{RESULTS}/logs/neighbours_{{split}}.log",
+        P.log("neighbours_{split}"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        MAFRG + " neighbours --root {ROOT} --split {wildcards.split} --data {input} "
-        "--settings {params.settings:q} --out {output.matrix} > {log} 2>&1"
+        "python -m mafrg neighbours --root {params.root:q} --split {wildcards.split:q} --data {input:q} "
+        "--settings {params.settings:q} --out {output.matrix:q} > {log:q} 2>&1"

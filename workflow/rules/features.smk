@@ -1,4 +1,5 @@
-# Per-frame feature streams: one job (and one Parquet shard) per (clip, person).
+# Per-frame feature streams: one job (and one Parquet shard) per (clip, person), for the splits some enabled
+# method reads features of.
 
 
 rule extract_features:
@@ -7,38 +8,41 @@ rule extract_features:
     output:
         # update(): the job reads the previous shard and keeps every stream column whose settings, extractor
         # and source are unchanged (Snakemake backs the file up and restores it if the job fails).
-        update(f"{RESULTS}/features/{{split}}/{{rel}}.parquet"),
+        update(P.feature_shard("{split}", "{rel}")),
     params:
+        root=ROOT,
         fingerprint=features_fingerprint(),
         dataset=EXTRACT_DATASET_JSON,
         code=CODE["features"],
     log:
-        f"{RESULTS}/logs/features/{{split}}/{{rel}}.log",
+        P.log("features/{split}/{rel}"),
     benchmark:
-        f"{RESULTS}/benchmarks/features/{{split}}/{{rel}}.tsv"
-    group:
-        "extract"
+        P.benchmark("features/{split}/{rel}")
+    conda:
+        ENV
     threads: FEATURES.threads
     resources:
         mem_mb=6000,
         runtime=30,
     shell:
-        MAFRG + " extract --root {ROOT} --split {wildcards.split} --rel {wildcards.rel} "
-        "--features {FEATURES_JSON:q} --dataset {params.dataset:q} --out {output} > {log} 2>&1"
+        "python -m mafrg extract --root {params.root:q} --split {wildcards.split:q} --rel {wildcards.rel:q} "
+        "--features {FEATURES_JSON:q} --dataset {params.dataset:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule features_manifest:
     input:
         shard_paths,
     output:
-        f"{RESULTS}/features/{{split}}.manifest.json",
+        P.features_manifest("{split}"),
     params:
         code=CODE["features"],
     log:
-        f"{RESULTS}/logs/features_manifest_{{split}}.log",
+        P.log("features_manifest_{split}"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     shell:
-        MAFRG + " features-manifest --split {wildcards.split} --shards {input} --out {output} > {log} 2>&1"
+        "python -m mafrg features-manifest --split {wildcards.split:q} --shards {input:q} --out {output:q} > {log:q} 2>&1"

@@ -1,29 +1,32 @@
 # Report: tables per split (CSV, Markdown), a self-contained HTML page with charts, traces and rendered
-# reactions, and a provenance block.
+# reactions, and a provenance block. Rows, seeds and loss curves follow from the enabled methods.
 
 
 rule report:
     input:
-        metrics=expand(f"{RESULTS}/metrics/{{split}}/{{method}}.json", split=EVAL_SPLITS, method=METHODS),
-        neighbours=expand(f"{RESULTS}/neighbours/{{split}}.json", split=EVAL_SPLITS),
-        features=expand(f"{RESULTS}/features/{{split}}.manifest.json", split=ALL_SPLITS),
-        losses=loss_tables(),
-        realism=expand(f"{RESULTS}/metrics/{{split}}/{{method}}.realism.json", split=EVAL_SPLITS, method=METHODS),
+        metrics=report_runs("metrics"),
+        neighbours=[P.neighbours(s).replace(".npy", ".json") for s in EVAL_SPLITS],
+        features=[P.features_manifest(s) for s in WF.feature_splits()],
+        losses=WF.loss_tables(),
+        realism=report_runs("realism"),
         showcase=showcase_inputs,
     output:
         report_outputs(),
     params:
-        cfg=as_json(config),
-        showcase=lambda wc, input: (f"--showcase-data {input.showcase[0]} --showcase-pred {input.showcase[1]}"
-                                    if input.showcase else ""),
+        root=ROOT,
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
+        cfg=WF.config_json(),
+        showcase=lambda wc, input: ["--showcase-data", input.showcase[0], "--showcase-pred", input.showcase[1]],
         code=CODE["report"],
     log:
-        f"{RESULTS}/logs/report.log",
+        P.log("report"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     shell:
-        MAFRG + " report --metrics {input.metrics} --out-dir {RESULTS}/report --config-json {params.cfg:q} "
-        "--root {ROOT} --neighbours-meta {input.neighbours} --features-manifests {input.features} --losses {input.losses} "
-        "--realism {input.realism} {params.showcase} > {log} 2>&1"
+        "python -m mafrg report --metrics {input.metrics:q} --out-dir {params.out_dir:q} --config-json {params.cfg:q} "
+        "--root {params.root:q} --neighbours-meta {input.neighbours:q} --features-manifests {input.features:q} "
+        "--losses {input.losses:q} --realism {input.realism:q} {params.showcase:q} > {log:q} 2>&1"

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mafrg.constants import METRIC_KEYS, N_EMOTION
+from mafrg.constants import N_EMOTION
 from mafrg.metrics import core
+from mafrg.metrics.table import ENGINE, ENGINE_PER_ROW
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("react2024", "corrected")
@@ -156,7 +157,7 @@ def contributions(
     r, n_pred, t_len, n_ch = pred.shape
     lst = core.ListenerStats(listener)
     nb_lists = [np.flatnonzero(neighbours[start + k]) for k in range(r)]
-    per_row = {k: np.empty(r) for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
+    per_row = {k: np.empty(r) for k in ENGINE_PER_ROW}
     dvs = core.FRDvsAccumulator()
     pruning = np.zeros(2, np.int64)
     kernels: set[str] = set()
@@ -228,7 +229,7 @@ def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames:
     }
     if protocol == "corrected":
         info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())
-    assert set(metrics) == set(METRIC_KEYS)
+    assert set(metrics) == set(ENGINE)
     log.info("metrics (%s): %s", protocol, {k: round(v, 5) for k, v in metrics.items()})
     return MetricResult(metrics=metrics, per_row=per_row, protocol=protocol, info=info)
 

@@ -15,9 +15,8 @@ import numpy as np
 
 from mafrg.atomic import atomic_path
 from mafrg.metrics.core import FRDvsAccumulator
-from mafrg.metrics.engine import MetricInputError, RowContributions
-
-PER_ROW = ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")
+from mafrg.metrics.engine import MetricInputError, MetricResult, RowContributions, aggregate, contributions
+from mafrg.metrics.table import ENGINE_PER_ROW as PER_ROW
 
 
 def dvs_path(parquet: str | Path) -> Path:
@@ -69,3 +68,37 @@ def read_contributions(path: str | Path) -> tuple[RowContributions, dict[str, An
                             n_ch=int(meta["n_ch"]), pairs_total=int(meta["pairs_total"]),
                             frames=int(meta.get("frames", 0)), kernel=str(meta.get("frdist_kernel", "")))
     return part, meta
+
+
+def evaluate_shard(pred_path: str, rows: tuple[int, int], listener: np.ndarray, speaker: np.ndarray,
+                   neighbours: np.ndarray, out: str, protocol: str, chunk_rows: int, threads: int | None,
+                   names: dict[str, str], meta: dict[str, Any]) -> RowContributions:
+    """Per-row contributions of one prediction shard (rows ``rows`` of the split), written to ``out``."""
+    import time
+
+    from mafrg.io import load_npy
+    from mafrg.provenance import file_sha256
+
+    pred = load_npy(pred_path, mmap=True)
+    lo, hi = rows
+    if pred.ndim != 4 or pred.shape[0] != hi - lo:
+        raise MetricInputError(f"{pred_path}: expected {hi - lo} rows (rows {lo}..{hi - 1}) of shape "
+                               f"(rows, predictions, T, 25), found {pred.shape}")
+    t0 = time.perf_counter()
+    part = contributions(pred, listener, speaker, neighbours, lo, protocol, chunk_rows, threads,
+                         names=names | {"pred": pred_path})
+    write_contributions(out, part, meta | {"protocol": protocol, "pred": pred_path,
+                                           "pred_sha256": file_sha256(pred_path),
+                                           "seconds": round(time.perf_counter() - t0, 3)})
+    return part
+
+
+def aggregate_files(paths: list[str], n_rows: int, protocol: str, frames: int) -> tuple[MetricResult, list[dict]]:
+    """Split-level metrics from evaluation shard files (coverage and protocol checked)."""
+    loaded = [read_contributions(p) for p in paths]
+    protocols = {m["protocol"] for _, m in loaded}
+    if protocols != {protocol}:
+        raise MetricInputError(f"shards were evaluated under protocol(s) {sorted(protocols)}, not {protocol}")
+    res = aggregate([p for p, _ in loaded], n_rows, protocol, frames=frames)
+    res.info["seconds"] = round(sum(m["seconds"] for _, m in loaded), 3)
+    return res, [{"path": p, "pred": m["pred"], "pred_sha256": m["pred_sha256"]} for p, (_, m) in zip(paths, loaded)]

@@ -1,10 +1,11 @@
-"""A small, resumable training loop shared by both ReactDiff stages.
+"""The resumable training loop every trained method uses.
 
 AdamW (betas and weight decay from config), an EMA of the weights (``torch.optim.swa_utils``), a seed, and a
-checkpoint written atomically after every epoch with model, EMA, optimiser and RNG states. A killed run started
-again with the same settings continues from the last finished epoch and ends with the same weights as an
-uninterrupted run (the data order of epoch e depends only on (seed, e)). Losses go to a CSV (and TensorBoard
-when it is installed).
+state checkpoint written atomically after every epoch with model, EMA, optimiser and RNG states. A killed run
+started again with the same settings continues from the last finished epoch and ends with the same weights as
+an uninterrupted run (the data order of epoch e depends only on (seed, e)). Losses go to a CSV (and
+TensorBoard when it is installed). States are :mod:`mafrg.checkpoint` files: read with ``weights_only=True``;
+a corrupt state is reported and training starts over instead of failing.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from mafrg import checkpoint
 from mafrg.atomic import atomic_path
+from mafrg.config import TrainConfig  # noqa: F401 - re-exported: the stage settings this loop runs
 from mafrg.provenance import config_hash
-from mafrg.reactdiff.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+def loader(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool, num_workers: int = 0):
+    """A DataLoader whose order depends only on (seed, epoch): resumed runs see the same batches."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
+                                       num_workers=num_workers)
+
+
+def _rng_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                      int(has_gauss), float(gauss)], "python": random.getstate()}
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    name, keys, pos, has_gauss, gauss = st["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(st["python"])
 
 
 def train(
@@ -58,36 +75,40 @@ def train(
     workdir: Path,
     identity: dict[str, Any],
     progress: bool = True,
+    seed: int | None = None,
 ) -> tuple[AveragedModel, list[dict[str, float]]]:
-    """Train ``model``; ``make_loader(epoch, train)`` yields batches; ``step_loss(model, batch, step)`` -> loss.
+    """Train ``model``; ``make_loader(epoch, train)`` yields batches; ``step_loss(model, batch, step)`` -> loss
+    (step < 0 in validation).
 
-    ``identity`` (settings, data digest) must match for a checkpoint to be resumed.
+    ``identity`` (settings, data digest) must match for a state to be resumed. ``seed`` defaults to cfg.seed.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     dev = device()
     model.to(dev)
-    seed_everything(cfg.seed)  # the caller seeds too, before building the model (initial weights)
+    seed_everything(cfg.seed if seed is None else seed)  # the caller seeds too, before building the model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     state_path = workdir / "last.pt"
-    ident = config_hash({"train": asdict(cfg), **identity})
+    ident = config_hash({"train": asdict(cfg), "seed": seed, **identity})
     history: list[dict[str, float]] = []
     start = 0
     step = 0
     if state_path.exists():
-        st = torch.load(state_path, map_location=dev, weights_only=False)
-        if st.get("identity") == ident:
+        try:
+            st, meta = checkpoint.load(state_path, kind="train_state", map_location=str(dev))
+        except checkpoint.CheckpointError as exc:
+            log.warning("cannot resume: %s; training from the start", exc)
+            st, meta = None, {}
+        if st is not None and meta.get("identity") == ident:
             model.load_state_dict(st["model"])
             ema.load_state_dict(st["ema"])
             opt.load_state_dict(st["optimizer"])
-            torch.set_rng_state(st["torch_rng"])
-            np.random.set_state(st["numpy_rng"])
-            random.setstate(st["python_rng"])
-            history = st["history"]
-            start = st["epoch"] + 1
-            step = st["step"]
+            _set_rng_state(st["rng"])
+            history = meta["history"]
+            start = meta["epoch"] + 1
+            step = meta["step"]
             log.info("resuming from %s: epoch %d of %d done", state_path, start, cfg.epochs)
-        else:
+        elif st is not None:
             log.info("ignoring %s: it was made with other settings or data", state_path)
     writer = _tensorboard(workdir)
     for epoch in range(start, cfg.epochs):
@@ -113,11 +134,10 @@ def train(
         if writer is not None:
             writer.add_scalar("loss/train", row["train_loss"], epoch + 1)
             writer.add_scalar("loss/val", val, epoch + 1)
-        save_atomic({
-            "identity": ident, "epoch": epoch, "model": model.state_dict(), "ema": ema.state_dict(),
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-            "python_rng": random.getstate(), "history": history, "step": step,
-        }, state_path)
+        checkpoint.save(state_path, "train_state",
+                        {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                         "rng": _rng_state()},
+                        {"identity": ident, "epoch": epoch, "history": history, "step": step})
     return ema, history
 
 
@@ -136,7 +156,7 @@ def _tensorboard(workdir: Path):
     return SummaryWriter(str(workdir / "tensorboard"))
 
 
-def write_losses(path: Path, history: list[dict[str, float]]) -> None:
+def write_losses(path: str | Path, history: list[dict[str, float]]) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_loss", "seconds", "peak_rss_mb"])

@@ -1,4 +1,4 @@
-"""The naive baselines of the REACT 2024 challenge, and GT as the reference row.
+"""The naive baselines of the REACT 2024 challenge, and GT as the reference row: the arrays.
 
 Each returns predictions of shape (R, n_pred, T, 25) float32 in the split's row order:
 - GT: the true listener repeated;       - B_Random: uniform [0, 1) in all 25 channels (as the official code);
@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 BASELINES: tuple[str, ...] = ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr")
+# Which baselines read the training split: the mean ones for their means, B_Random for its 3DMM range.
+NEEDS_TRAIN: tuple[str, ...] = ("B_Random", "B_MeanSeq", "B_MeanFr")
 
 
 def training_means(train_speaker: np.ndarray, train_listener: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +66,7 @@ def training_3dmm_stats(train_speaker: np.ndarray, train_listener: np.ndarray) -
             "min": flat.min(axis=0).astype(np.float32), "max": flat.max(axis=0).astype(np.float32)}
 
 
-def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, stats: dict[str, np.ndarray],
+def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, stats: dict[str, np.ndarray] | None,
                        n_pred: int = 10, seed: int = 0, start: int = 0) -> np.ndarray:
     """The 3DMM counterpart of :func:`make_baseline` (for rendering, FRRea and the listener metrics):
     GT and B_Mime copy the listener / speaker coefficients, the mean baselines use training means, and
@@ -74,12 +76,13 @@ def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, s
     if method == "B_Random":
         lo, hi = stats["min"], stats["max"]
         return lo + _row_uniform((r, n_pred, t, c), seed, start, stream=3) * (hi - lo)
-    src = {"GT": listener, "B_Mime": speaker,
-           "B_MeanSeq": np.broadcast_to(stats["seq"][:t], (r, t, c)),
-           "B_MeanFr": np.broadcast_to(stats["frame"], (r, t, c))}
+    src: dict[str, Callable[[], np.ndarray]] = {
+        "GT": lambda: listener, "B_Mime": lambda: speaker,
+        "B_MeanSeq": lambda: np.broadcast_to(stats["seq"][:t], (r, t, c)),
+        "B_MeanFr": lambda: np.broadcast_to(stats["frame"], (r, t, c))}
     if method not in src:
         raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
-    return _repeat(src[method], n_pred)
+    return _repeat(src[method](), n_pred)
 
 
 def _repeat(x: np.ndarray, n_pred: int) -> np.ndarray:

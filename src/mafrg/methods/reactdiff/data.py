@@ -8,9 +8,8 @@ val/test recordings never changes training.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,22 +28,18 @@ class ClipItem:
     tdmm: np.ndarray  # (T, 58)
 
 
-def shard_path(features_root: str | Path, split: str, rel: str) -> str:
-    return str(Path(features_root) / split / f"{rel}.parquet")
-
-
 def held_out(rel: str, fraction: float) -> bool:
     h = int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return h < fraction
 
 
-def person_clips(data: SplitArrays, features_root: str | Path) -> list[ClipItem]:
+def person_clips(data: SplitArrays, shard_of: Callable[[str], str]) -> list[ClipItem]:
     """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour)."""
     items: dict[str, ClipItem] = {}
     for k, r in enumerate(data.rows):
         for rel, emo, tdmm in ((r.speaker, data.speaker_emotion[k], data.speaker_tdmm[k]),
                                (r.listener, data.listener_emotion[k], data.listener_tdmm[k])):
-            items.setdefault(rel, ClipItem(rel, shard_path(features_root, data.split, rel), emo, tdmm))
+            items.setdefault(rel, ClipItem(rel, shard_of(rel), emo, tdmm))
     return list(items.values())
 
 
@@ -79,17 +74,6 @@ def clip_tensors(shard: str, frames: int) -> dict[str, torch.Tensor]:
     if n < frames:
         raise ValueError(f"{shard}: {n} frames, ReactDiff needs {frames}")
     return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
-
-
-def load_clip_features(shard: str, frames: int) -> dict[str, torch.Tensor]:
-    """:func:`clip_tensors` with a batch axis of one."""
-    return {s: x[None] for s, x in clip_tensors(shard, frames).items()}
-
-
-def manifest_digest(path: str | Path) -> str:
-    """Hash of a features manifest's shard list and checksums (what training saw)."""
-    m = json.loads(Path(path).read_text())
-    return hashlib.sha256(json.dumps([(s["path"], s["sha256"]) for s in m["shards"]]).encode()).hexdigest()[:16]
 
 
 def stream_dims(shard: str) -> dict[str, int]:

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from mafrg.reactdiff.config import MMTConfig
+from mafrg.methods.reactdiff.config import MMTConfig
 
 STREAM_DIMS = {"au": 25088, "fe": 1408, "va": 64, "mfcc": 26, "wav2vec2": 1536}
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mafrg.reactdiff.config import DDIMConfig, MMTConfig
-from mafrg.reactdiff.mmt import sinusoid
+from mafrg.methods.reactdiff.config import DDIMConfig, MMTConfig
+from mafrg.methods.reactdiff.mmt import sinusoid
 
 
 class LatentNorm(nn.Module):

@@ -1,0 +1,90 @@
+"""Dataset steps: generate the demo dataset, validate splits, assemble arrays, appropriate-reaction matrices."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mafrg.cli.common import settings
+
+log = logging.getLogger("mafrg")
+
+
+def cmd_synth(a: argparse.Namespace) -> None:
+    from mafrg.config import SynthConfig, from_dict
+    from mafrg.synth.generator import generate
+
+    generate(from_dict(SynthConfig, settings(a.settings)), a.out)
+
+
+def cmd_validate(a: argparse.Namespace) -> None:
+    from mafrg.atomic import write_json
+    from mafrg.config import DatasetConfig, from_dict
+    from mafrg.data.validate import validate_dataset
+    from mafrg.provenance import provenance
+
+    cfg = from_dict(DatasetConfig, settings(a.dataset))
+    report = validate_dataset(a.root, a.splits, cfg)
+    if a.out:
+        write_json(a.out, report.to_dict() | {"provenance": provenance(settings(a.dataset))})
+    log.info("dataset OK: %s", {k: v["clips"] for k, v in report.splits.items()})
+
+
+def cmd_assemble(a: argparse.Namespace) -> None:
+    from mafrg.config import DatasetConfig, from_dict
+    from mafrg.data.assemble import assemble_split
+    from mafrg.provenance import provenance
+
+    cfg = from_dict(DatasetConfig, settings(a.dataset))
+    arrays = assemble_split(a.root, a.split, cfg, mirrored=a.mirrored)
+    manifest = Path(a.root) / "manifest.json"
+    arrays.save(a.out, provenance(settings(a.dataset), dataset_manifest=str(manifest) if manifest.exists() else None))
+
+
+def cmd_neighbours(a: argparse.Namespace) -> None:
+    from mafrg.atomic import write_json, write_npy
+    from mafrg.config import NeighbourConfig, from_dict
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.neighbours import obtain
+    from mafrg.provenance import provenance
+
+    cfg = from_dict(NeighbourConfig, settings(a.settings))
+    data = SplitArrays.load(a.data)
+    m, origin = obtain(a.root, a.split, data.speaker_emotion, cfg.source, cfg.quantile)
+    write_npy(a.out, m)
+    write_json(Path(a.out).with_suffix(".json"), {
+        **origin, "rows": data.n_rows, "mean_neighbours_per_row": float(m.sum(axis=1).mean()),
+        "provenance": provenance(settings(a.settings)),
+    })
+    log.info("neighbours %s: %s, %.1f per row", a.split, origin["source"], m.sum(axis=1).mean())
+
+
+def add_parsers(sub) -> None:
+    s = sub.add_parser("synth", help="generate the demo dataset in the REACT 2024 layout")
+    s.add_argument("--out", required=True)
+    s.add_argument("--settings", help="JSON of the synth config section")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("validate", help="check every file the splits reference; list all problems")
+    s.add_argument("--root", required=True)
+    s.add_argument("--splits", nargs="+", required=True)
+    s.add_argument("--dataset", help="JSON of the dataset config section")
+    s.add_argument("--out", help="write a JSON validation report here")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("assemble", help="read a split into arrays in evaluation row order")
+    s.add_argument("--root", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--dataset")
+    s.add_argument("--mirrored", action=argparse.BooleanOptionalAction, default=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_assemble)
+
+    s = sub.add_parser("neighbours", help="official or built appropriate-reaction matrix")
+    s.add_argument("--root", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--data", required=True, help="assembled split (.npz)")
+    s.add_argument("--settings")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_neighbours)

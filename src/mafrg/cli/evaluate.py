@@ -1,0 +1,152 @@
+"""Evaluation: the REACT metrics of any predictions, per row shard and aggregated; realism and 3DMM metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+import numpy as np
+
+from mafrg.cli.common import load_array, rows, settings
+
+log = logging.getLogger("mafrg")
+
+
+def _split_inputs(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    """Listener and speaker emotion (from --data, an assembled split, or --listener/--speaker .npy files),
+    the neighbours, and the names metric errors use for them."""
+    if a.data:
+        from mafrg.data.assemble import SplitArrays
+
+        data = SplitArrays.load(a.data)
+        listener, speaker = data.listener_emotion, data.speaker_emotion
+        names = {"listener": f"{a.data}[listener_emotion]", "speaker": f"{a.data}[speaker_emotion]"}
+    else:
+        if not (getattr(a, "listener", None) and getattr(a, "speaker", None)):
+            raise ValueError("give --listener and --speaker, or --data (an assembled split)")
+        listener, speaker = load_array(a.listener), load_array(a.speaker)
+        names = {"listener": a.listener, "speaker": a.speaker}
+    return listener, speaker, load_array(a.neighbours), names | {"neighbours": a.neighbours}
+
+
+def _headline(out: dict) -> str:
+    from mafrg.metrics.table import ENGINE
+
+    return json.dumps({k: out[k] for k in ENGINE})
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from mafrg.atomic import write_json
+    from mafrg.metrics.engine import evaluate
+    from mafrg.provenance import file_sha256, provenance
+
+    pred = load_array(a.pred, mmap=True)
+    listener, speaker, neighbours, names = _split_inputs(a)
+    t0 = time.perf_counter()
+    res = evaluate(pred, listener, speaker, neighbours, protocol=a.protocol, chunk_rows=a.chunk_rows,
+                   threads=a.threads, names=names | {"pred": a.pred})
+    out = res.to_dict()
+    out["info"]["seconds"] = round(time.perf_counter() - t0, 3)
+    out["inputs"] = {"pred": a.pred, "pred_sha256": file_sha256(a.pred), "neighbours": a.neighbours}
+    out |= {k: v for k, v in (("method", a.method), ("split", a.split)) if v}
+    out["provenance"] = provenance()
+    write_json(a.out, out)
+    print(_headline(out))
+
+
+def cmd_evaluate_shard(a: argparse.Namespace) -> None:
+    from mafrg.metrics.shards import evaluate_shard
+    from mafrg.provenance import provenance
+
+    listener, speaker, neighbours, names = _split_inputs(a)
+    lo, hi = rows(a.rows, listener.shape[0], a.data)
+    part = evaluate_shard(a.pred, (lo, hi), listener, speaker, neighbours, a.out, a.protocol, a.chunk_rows, a.threads,
+                          names, {"method": a.method, "split": a.split, "provenance": provenance()})
+    log.info("%s %s rows %d..%d (FRDist kernel: %s)", a.method, a.split, lo, hi - 1, part.kernel)
+
+
+def cmd_aggregate(a: argparse.Namespace) -> None:
+    from mafrg.atomic import write_json
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.metrics.shards import aggregate_files
+    from mafrg.provenance import provenance
+
+    data = SplitArrays.load(a.data)
+    res, inputs = aggregate_files(a.shards, data.n_rows, a.protocol, data.speaker_emotion.shape[1])
+    out = res.to_dict()
+    out["inputs"] = {"shards": inputs}
+    out |= {"method": a.method, "split": a.split, "seed": a.seed, "provenance": provenance()}
+    write_json(a.out, out)
+    print(_headline(out))
+
+
+def cmd_evaluate_3dmm(a: argparse.Namespace) -> None:
+    """Realism (FRRea or FD_behaviour) and the Efficient Listener metrics from a run's prediction shards."""
+    from mafrg.atomic import write_json
+    from mafrg.config import EvalConfig, from_dict
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.metrics.tdmm_eval import evaluate_run
+    from mafrg.provenance import provenance
+
+    cfg = from_dict(EvalConfig, settings(a.settings))
+    out = {"method": a.method, "split": a.split, "seed": a.seed}
+    out |= evaluate_run(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps)
+    out["provenance"] = provenance(settings(a.settings))
+    write_json(a.out, out)
+    print(json.dumps({k: out[k] for k in ("FRRea", "FD_behaviour", "listener_metrics")}))
+
+
+def add_parsers(sub) -> None:
+    from mafrg.metrics.engine import PROTOCOLS
+
+    s = sub.add_parser("evaluate", help="REACT 2024 metrics of any method's predictions")
+    s.add_argument("--pred", required=True, help="(R, P, T, 25) .npy")
+    s.add_argument("--listener", help="(R, T, 25) .npy")
+    s.add_argument("--speaker", help="(R, T, 25) .npy")
+    s.add_argument("--data", help="assembled split .npz (instead of --listener/--speaker)")
+    s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
+    s.add_argument("--out", required=True, help="metrics JSON")
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--chunk-rows", type=int, default=32)
+    s.add_argument("--method", help="method name recorded in the JSON")
+    s.add_argument("--split", help="split name recorded in the JSON")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("evaluate-shard", help="per-row metric contributions of one shard of rows (Parquet)")
+    s.add_argument("--pred", required=True, help="(rows, P, T, 25) .npy of rows start:stop")
+    s.add_argument("--rows", required=True, help="start:stop (or a shard name r00000-00100)")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
+    s.add_argument("--out", required=True, help="per-row Parquet (the FRDvs state goes beside it)")
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--chunk-rows", type=int, default=32)
+    s.add_argument("--method")
+    s.add_argument("--split")
+    s.set_defaults(func=cmd_evaluate_shard)
+
+    s = sub.add_parser("aggregate", help="split-level metrics JSON from the evaluation shards of a run")
+    s.add_argument("--shards", nargs="+", required=True, help="per-row Parquet files covering the split")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--out", required=True)
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
+    s.add_argument("--method", help="the run's label, e.g. ReactDiff_online")
+    s.add_argument("--split")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_aggregate)
+
+    s = sub.add_parser("evaluate-3dmm", help="realism (FRRea / FD_behaviour) and Efficient Listener metrics")
+    s.add_argument("--pred", nargs="+", required=True, help="emotion prediction shards r*.npy (3DMM beside them)")
+    s.add_argument("--data", required=True, help="assembled split .npz")
+    s.add_argument("--train", required=True, help="assembled training split .npz (SI clusters)")
+    s.add_argument("--root", help="dataset root (real listener videos, for FRRea)")
+    s.add_argument("--fps", type=int, default=25)
+    s.add_argument("--settings", help="JSON of the evaluation config section")
+    s.add_argument("--out", required=True)
+    s.add_argument("--method", help="the run's label")
+    s.add_argument("--split")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_evaluate_3dmm)

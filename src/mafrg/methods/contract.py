@@ -1,0 +1,279 @@
+"""The contract every generative method (and every baseline) implements, and what mafrg hands it.
+
+A method declares, in one place (a subclass of :class:`Method`):
+
+* ``name``, ``description``, ``paper``;
+* ``variants``: e.g. ReactDiff ``offline`` / ``online``, each saying whether it is *causal* (listener frame t
+  uses speaker frames <= t only; the contract test checks it by perturbing the speaker from a random frame);
+* ``config_cls`` (a dataclass) and ``presets`` (``paper``, ``demo``, ...) from which a config block's
+  overrides start;
+* ``stages``: the ordered training stages, each with what it reads (``train_data``, ``train_features``,
+  ``train_media``) -- a stage also reads every earlier stage's checkpoint -- and the settings it depends on;
+* ``reads``: what generation reads besides the split's own arrays (``features``, ``media``, ``train_data``);
+* ``train(stage, ctx)`` writing ``ctx.out`` and ``ctx.losses``, and ``generate(ctx, variant)`` returning
+  :class:`~mafrg.predictions.Reactions` for the rows ``ctx.rows``.
+
+Generation reads the speaker only through :meth:`GenerationContext.speaker`, so the contract test can hand a
+method a speaker whose future has been changed and check that a causal variant's past output did not move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from mafrg.paths import Paths
+from mafrg.predictions import Reactions
+
+TRAIN_READS = ("train_data", "train_features", "train_media")
+GENERATE_READS = ("train_data", "features", "media")
+DEFAULT_VARIANT = "default"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    causal: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage. ``settings(cfg)`` is the part of the method's config this stage depends on: only
+    a change there (or to its inputs or code) retrains it."""
+
+    name: str
+    reads: tuple[str, ...] = ("train_data",)
+    settings: Callable[[Any], dict] | None = None
+    gpu: bool = True
+    mem_mb: int = 16000
+    runtime: int = 720  # minutes
+
+    def __post_init__(self) -> None:
+        bad = set(self.reads) - set(TRAIN_READS)
+        if bad:
+            raise ValueError(f"stage {self.name}: unknown reads {sorted(bad)}; choose from {TRAIN_READS}")
+
+
+class Method:
+    """Base class of a registered method; subclasses fill in the class attributes and the two methods."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    variants: ClassVar[tuple[Variant, ...]] = (Variant(DEFAULT_VARIANT, causal=True),)
+    config_cls: ClassVar[type]
+    presets: ClassVar[dict[str, Callable[[], Any]]] = {}
+    default_preset: ClassVar[str] = "default"
+    stages: ClassVar[tuple[Stage, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
+    reference: ClassVar[bool] = False  # a baseline: drawn as a reference line in the report's charts
+    stochastic: ClassVar[bool] = True  # False: its output does not depend on a seed (one run only)
+    code: ClassVar[tuple[str, ...]] = ()  # other mafrg modules its outputs depend on (code hash)
+    generate_mem_mb: ClassVar[int] = 4000
+    generate_runtime: ClassVar[int] = 60
+
+    # ------------------------------------------------------------------------------------------ the contract
+    def train(self, stage: str, ctx: "TrainContext") -> None:  # pragma: no cover - methods without stages
+        raise NotImplementedError(f"{self.name} has no training stage {stage!r}")
+
+    def generate(self, ctx: "GenerationContext", variant: str) -> Reactions:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ derived
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise ValueError(f"{self.name} has no variant {name!r}; it has {[v.name for v in self.variants]}")
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise ValueError(f"{self.name} has no training stage {name!r}; it has {[s.name for s in self.stages]}")
+
+    def label(self, variant: str) -> str:
+        """The name a run carries in files and reports: ``ReactDiff_online``, or ``GT`` for a single variant."""
+        return self.name if variant == DEFAULT_VARIANT else f"{self.name}_{variant}"
+
+    def stage_settings(self, cfg: Any, stage: str) -> dict:
+        s = self.stage(stage)
+        return s.settings(cfg) if s.settings is not None else to_jsonable(cfg)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        for s in getattr(cls, "stages", ()):
+            if not isinstance(s, Stage):
+                raise TypeError(f"{cls.__name__}.stages must hold Stage objects")
+        bad = set(getattr(cls, "reads", ())) - set(GENERATE_READS)
+        if bad:
+            raise ValueError(f"{cls.__name__}.reads: unknown {sorted(bad)}; choose from {GENERATE_READS}")
+
+
+def to_jsonable(cfg: Any) -> Any:
+    """A config dataclass (or anything JSON-like) as plain JSON types (tuples become lists)."""
+    if hasattr(cfg, "__dataclass_fields__"):
+        cfg = asdict(cfg)
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def stable_seed(*parts: Any) -> int:
+    """A 63-bit seed from any JSON-able parts (the same on every machine and Python)."""
+    h = hashlib.sha256(json.dumps(parts, default=str).encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
+# -------------------------------------------------------------------------------------------- contexts
+@dataclass
+class TrainContext:
+    """What a training stage gets: its config, the run's seed, where to read and where to write."""
+
+    method: str
+    stage: str
+    config: Any
+    seed: int
+    paths: Paths
+    threads: int = 2
+    progress: bool = True
+
+    @property
+    def out(self) -> Path:
+        return Path(self.paths.model(self.method, self.seed, self.stage))
+
+    @property
+    def losses(self) -> Path:
+        return Path(self.paths.losses(self.method, self.seed, self.stage))
+
+    @property
+    def workdir(self) -> Path:
+        """Where the resumable training state lives (kept after the stage finished)."""
+        return Path(self.paths.train_state(self.method, self.seed, self.stage))
+
+    def checkpoint(self, stage: str) -> Path:
+        """An earlier stage's trained checkpoint of the same run."""
+        return Path(self.paths.model(self.method, self.seed, stage))
+
+    @cached_property
+    def train_data(self):
+        from mafrg.data.assemble import SplitArrays
+
+        return SplitArrays.load(self.paths.split_data("train"))
+
+    def feature_shard(self, rel: str) -> str:
+        return self.paths.feature_shard("train", rel)
+
+    def media(self, rel: str):
+        from mafrg.data.layout import clip_files
+
+        return clip_files(self.paths.root, "train", rel)
+
+    def features_digest(self) -> str:
+        """Hash of the training features manifest's shard list and checksums (what training saw)."""
+        m = json.loads(Path(self.paths.features_manifest("train")).read_text())
+        return hashlib.sha256(json.dumps([(s["path"], s["sha256"]) for s in m["shards"]]).encode()).hexdigest()[:16]
+
+
+class SpeakerClip:
+    """One row's speaker, every modality on the 25 fps grid, loaded on first use.
+
+    Methods read the speaker only through this object (see the module docstring)."""
+
+    def __init__(self, ctx: "GenerationContext", row: int):
+        self.ctx = ctx
+        self.row = row
+        self.rel = ctx.data.rows[row].speaker
+        self.frames = ctx.data.speaker_emotion.shape[1]
+
+    @property
+    def emotion(self) -> np.ndarray:
+        """(T, 25) float32."""
+        return self.ctx.data.speaker_emotion[self.row]
+
+    @property
+    def tdmm(self) -> np.ndarray:
+        """(T, 58) float32."""
+        return self.ctx.data.speaker_tdmm[self.row]
+
+    def features(self, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+        """(T, dim) arrays of the requested feature streams (stored dtype)."""
+        from mafrg import features
+
+        shard = self.ctx.paths.feature_shard(self.ctx.split, self.rel)
+        clip = features.load_clip(shard, list(streams), frames=self.frames, dtype=None)
+        n = len(clip["frame"])
+        if n < self.frames:
+            raise ValueError(f"{shard}: {n} frames, generation needs {self.frames}")
+        return {s: np.array(clip[s]) for s in streams}
+
+    def video(self, size: int) -> np.ndarray:
+        """(T, size, size, 3) uint8 RGB frames on the grid (shorter side resized, centre crop)."""
+        from mafrg.media import grid_frames
+
+        return grid_frames(self.ctx.media(self.rel).video, self.frames, size, self.ctx.fps)
+
+    def audio(self, sample_rate: int = 16000) -> np.ndarray:
+        """(T * sample_rate / fps,) float32 mono samples aligned to the video frames."""
+        from mafrg.features.audio import align_audio
+
+        return align_audio(self.ctx.media(self.rel).audio, self.frames, self.ctx.fps, sample_rate).samples
+
+
+@dataclass
+class GenerationContext:
+    """What generation gets: config, the run's seed, the split's rows, its speakers and trained stages."""
+
+    method: str
+    config: Any
+    seed: int
+    paths: Paths
+    split: str
+    rows: tuple[int, int]
+    n_predictions: int = 10
+    threads: int = 2
+    progress: bool = True
+    fps: int = 25
+    _data: Any = field(default=None, repr=False)
+
+    @property
+    def data(self):
+        """The split's arrays (SplitArrays): row order, speaker/listener emotion and 3DMM."""
+        if self._data is None:
+            from mafrg.data.assemble import SplitArrays
+
+            self._data = SplitArrays.load(self.paths.split_data(self.split))
+        return self._data
+
+    @cached_property
+    def train_data(self):
+        from mafrg.data.assemble import SplitArrays
+
+        return SplitArrays.load(self.paths.split_data("train"))
+
+    @property
+    def frames(self) -> int:
+        return int(self.data.speaker_emotion.shape[1])
+
+    def checkpoint(self, stage: str) -> Path:
+        return Path(self.paths.model(self.method, self.seed, stage))
+
+    def speaker(self, row: int) -> SpeakerClip:
+        return SpeakerClip(self, row)
+
+    def media(self, rel: str):
+        from mafrg.data.layout import clip_files
+
+        return clip_files(self.paths.root, self.split, rel)
+
+    def row_seed(self, row: int, *salt: Any) -> int:
+        """The seed of one row's reactions: depends on (method, run seed, split, row), never on the sharding."""
+        return stable_seed(self.method, self.seed, self.split, row, *salt)
+
+    def row_ids(self) -> range:
+        return range(*self.rows)

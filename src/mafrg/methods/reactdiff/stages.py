@@ -1,0 +1,198 @@
+"""ReactDiff's two training stages (the MMT, then the latent DDIM with the MMT frozen) and its generation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mafrg import checkpoint
+from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
+from mafrg.methods.reactdiff import data as rd
+from mafrg.methods.reactdiff.config import ReactDiffConfig
+from mafrg.methods.reactdiff.diffusion import LatentDiffusion
+from mafrg.methods.reactdiff.mmt import MMT, mmt_loss, windowed
+from mafrg.methods.settings import merge
+from mafrg.predictions import Reactions
+from mafrg.provenance import code_version, file_sha256, package_versions
+from mafrg.training import device, loader, peak_rss_mb, seed_everything, train, write_losses
+
+log = logging.getLogger(__name__)
+
+
+def _causal_for_step(step: int, fraction: float) -> bool:
+    """A fixed pseudo-random choice per step (reproducible, also after resuming)."""
+    return step >= 0 and ((step * 2654435761) % 4096) / 4096.0 < fraction
+
+
+def _to(batch: dict[str, torch.Tensor], dev) -> dict[str, torch.Tensor]:
+    return {k: v.to(dev) for k, v in batch.items()}
+
+
+def _config_of(meta: dict[str, Any]) -> ReactDiffConfig:
+    return merge(ReactDiffConfig(), meta["config"], "checkpoint config")
+
+
+def train_mmt(ctx: TrainContext) -> dict[str, Any]:
+    cfg: ReactDiffConfig = ctx.config
+    tc = cfg.train_mmt
+    data = ctx.train_data
+    frames = data.speaker_emotion.shape[1]
+    items = rd.person_clips(data, ctx.feature_shard)
+    tr, va = rd.split_items(items, lambda it: it.rel, tc.val_fraction)
+    dims = rd.stream_dims(items[0].shard)
+    seed = tc.seed + ctx.seed
+    seed_everything(seed)  # before the model is built: initial weights follow the seed
+    log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
+    model = MMT(cfg.mmt, dims)
+    model.encoder.set_input_stats(rd.input_stats(tr, frames))
+    dev = device()
+
+    def make_loader(epoch: int, is_train: bool):
+        return loader(rd.ClipDataset(tr if is_train else va, frames), tc.batch_size, seed, epoch, is_train,
+                      tc.num_workers)
+
+    def step_loss(m, batch, step):
+        batch = _to(batch, dev)
+        feats, _ = windowed({s: batch[s] for s in rd.STREAMS}, cfg.mmt.window)
+        (p3, pe), _ = m(feats, causal=_causal_for_step(step, cfg.mmt.causal_training_fraction))
+        return mmt_loss(p3[:, :frames], pe[:, :frames], batch["tdmm"], batch["emotion"])
+
+    digest = ctx.features_digest()
+    ema, history = train(model, step_loss, make_loader, tc, ctx.workdir,
+                         {"stage": "mmt", "config": to_jsonable(cfg.mmt), "data": digest, "dims": dims},
+                         ctx.progress, seed=seed)
+    meta = {"config": to_jsonable(cfg), "dims": dims, "frames": frames, "seed": seed, "history": history,
+            "data_manifest_digest": digest, "code_version": code_version(), "packages": package_versions(),
+            "peak_rss_mb": peak_rss_mb()}
+    checkpoint.save(ctx.out, "reactdiff.mmt", {"model": ema.module.state_dict()}, meta)
+    write_losses(ctx.losses, history)
+    return meta
+
+
+def load_mmt(path) -> tuple[MMT, dict[str, Any], ReactDiffConfig]:
+    tensors, meta = checkpoint.load(path, kind="reactdiff.mmt")
+    cfg = _config_of(meta)
+    m = MMT(cfg.mmt, meta["dims"])
+    m.load_state_dict(tensors["model"])
+    return m.eval(), meta, cfg
+
+
+@torch.no_grad()
+def encode_clips(mmt: MMT, shards: dict[str, str], frames: int, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Window latents (W, L) of each clip, streaming one shard at a time."""
+    out = {}
+    for rel, shard in tqdm(shards.items(), desc="encode", unit="clip", disable=not progress):
+        feats, _ = windowed({s: x[None] for s, x in rd.clip_tensors(shard, frames).items()}, mmt.cfg.window)
+        out[rel] = mmt.encoder(feats)[0]
+    return out
+
+
+def train_ddim(ctx: TrainContext) -> dict[str, Any]:
+    cfg: ReactDiffConfig = ctx.config
+    tc = cfg.train_ddim
+    mmt_path = ctx.checkpoint("mmt")
+    mmt, _, _ = load_mmt(mmt_path)
+    data = ctx.train_data
+    frames = data.speaker_emotion.shape[1]
+    rels = {r: ctx.feature_shard(r) for row in data.rows for r in (row.speaker, row.listener)}
+    z = encode_clips(mmt, rels, frames, ctx.progress)
+    pairs = [(row.speaker, row.listener) for row in data.rows]
+    tr, va = rd.split_items(pairs, lambda p: p[0], tc.val_fraction)
+    seed = tc.seed + ctx.seed
+    seed_everything(seed)
+    diff = LatentDiffusion(cfg.mmt, cfg.ddim)
+    diff.norm.fit(torch.stack([z[r] for p in tr for r in p]))  # training-set statistics
+    sched = diff.scheduler()
+    dev = device()
+    log.info("DDIM: %d training pairs, %d held out, %d windows each", len(tr), len(va), z[pairs[0][0]].shape[0])
+
+    def tensors(ps):
+        return torch.utils.data.TensorDataset(torch.stack([z[s] for s, _ in ps]), torch.stack([z[l] for _, l in ps]))
+
+    def make_loader(epoch: int, is_train: bool):
+        part = tr if is_train else va
+        return loader(tensors(part), tc.batch_size, seed, epoch, is_train) if part else []
+
+    def step_loss(m, batch, step):
+        s, l = (x.to(dev) for x in batch)
+        online = step % 2 == 1
+        if step < 0:  # validation: a fixed generator so that val losses are comparable across epochs
+            g = torch.Generator(device=dev).manual_seed(0)
+            return 0.5 * (m.loss(l, s, False, sched, g) + m.loss(l, s, True, sched, g))
+        return m.loss(l, s, online, sched)
+
+    digest = ctx.features_digest()
+    mmt_sha = file_sha256(mmt_path)
+    ema, history = train(diff, step_loss, make_loader, tc, ctx.workdir,
+                         {"stage": "ddim", "config": to_jsonable(cfg), "data": digest, "mmt": mmt_sha},
+                         ctx.progress, seed=seed)
+    meta = {"config": to_jsonable(cfg), "history": history, "seed": seed,
+            "latent_stats": {"min": diff.norm.lo.tolist(), "max": diff.norm.hi.tolist()},
+            "mmt_sha256": mmt_sha, "data_manifest_digest": digest, "frames": frames,
+            "code_version": code_version(), "packages": package_versions(), "peak_rss_mb": peak_rss_mb()}
+    checkpoint.save(ctx.out, "reactdiff.ddim", {"model": ema.module.state_dict()}, meta)
+    write_losses(ctx.losses, history)
+    return meta
+
+
+def load_models(mmt_path, ddim_path) -> tuple[MMT, LatentDiffusion, ReactDiffConfig]:
+    mmt, _, cfg = load_mmt(mmt_path)
+    tensors, meta = checkpoint.load(ddim_path, kind="reactdiff.ddim")
+    if meta["mmt_sha256"] != file_sha256(mmt_path):
+        raise checkpoint.CheckpointError(f"{ddim_path} was trained on another MMT than {mmt_path}")
+    diff = LatentDiffusion(cfg.mmt, cfg.ddim)
+    diff.load_state_dict(tensors["model"])
+    return mmt, diff.eval(), cfg
+
+
+@torch.no_grad()
+def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frames: int, n_pred: int, online: bool,
+          steps: int, eta: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip's features (1, T, dim)."""
+    win = mmt.cfg.window
+    w_feats, n_win = windowed(feats, win)
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_pred, n_win, mmt.cfg.latent_dim, generator=g)  # drawn up front: independent of data
+    if not online:
+        s = mmt.encoder(w_feats)  # (1, W, L)
+        cond = diff.constraint(diff.norm(s), online=False).expand(n_pred, -1, -1).reshape(n_pred * n_win, -1)
+        z = diff.sample(cond, noise.reshape(n_pred * n_win, -1), steps, eta, g).reshape(n_pred, n_win, -1)
+        tdmm, emo = mmt.decoder(z, causal=False)
+        return emo[:, :frames].numpy(), tdmm[:, :frames].numpy()
+    # Online: window by window, from the current and past speaker windows only.
+    emo_out = np.empty((n_pred, n_win * win, 25), np.float32)
+    tdmm_out = np.empty((n_pred, n_win * win, 58), np.float32)
+    s_prefix, z_prefix = [], []
+    for w in range(n_win):
+        s_prefix.append(mmt.encoder({k: v[:, w : w + 1] for k, v in w_feats.items()})[:, 0])
+        s = torch.stack(s_prefix, dim=1)  # (1, w+1, L)
+        cond = diff.constraint(diff.norm(s), online=True)[:, -1].expand(n_pred, -1)
+        z_prefix.append(diff.sample(cond, noise[:, w], steps, eta, g))
+        tdmm, emo = mmt.decoder(torch.stack(z_prefix, dim=1), causal=True)
+        emo_out[:, w * win : (w + 1) * win] = emo[:, w * win :].numpy()
+        tdmm_out[:, w * win : (w + 1) * win] = tdmm[:, w * win :].numpy()
+    return emo_out[:, :frames], tdmm_out[:, :frames]
+
+
+def generate(ctx: GenerationContext, variant: str) -> Reactions:
+    """Reactions for rows ``ctx.rows``. Row k's noise comes from its own seed, so a shard's output does not
+    depend on how the split is sharded."""
+    cfg: ReactDiffConfig = ctx.config
+    mmt, diff, _ = load_models(ctx.checkpoint("mmt"), ctx.checkpoint("ddim"))
+    frames = ctx.frames
+    lo, hi = ctx.rows
+    n = ctx.n_predictions
+    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
+    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
+    online = variant == "online"
+    base = cfg.generate_seed + ctx.seed
+    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
+                               disable=not ctx.progress)):
+        feats = {s: torch.from_numpy(x)[None] for s, x in ctx.speaker(k).features(rd.STREAMS).items()}
+        emotion[i], tdmm[i] = react(mmt, diff, feats, frames, n, online, cfg.ddim.sample_steps, cfg.ddim.eta,
+                                    base * 100_003 + k)
+    return Reactions(emotion, tdmm)

@@ -1,0 +1,58 @@
+"""The metrics of a run that need its 3DMM predictions: realism (FRRea, or FD_behaviour without an image
+network) and the Efficient Listener metrics, streamed over the run's prediction shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mafrg import predictions
+from mafrg.config import EvalConfig
+from mafrg.metrics import realism
+from mafrg.metrics.listener import ExpressionClusters, ListenerMetrics
+from mafrg.sharding import coverage_problem, parse_rows
+
+
+class TdmmEvalError(ValueError):
+    pass
+
+
+def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int) -> dict[str, Any]:
+    """Realism and listener metrics of one run from its emotion shards (3DMM companions beside them)."""
+    from mafrg.data.layout import clip_files
+    from mafrg.provenance import file_sha256
+
+    t_len = data.speaker_emotion.shape[1]
+    shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
+    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
+    if problem:
+        raise TdmmEvalError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
+                            f"{data.n_rows} rows of split {data.split} once each ({problem})")
+    clusters = ExpressionClusters.fit(train.listener_tdmm, cfg.si_clusters, seed=0)
+    lm = ListenerMetrics(clusters)
+    first_emo, first_3dmm = [], []
+    for (lo, hi), p in shards:
+        emo = predictions.load_emotion(p)
+        tdmm = predictions.load_3dmm(p)
+        if not np.isfinite(tdmm).all():
+            raise TdmmEvalError(f"{predictions.tdmm_path(p)}: contains NaN or inf")
+        lm.update(tdmm, data.listener_tdmm[lo:hi], data.speaker_tdmm[lo:hi])
+        first_emo.append(np.asarray(emo[:, 0]))
+        first_3dmm.append(np.asarray(tdmm[:, 0]))
+    pe, p3 = np.concatenate(first_emo), np.concatenate(first_3dmm)
+    out: dict[str, Any] = {"listener_metrics": lm.value(data.listener_tdmm), "si_clusters": int(len(clusters.centres))}
+    out["FD_behaviour"] = realism.behaviour_fd(pe, p3, data.listener_emotion, data.listener_tdmm, cfg.frrea_stride)
+    if cfg.frrea_weights == realism.NOT_AVAILABLE:
+        out["FRRea"] = None
+        out["FRRea_status"] = "not available: no image network configured (evaluation.frrea_weights)"
+        return out
+    net = realism.load_image_net(cfg.frrea_weights, cfg.frrea_image_size, cfg.frrea_dim)
+    videos = [str(clip_files(root, data.split, r.listener).video) for r in data.rows]
+    out["FRRea"] = realism.frrea(net, realism.real_frames(videos, t_len, cfg.frrea_stride, fps),
+                                 realism.rendered_frames(p3, cfg.frrea_stride, cfg.frrea_image_size),
+                                 cfg.frrea_image_size)
+    out["FRRea_status"] = f"InceptionV3 features from {cfg.frrea_weights}"
+    out["frrea_weights_sha256"] = file_sha256(cfg.frrea_weights)
+    return out

@@ -1,0 +1,84 @@
+"""Where every artefact lives. The workflow builds its rule patterns from these functions (passing wildcard
+placeholders such as ``"{split}"``) and the CLI finds its inputs with the same functions, so the two can never
+disagree about a path.
+
+    results/data/{split}.npz                                    assembled split (emotion, 3DMM, row order)
+    results/features/{split}/{rel}.parquet                      feature shard of one (clip, person)
+    results/models/{method}/seed{seed}/{stage}.pt               a trained stage (+ _losses.csv, _state/)
+    results/predictions/{split}/{label}/seed{seed}/{shard}.npy  reactions of one row shard (+ _3dmm.npy, .json)
+    results/metrics/{split}/{label}/seed{seed}/{shard}.parquet  per-row metric contributions of that shard
+    results/metrics/{split}/{label}/seed{seed}.json             split-level REACT metrics of one run
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Paths:
+    results: str
+    root: str  # dataset root (REACT layout)
+
+    # ------------------------------------------------------------------------------------------ dataset
+    def split_csv(self, split: str) -> str:
+        return f"{self.root}/{split}.csv"
+
+    def validation(self, split: str) -> str:
+        return f"{self.results}/validation/{split}.json"
+
+    def split_data(self, split: str) -> str:
+        return f"{self.results}/data/{split}.npz"
+
+    def neighbours(self, split: str) -> str:
+        return f"{self.results}/neighbours/{split}.npy"
+
+    # ----------------------------------------------------------------------------------------- features
+    def features_root(self) -> str:
+        return f"{self.results}/features"
+
+    def feature_shard(self, split: str, rel: str) -> str:
+        return f"{self.results}/features/{split}/{rel}.parquet"
+
+    def features_manifest(self, split: str) -> str:
+        return f"{self.results}/features/{split}.manifest.json"
+
+    # ------------------------------------------------------------------------------------------- models
+    def model_dir(self, method: str, seed: int | str) -> str:
+        return f"{self.results}/models/{method}/seed{seed}"
+
+    def model(self, method: str, seed: int | str, stage: str) -> str:
+        return f"{self.model_dir(method, seed)}/{stage}.pt"
+
+    def model_sidecar(self, method: str, seed: int | str, stage: str) -> str:
+        """The checksum sidecar written after a model (mafrg.checkpoint)."""
+        return f"{self.model_dir(method, seed)}/{stage}.pt.sha256"
+
+    def losses(self, method: str, seed: int | str, stage: str) -> str:
+        return f"{self.model_dir(method, seed)}/{stage}_losses.csv"
+
+    def train_state(self, method: str, seed: int | str, stage: str) -> str:
+        return f"{self.model_dir(method, seed)}/{stage}_state"
+
+    # -------------------------------------------------------------------------------------- predictions
+    def prediction(self, split: str, label: str, seed: int | str, shard: str) -> str:
+        return f"{self.results}/predictions/{split}/{label}/seed{seed}/{shard}.npy"
+
+    def metric_shard(self, split: str, label: str, seed: int | str, shard: str) -> str:
+        return f"{self.results}/metrics/{split}/{label}/seed{seed}/{shard}.parquet"
+
+    def metrics(self, split: str, label: str, seed: int | str) -> str:
+        return f"{self.results}/metrics/{split}/{label}/seed{seed}.json"
+
+    def realism(self, split: str, label: str, seed: int | str) -> str:
+        return f"{self.results}/metrics/{split}/{label}/seed{seed}.realism.json"
+
+    # ------------------------------------------------------------------------------------------- report
+    def report_dir(self) -> str:
+        return f"{self.results}/report"
+
+    def log(self, name: str) -> str:
+        return f"{self.results}/logs/{name}.log"
+
+    def benchmark(self, name: str) -> str:
+        return f"{self.results}/benchmarks/{name}.tsv"

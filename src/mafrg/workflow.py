@@ -1,0 +1,185 @@
+"""What the Snakemake workflow derives from the config and the method registry (used by ``common.smk``).
+
+Kept here, in the library, so that it is unit-tested and so that the generic rules need no method names:
+the schema of the ``methods:`` section is composed from each registered method's fragment; the training
+targets, the inputs of every stage and of every generation shard, the code hashes that make rules rerun, and
+the report's inputs all follow from the resolved method blocks.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mafrg import methods as registry
+from mafrg.config import (
+    DatasetConfig, EvalConfig, GenerationConfig, NeighbourConfig, SynthConfig, from_dict, validate_config,
+)
+from mafrg.methods.settings import MethodRun, enabled_runs, schema_fragment
+from mafrg.paths import Paths
+from mafrg.provenance import code_hash
+
+# What every generation / training job runs through, besides the method's own package.
+RUNNER_CODE = ("methods.contract", "methods.settings", "methods.run", "methods.__init__", "predictions", "paths",
+               "cli.methods", "cli.common", "data.assemble", "io", "checkpoint", "media")
+
+
+def compose_schema(base: str | Path) -> dict[str, Any]:
+    """The static schema file with each registered method's block schema under ``methods``."""
+    schema = yaml.safe_load(Path(base).read_text())
+    props = schema["properties"]["methods"]
+    props["properties"] = {m.name: schema_fragment(m) for m in registry.registered()}
+    props["additionalProperties"] = False
+    return schema
+
+
+def as_json(section: Any) -> str:
+    """Compact, key-sorted JSON (what rules pass to the CLI, quoted with :q)."""
+    return json.dumps(section, sort_keys=True, separators=(",", ":"))
+
+
+def method_code_hash(m: registry.Method) -> str:
+    """Hash of the method's own code (its package, or its plugin file) and of what it runs through."""
+    mod = type(m).__module__
+    own: list[str] = []
+    extra_files: list[Path] = []
+    if mod.startswith("mafrg."):
+        pkg = mod.removeprefix("mafrg.")
+        parts = pkg.split(".")
+        own.append(".".join(parts[:2]) if parts[0] == "methods" and len(parts) > 1 else pkg)
+    else:
+        src = inspect.getsourcefile(type(m))
+        if src:
+            extra_files.append(Path(src))
+    h = code_hash([*own, *m.code, *RUNNER_CODE])
+    if extra_files:
+        import hashlib
+
+        d = hashlib.sha256(h.encode())
+        for f in extra_files:
+            d.update(f.read_bytes())
+        h = d.hexdigest()[:16]
+    return h
+
+
+@dataclass
+class Workflow:
+    """The resolved config: sections as dataclasses, enabled method runs, path conventions."""
+
+    config: dict[str, Any]
+    paths: Paths
+    dataset: DatasetConfig
+    synth: SynthConfig
+    neighbours: NeighbourConfig
+    evaluation: EvalConfig
+    generation: GenerationConfig
+    runs: list[MethodRun] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, config: dict[str, Any], schema_path: str | Path) -> "Workflow":
+        registry.load_plugins(config.get("plugins") or [])
+        validate_config(config, compose_schema(schema_path))
+        ds = from_dict(DatasetConfig, config["dataset"])
+        return cls(
+            config=config, paths=Paths(results=config["results"], root=ds.root), dataset=ds,
+            synth=from_dict(SynthConfig, config.get("synth")),
+            neighbours=from_dict(NeighbourConfig, config.get("neighbours")),
+            evaluation=from_dict(EvalConfig, config.get("evaluation")),
+            generation=from_dict(GenerationConfig, config.get("generation")),
+            runs=enabled_runs(config.get("methods") or {}),
+        )
+
+    # ----------------------------------------------------------------------------------------- runs
+    def run(self, method: str) -> MethodRun:
+        for r in self.runs:
+            if r.name == method:
+                return r
+        raise ValueError(f"method {method!r} is not enabled in this config")
+
+    def labels(self) -> list[str]:
+        return [lab for r in self.runs for lab in r.labels()]
+
+    def by_label(self, label: str) -> tuple[MethodRun, str]:
+        for r in self.runs:
+            for v in r.variants:
+                if r.method.label(v) == label:
+                    return r, v
+        raise ValueError(f"no enabled method has the run label {label!r}")
+
+    def evaluated_runs(self) -> list[tuple[str, int]]:
+        """(label, seed) of every run the report shows."""
+        return [(r.method.label(v), s) for r in self.runs for v in r.variants for s in r.seeds]
+
+    def trained(self) -> list[MethodRun]:
+        return [r for r in self.runs if r.method.stages]
+
+    def stage_names(self) -> list[str]:
+        return sorted({s.name for r in self.trained() for s in r.method.stages})
+
+    def model_targets(self) -> list[tuple[str, int, str]]:
+        return [(r.name, seed, s.name) for r in self.trained() for seed in r.seeds for s in r.method.stages]
+
+    def loss_tables(self) -> list[str]:
+        return [self.paths.losses(m, seed, st) for m, seed, st in self.model_targets()]
+
+    # --------------------------------------------------------------------------------------- inputs
+    def _reads_files(self, reads, split: str, media_files) -> list[str]:
+        files: list[str] = []
+        for r in reads:
+            if r in ("train_data",):
+                files.append(self.paths.split_data("train"))
+            elif r in ("train_features", "features"):
+                files.append(self.paths.features_manifest("train" if r == "train_features" else split))
+            elif r in ("train_media", "media"):
+                sp = "train" if r == "train_media" else split
+                files.append(self.paths.validation(sp))
+                files.extend(media_files(sp))
+        return files
+
+    def stage_inputs(self, method: str, seed: int, stage: str, media_files) -> list[str]:
+        run = self.run(method)
+        st = run.method.stage(stage)
+        files = self._reads_files(st.reads, "train", media_files)
+        earlier = run.method.stages[: run.method.stages.index(st)]
+        files += [self.paths.model(method, seed, e.name) for e in earlier]
+        return files
+
+    def generation_inputs(self, split: str, label: str, seed: int, media_files) -> list[str]:
+        run, _ = self.by_label(label)
+        files = [self.paths.split_data(split), *self._reads_files(run.method.reads, split, media_files)]
+        files += [self.paths.model(run.name, seed, s.name) for s in run.method.stages]
+        return list(dict.fromkeys(files))
+
+    def feature_splits(self) -> list[str]:
+        """Splits whose feature shards some enabled method reads."""
+        out = []
+        for r in self.runs:
+            if any("train_features" in s.reads for s in r.method.stages):
+                out.append("train")
+            if "features" in r.method.reads:
+                out.extend(self.dataset.splits)
+        return list(dict.fromkeys(out))
+
+    # ------------------------------------------------------------------------------------- settings
+    def stage_fingerprint(self, method: str, stage: str) -> str:
+        run = self.run(method)
+        return as_json(run.method.stage_settings(run.config, stage))
+
+    def generation_fingerprint(self, label: str) -> str:
+        run, variant = self.by_label(label)
+        return as_json({"config": run.config_json(), "variant": variant,
+                        "n_predictions": self.generation.n_predictions})
+
+    def block_json(self, method: str) -> str:
+        return as_json(self.run(method).block())
+
+    def config_json(self) -> str:
+        """The effective config (what the report's provenance hashes)."""
+        cfg = copy.deepcopy(self.config)
+        return as_json(cfg)

@@ -1,0 +1,56 @@
+"""A tiny results tree (assembled splits, feature shards and manifests) for training and generating with any
+registered method outside Snakemake, laid out exactly as the workflow lays it out (mafrg.paths)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mafrg.paths import Paths
+
+# Tiny configurations of every built-in method: a few seconds to train on 2 cores.
+TINY_BLOCKS = {
+    "ReactDiff": {"preset": "demo",
+                  "mmt": {"window": 10, "d_model": 16, "d_fused": 16, "latent_dim": 8, "latent_frame_dim": 2,
+                          "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
+                  "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 4},
+                  "train_mmt": {"epochs": 2, "batch_size": 2}, "train_ddim": {"epochs": 2, "batch_size": 4}},
+}
+FRAMES = 60
+
+
+def build_results(dataset: Path, out: Path) -> Paths:
+    """Assemble train/val, extract every feature shard and write the manifests under ``out``."""
+    from mafrg.config import DatasetConfig
+    from mafrg.data.assemble import assemble_split
+    from mafrg.data.layout import referenced_clips
+    from mafrg.features.config import FeatureConfig
+    from mafrg.features.extract import extract_shard
+    from mafrg.features.manifest import build_manifest
+
+    paths = Paths(results=str(out), root=str(dataset))
+    dcfg = DatasetConfig(clip_length=FRAMES)
+    fcfg = FeatureConfig.from_dict({"threads": 1, "au": {"dim": 392}})
+    for split in ("train", "val"):
+        shards = []
+        for rel in referenced_clips(dataset, split):
+            p = paths.feature_shard(split, rel)
+            extract_shard(dataset, split, rel, p, fcfg, dcfg, progress=False)
+            shards.append(p)
+        build_manifest(split, shards, paths.features_manifest(split))
+        assemble_split(dataset, split, dcfg, mirrored=split != "train").save(paths.split_data(split))
+    return paths
+
+
+def copy_results(paths: Paths, dest: Path) -> Paths:
+    """A private copy of a results tree (tests that train write models into it)."""
+    shutil.copytree(paths.results, dest)
+    return Paths(results=str(dest), root=paths.root)
+
+
+def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0) -> None:
+    from mafrg import methods
+    from mafrg.methods.run import train_stage
+
+    for st in methods.get(name).stages:
+        train_stage(paths, name, block, st.name, seed, threads=1, progress=False)

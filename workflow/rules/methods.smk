@@ -1,0 +1,67 @@
+# Every registered method through two generic rules: one training rule over (method, seed, stage), one generation
+# rule over (split, run label, seed, row shard). What each reads, its settings and its resources come from the
+# method registry (mafrg.methods): adding a method needs no rule.
+
+
+rule train:
+    input:
+        stage_inputs,
+    output:
+        model=P.model("{method}", "{seed}", "{stage}"),
+        sidecar=P.model_sidecar("{method}", "{seed}", "{stage}"),
+        losses=P.losses("{method}", "{seed}", "{stage}"),
+    params:
+        root=ROOT,
+        results=lambda wc, output: results_dir(output.model, 3),  # results/models/<method>/seed<n>/<stage>.pt
+        block=lambda wc: WF.block_json(wc.method),
+        fingerprint=lambda wc: WF.stage_fingerprint(wc.method, wc.stage),
+        code=lambda wc: METHOD_CODE[wc.method],
+    log:
+        P.log("train/{method}_seed{seed}_{stage}"),
+    benchmark:
+        P.benchmark("train_{method}_seed{seed}_{stage}")
+    conda:
+        ENV
+    threads: lambda wc: WF.run(wc.method).threads
+    resources:
+        gpu=lambda wc: int(WF.run(wc.method).method.stage(wc.stage).gpu),
+        mem_mb=lambda wc: WF.run(wc.method).method.stage(wc.stage).mem_mb,
+        runtime=lambda wc: WF.run(wc.method).method.stage(wc.stage).runtime,
+    shell:
+        "python -m mafrg train --method {wildcards.method:q} --stage {wildcards.stage:q} --seed {wildcards.seed} "
+        "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule generate:
+    input:
+        generation_inputs,
+    output:
+        pred=P.prediction("{split}", "{label}", "{seed}", "{shard}"),
+        tdmm=P.prediction("{split}", "{label}", "{seed}", "{shard}").replace(".npy", "_3dmm.npy"),
+        meta=P.prediction("{split}", "{label}", "{seed}", "{shard}").replace(".npy", ".json"),
+    params:
+        root=ROOT,
+        results=lambda wc, output: results_dir(output.pred, 4),  # results/predictions/<split>/<label>/seed<n>/<shard>
+        fps=DATASET.fps,
+        method=method_of,
+        variant=variant_of,
+        block=lambda wc: WF.block_json(method_of(wc)),
+        rows=rows_arg,
+        n=WF.generation.n_predictions,
+        fingerprint=lambda wc: WF.generation_fingerprint(wc.label),
+        code=lambda wc: METHOD_CODE[method_of(wc)],
+    log:
+        P.log("generate/{split}_{label}_seed{seed}_{shard}"),
+    benchmark:
+        P.benchmark("generate_{split}_{label}_seed{seed}_{shard}")
+    conda:
+        ENV
+    threads: lambda wc: WF.by_label(wc.label)[0].threads
+    resources:
+        mem_mb=lambda wc: WF.by_label(wc.label)[0].method.generate_mem_mb,
+        runtime=lambda wc: WF.by_label(wc.label)[0].method.generate_runtime,
+    shell:
+        "python -m mafrg generate --method {params.method:q} --variant {params.variant:q} --seed {wildcards.seed} "
+        "--split {wildcards.split:q} --rows {params.rows} --n-predictions {params.n} --fps {params.fps} "
+        "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} --out {output.pred:q} "
+        "> {log:q} 2>&1"
