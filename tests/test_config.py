@@ -82,7 +82,7 @@ def _props(schema, dotted):
     for part in dotted.split("."):
         node = node["properties"][part]
         if "$ref" in node:
-            node = schema["definitions"][node["$ref"].split("/")[-1]]
+            node = schema["$defs"][node["$ref"].split("/")[-1]]
     return node["properties"]
 
 

@@ -113,12 +113,14 @@ def test_missing_files_and_split_errors(dataset_copy, dcfg):
 
 def test_emotion_reader_rejects_text_and_inf(tmp_path):
     p = tmp_path / "e.csv"
-    df = pd.DataFrame(np.zeros((5, 25)), columns=[f"c{i}" for i in range(25)]).astype(object)
+    from mafrg.constants import EMOTION_COLUMNS
+
+    df = pd.DataFrame(np.zeros((5, 25)), columns=list(EMOTION_COLUMNS)).astype(object)
     df.iloc[2, 3] = "abc"
     df.to_csv(p, index=False)
-    with pytest.raises(DataError, match=r"non-numeric value 'abc' at data row 3, column c3"):
+    with pytest.raises(DataError, match=r"non-numeric value 'abc' at data row 3, column AU6"):
         read_emotion(p)
-    df = pd.DataFrame(np.zeros((5, 25)))
+    df = pd.DataFrame(np.zeros((5, 25)), columns=list(EMOTION_COLUMNS))
     df.iloc[4, 0] = np.inf
     df.to_csv(p, index=False)
     with pytest.raises(DataError, match="inf at data row 5"):

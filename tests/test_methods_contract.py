@@ -134,6 +134,36 @@ def test_registry_lists_methods_with_variants_and_stages():
         methods.get("Nope")
 
 
+def test_a_training_stage_runs_with_its_own_settings_only():
+    """A stage's command gets its preset plus the settings it depends on (Stage.settings), and that is what
+    reruns it: it resolves to the run's config there, and sampling or later-stage settings do not reach it."""
+    import copy
+    import json
+
+    import yaml
+    from workflow_helpers import REPO
+    from mafrg.methods.contract import to_jsonable
+    from mafrg.workflow import Workflow
+
+    rd = methods.get("ReactDiff")
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+
+    def blocks(block):
+        cfg = copy.deepcopy(base)
+        cfg["methods"] = {"ReactDiff": block}
+        wf = Workflow.load(cfg, REPO / "workflow" / "schemas" / "config.schema.yaml")
+        return {s.name: json.loads(wf.stage_block_json("ReactDiff", s.name)) for s in rd.stages}
+
+    demo = blocks({"preset": "demo"})
+    full = resolve(rd, {"preset": "demo"}).config
+    for stage, block in demo.items():
+        got = resolve(rd, block).config
+        assert all(to_jsonable(getattr(got, k)) == to_jsonable(getattr(full, k)) for k in block if k != "preset")
+    assert blocks({"preset": "demo", "ddim": {"sample_steps": 5, "eta": 0.5}}) == demo  # sampling only
+    wider = blocks({"preset": "demo", "ddim": {"cond_dim": 32}})
+    assert wider["mmt"] == demo["mmt"] and wider["ddim"] != demo["ddim"]  # a DDIM size never retrains the MMT
+
+
 def test_blocks_resolve_presets_overrides_and_reject_unknown_keys():
     rd = methods.get("ReactDiff")
     run = resolve(rd, {"preset": "demo", "seeds": 3, "seed": 5, "ddim": {"sample_steps": 7}})

@@ -1,12 +1,17 @@
 """Atomic file output: write to a temporary sibling, fsync, then rename.
 
 A killed job must never leave a half-written artefact that a rerun would mistake for a finished one, so
-every writer in mafrg goes through these helpers.
+every writer in mafrg goes through these helpers. Temporary siblings are named ``.<name>.<random>.tmp<suffix>``:
+a job that writes ``<name>`` again first removes those a killed earlier run left behind (one job owns an
+output at a time, under Snakemake and in the training loop). A full disk is reported as ``no space left on
+device`` with the target's path, whatever the writing library said.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
 import tempfile
@@ -28,7 +33,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else "".join(target.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{sfx}", dir=target.parent)
+    remove_stale_temps(target, sfx)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{sfx}", dir=target.parent)
+    except OSError as exc:
+        raise _disk_full(exc, target) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,10 +47,27 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
                 os.fsync(fh.fileno())
             os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared like any file
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError):
+            raise _disk_full(exc, target) from exc
         raise
+
+
+def remove_stale_temps(target: Path, suffix: str) -> None:
+    """Delete the temporary siblings of ``target`` that a killed earlier writer left behind."""
+    for old in target.parent.glob(f".{glob.escape(target.name)}.*.tmp{glob.escape(suffix)}"):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            old.unlink()
+
+
+def _disk_full(exc: OSError, target: Path) -> OSError:
+    """A full disk said plainly, with the path (numpy says '139200 requested and 66528 written')."""
+    full = exc.errno == errno.ENOSPC or ("requested and" in str(exc) and "written" in str(exc))
+    if not full:
+        return exc
+    return OSError(errno.ENOSPC, f"No space left on device while writing {target} ({exc})", str(target))
 
 
 @contextlib.contextmanager
@@ -51,6 +77,8 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(f".{glob.escape(target.name)}.*.tmpdir"):
+        shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmpdir", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:

@@ -33,7 +33,7 @@ def validate_config(cfg: dict, schema_path: str | Path | dict) -> None:
     import jsonschema
 
     schema = schema_path if isinstance(schema_path, dict) else yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
     problems = []
     for err in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
         key = _key_path(err)
@@ -100,6 +100,7 @@ class DatasetConfig:
     pad_short: bool = False  # repeat the last frame of clips shorter than clip_length instead of failing
     max_frame_mismatch: int = 1  # tolerated difference in frame counts between modalities
     full_decode: bool = False  # validate by decoding every video frame, not only the first and last
+    check_emotion_header: bool = True  # emotion CSV headers must name the 25 REACT columns in order
     splits: list[str] = field(default_factory=lambda: ["val", "test"])
 
 

@@ -167,9 +167,12 @@ class Workflow:
         return list(dict.fromkeys(out))
 
     # ------------------------------------------------------------------------------------- settings
-    def stage_fingerprint(self, method: str, stage: str) -> str:
+    def stage_block_json(self, method: str, stage: str) -> str:
+        """The method block a training stage is run with: its preset and the settings the stage depends on
+        (``Stage.settings``), so that a change elsewhere in the block (a sampling setting, a later stage's
+        size) neither reaches the stage's command nor reruns it."""
         run = self.run(method)
-        return as_json(run.method.stage_settings(run.config, stage))
+        return as_json({"preset": run.preset, **run.method.stage_settings(run.config, stage)})
 
     def generation_fingerprint(self, label: str) -> str:
         run, variant = self.by_label(label)

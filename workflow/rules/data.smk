@@ -44,8 +44,9 @@ checkpoint validate_split:
         mem_mb=2000,
         runtime=60,
     shell:
+        # on failure the list of problems goes to the console too, not only to the log
         "python -m mafrg validate --root {params.root:q} --splits {wildcards.split:q} --dataset {params.dataset:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--out {output:q} > {log:q} 2>&1 || {{ grep -v '^ *$' {log:q} | grep -E 'error|  - ' >&2; exit 1; }}"
 
 
 rule assemble_split:

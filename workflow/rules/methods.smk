@@ -13,8 +13,7 @@ rule train:
     params:
         root=ROOT,
         results=lambda wc, output: results_dir(output.model, 3),  # results/models/<method>/seed<n>/<stage>.pt
-        block=lambda wc: WF.block_json(wc.method),
-        fingerprint=lambda wc: WF.stage_fingerprint(wc.method, wc.stage),
+        block=lambda wc: WF.stage_block_json(wc.method, wc.stage),  # the stage's settings only: what reruns it
         code=lambda wc: METHOD_CODE[wc.method],
     log:
         P.log("train/{method}_seed{seed}_{stage}"),

@@ -72,7 +72,7 @@ def assemble_split(root: str | Path, split: str, cfg: DatasetConfig, mirrored: b
         if rel not in cache:
             f = clip_files(root, split, rel)
             cache[rel] = (
-                fit_length(read_emotion(f.emotion), cfg.clip_length, f.emotion, cfg.pad_short),
+                fit_length(read_emotion(f.emotion, cfg.check_emotion_header), cfg.clip_length, f.emotion, cfg.pad_short),
                 fit_length(read_tdmm(f.tdmm), cfg.clip_length, f.tdmm, cfg.pad_short),
             )
         return cache[rel]

@@ -38,10 +38,37 @@ class ClipFiles:
         return self.video.suffix != ".mp4"
 
 
+REL_PARTS = 4  # <site>/<session>/<person>/<clip>
+
+
+def check_rel(rel: str) -> str | None:
+    """None when a split file's clip path has the layout's shape, else which rule it breaks.
+
+    A clip path is four non-empty parts ``<site>/<session>/<person>/<clip>``, relative, without ``.`` or ``..``
+    parts, backslashes or control characters. Anything else in a name (spaces, ``$``, quotes, non-ASCII) is
+    data: every rule passes paths to a shell quoted."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return "a control character (e.g. a newline) in the path"
+    if "\\" in rel:
+        return "a backslash in the path (parts are separated by '/')"
+    if rel.startswith("/"):
+        return "an absolute path (clip paths are relative to the split's modality folders)"
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        bad = next(p for p in parts if p in ("", ".", ".."))
+        return f"a '{bad}' part" if bad else "an empty part ('//')"
+    if len(parts) != REL_PARTS:
+        return f"{len(parts)} parts, the layout has {REL_PARTS} parts (<site>/<session>/<person>/<clip>)"
+    return None
+
+
 def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
     """Resolve a clip's files. An mp4 takes precedence over a PNG folder of the same name."""
     root = Path(root)
-    rel = rel.strip().strip("/")
+    rel = rel.strip()
+    why = check_rel(rel)
+    if why:
+        raise LayoutError(f"clip path {rel!r}: {why}")
     base = {k: root / split / d / rel for k, d in MODALITY_DIRS.items()}
     mp4 = base["video"].with_name(base["video"].name + ".mp4")
     video = mp4 if mp4.exists() or not base["video"].is_dir() else base["video"]
@@ -65,10 +92,24 @@ def read_split(root: str | Path, split: str) -> pd.DataFrame:
     missing = {"speaker_path", "listener_path"} - set(df.columns)
     if missing:
         raise LayoutError(f"{path}: missing column(s) {sorted(missing)}; header must be ',speaker_path,listener_path'")
-    df = df[["speaker_path", "listener_path"]].reset_index(drop=True)
+    df = df[["speaker_path", "listener_path"]].reset_index(drop=True).apply(lambda c: c.str.strip())
     empty = df.index[(df.speaker_path.str.strip() == "") | (df.listener_path.str.strip() == "")].tolist()
     if empty:
         raise LayoutError(f"{path}: empty speaker/listener path in row(s) {empty}")
+    problems = []
+    root_abs = Path(root).resolve()
+    for i, (s, l) in enumerate(zip(df.speaker_path, df.listener_path)):
+        for col, rel in (("speaker_path", s), ("listener_path", l)):
+            why = check_rel(rel)
+            if why is None:  # and it stays inside the root (a symlinked folder may still point out)
+                target = (root_abs / split / "Emotion" / rel).resolve()
+                if root_abs not in target.parents:
+                    why = f"it resolves outside the dataset root ({target})"
+            if why:
+                problems.append(f"line {i + 2}, {col} {rel!r}: {why}")
+    if problems:
+        raise LayoutError(f"{path}: clip paths must be <site>/<session>/<person>/<clip> inside the dataset root:\n  - "
+                          + "\n  - ".join(problems))
     return df
 
 
@@ -97,6 +138,6 @@ def referenced_clips(root: str | Path, split: str) -> list[str]:
     df = read_split(root, split)
     seen: dict[str, None] = {}
     for s, l in zip(df.speaker_path, df.listener_path):
-        seen.setdefault(s.strip().strip("/"), None)
-        seen.setdefault(l.strip().strip("/"), None)
+        seen.setdefault(s, None)
+        seen.setdefault(l, None)
     return list(seen)

@@ -9,15 +9,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mafrg.constants import EMOTION_COLUMNS, N_3DMM, N_EMOTION
+from mafrg.constants import EMOTION_COLUMNS, N_3DMM, N_AU, N_EMOTION
+
+# Value ranges of the 25 emotion channels (REACT: binary AU occurrences, valence/arousal in [-1, 1],
+# expression probabilities) and the tolerance for values exported with rounding.
+EMOTION_RANGES: tuple[tuple[int, int, float, float], ...] = ((0, N_AU, 0.0, 1.0), (N_AU, N_AU + 2, -1.0, 1.0),
+                                                             (N_AU + 2, N_EMOTION, 0.0, 1.0))
+RANGE_TOLERANCE = 1e-3
+
+
+def _canonical(name: str) -> str:
+    """Header names compared without case, spaces or zero-padding (AU01 == au1)."""
+    n = str(name).strip().lower().replace(" ", "").replace("_", "")
+    return re.sub(r"^au0+(\d)", r"au\1", n)
 
 
 class DataError(ValueError):
     """A data file is missing, unreadable or malformed. The message starts with the file's path."""
 
 
-def read_emotion(path: str | Path) -> np.ndarray:
-    """Emotion CSV -> (T, 25) float32. One header row, 25 numeric, finite columns in REACT order."""
+def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
+    """Emotion CSV -> (T, 25) float32. One header row naming the 25 REACT columns in their order (case,
+    spaces and zero-padding aside; ``check_header=False`` trusts the order alone), numeric, finite values in
+    each channel's range (± RANGE_TOLERANCE)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: emotion file missing")
@@ -34,6 +48,17 @@ def read_emotion(path: str | Path) -> np.ndarray:
         )
     if len(df) == 0:
         raise DataError(f"{path}: no data rows")
+    if check_header:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline().strip().split(",")
+        if all(_is_number(c) for c in first[-N_EMOTION:]):
+            raise DataError(f"{path}: the header row is missing (the first row holds numbers); expected the "
+                            f"names {' '.join(EMOTION_COLUMNS)}")
+        wrong = [f"column {i + 1} is {str(got).strip()!r}, expected {want!r}"
+                 for i, (got, want) in enumerate(zip(df.columns, EMOTION_COLUMNS)) if _canonical(got) != _canonical(want)]
+        if wrong:
+            raise DataError(f"{path}: header does not name the REACT emotion columns in order: " + "; ".join(wrong)
+                            + " (set dataset.check_emotion_header: false to trust the column order)")
     values = df.apply(pd.to_numeric, errors="coerce")
     bad_text = values.isna() & df.notna()
     if bad_text.to_numpy().any():
@@ -41,7 +66,21 @@ def read_emotion(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: non-numeric value {df.iat[r, c]!r} at data row {r + 1}, column {df.columns[c]}")
     arr = values.to_numpy(dtype=np.float64)
     _check_finite(path, arr, list(df.columns))
+    for a, b, lo, hi in EMOTION_RANGES:
+        bad = (arr[:, a:b] < lo - RANGE_TOLERANCE) | (arr[:, a:b] > hi + RANGE_TOLERANCE)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(f"{path}: {int(bad.sum())} value(s) out of range; first {arr[r, a + c]:g} at data row "
+                            f"{r + 1}, column {EMOTION_COLUMNS[a + c]} (expected [{lo:g}, {hi:g}])")
     return arr.astype(np.float32)
+
+
+def _is_number(x) -> bool:
+    try:
+        float(x)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def read_tdmm(path: str | Path) -> np.ndarray:
@@ -49,10 +88,12 @@ def read_tdmm(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: 3DMM file missing")
+    from mafrg.io import FileFormatError, load_npy
+
     try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: cannot be read as .npy ({exc})") from exc
+        arr = load_npy(path)
+    except FileFormatError as exc:
+        raise DataError(str(exc)) from exc
     if arr.ndim == 3 and arr.shape[0] == 1:  # REACT stores some files as (1, T, 58)
         arr = arr[0]
     if arr.ndim != 2 or arr.shape[1] != N_3DMM:

@@ -49,7 +49,7 @@ def validate_clip(root: Path, split: str, rel: str, cfg: DatasetConfig) -> tuple
     except DataError as exc:
         problems.append(str(exc))
     try:
-        counts["emotion"] = read_emotion(files.emotion).shape[0]
+        counts["emotion"] = read_emotion(files.emotion, cfg.check_emotion_header).shape[0]
     except DataError as exc:
         problems.append(str(exc))
     try:

@@ -118,10 +118,13 @@ class Method:
 
 
 def to_jsonable(cfg: Any) -> Any:
-    """A config dataclass (or anything JSON-like) as plain JSON types (tuples become lists)."""
-    if hasattr(cfg, "__dataclass_fields__"):
-        cfg = asdict(cfg)
-    return json.loads(json.dumps(cfg, default=str))
+    """A config dataclass (or anything JSON-like, dataclasses nested in it too) as plain JSON types (tuples
+    become lists)."""
+
+    def plain(o: Any) -> Any:
+        return asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)
+
+    return json.loads(json.dumps(cfg, default=plain))
 
 
 def stable_seed(*parts: Any) -> int:

@@ -77,6 +77,9 @@ def check_inputs(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray, ne
         raise MetricInputError(f"{n['neighbours']}: expected shape ({r}, {r}) for {r} rows, found {neighbours.shape}")
     if not (0 <= start and start + pred.shape[0] <= r):
         raise MetricInputError(f"{n['pred']}: rows {start}..{start + pred.shape[0] - 1} are outside the split's {r} rows")
+    vals = np.unique(neighbours)
+    if not np.isin(vals, (0, 1)).all():
+        raise MetricInputError(f"{n['neighbours']}: values must be 0/1 (appropriate or not), found {vals[:10].tolist()}")
     empty = np.flatnonzero((neighbours != 0).sum(axis=1) == 0)
     if len(empty):
         raise MetricInputError(f"{n['neighbours']}: row(s) {empty[:10].tolist()} have no appropriate reaction")

@@ -144,8 +144,14 @@ def load_models(mmt_path, ddim_path) -> tuple[MMT, LatentDiffusion, ReactDiffCon
     tensors, meta = checkpoint.load(ddim_path, kind="reactdiff.ddim")
     if meta["mmt_sha256"] != file_sha256(mmt_path):
         raise checkpoint.CheckpointError(f"{ddim_path} was trained on another MMT than {mmt_path}")
-    diff = LatentDiffusion(cfg.mmt, cfg.ddim)
+    # Each stage ran with its own settings (the workflow gives a stage nothing else): the DDIM's sizes come from
+    # its own checkpoint, the MMT's from the MMT's.
+    dcfg = _config_of(meta)
+    if to_jsonable(dcfg.mmt) != to_jsonable(cfg.mmt):
+        raise checkpoint.CheckpointError(f"{ddim_path} was trained for another MMT configuration than {mmt_path}")
+    diff = LatentDiffusion(cfg.mmt, dcfg.ddim)
     diff.load_state_dict(tensors["model"])
+    cfg.ddim, cfg.train_ddim = dcfg.ddim, dcfg.train_ddim
     return mmt, diff.eval(), cfg
 
 
