@@ -20,9 +20,10 @@ def _config(root):
         "features": {"threads": 1, "au": {"dim": 392}},
         "methods": {"GT": {}, "ReactDiff": {
             "preset": "demo", "threads": 1, "variants": ["offline"],
-            "mmt": {"window": 10, "d_model": 16, "au_token_dim": 8, "d_fused": 16, "latent_dim": 8,
-                    "latent_frame_dim": 2, "heads": 2, "decoder_layers": 1, "decoder_dim": 16},
-            "ddim": {"unet_channels": [8, 16], "cond_dim": 16, "time_dim": 16, "sample_steps": 2},
+            "mmt": {"window": 10, "hidden_dim": 16, "heads": 2, "latent_dim": 8, "map_hidden": 16, "intra_depth": 1,
+                    "inter_layers": 1, "decoder_layers": 1, "decoder_heads": 2, "decoder_ff": 16},
+            "ddim": {"cond_dim": 16, "cond_groups": 4, "model_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
+                     "attention_levels": [1], "sample_steps": 2},
             "train_mmt": {"epochs": 1}, "train_ddim": {"epochs": 1}}},
         "neighbours": {}, "evaluation": {},
     }

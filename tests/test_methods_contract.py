@@ -18,9 +18,6 @@ from mafrg.methods.contract import GenerationContext, SpeakerClip
 from mafrg.methods.settings import resolve, schema_fragment
 
 CASES = [(m.name, v.name) for m in methods.registered() for v in m.variants]
-# Known to fail the causality check until the ReactDiff-fidelity issue (#12) makes online frame-causal: its
-# online mode encodes and conditions a window on the whole current speaker window.
-KNOWN_NOT_CAUSAL = {("ReactDiff", "online"): "issue 12: ReactDiff online reads the rest of the current window"}
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +98,7 @@ def test_contract(trained, name, variant):
         assert not np.array_equal(a.emotion, c.emotion)
 
 
-CAUSAL = [pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_NOT_CAUSAL[c]))
-          if c in KNOWN_NOT_CAUSAL else c for c in CASES if methods.get(c[0]).variant(c[1]).causal]
+CAUSAL = [c for c in CASES if methods.get(c[0]).variant(c[1]).causal]
 
 
 @pytest.mark.slow
@@ -167,8 +163,8 @@ def test_a_training_stage_runs_with_its_own_settings_only():
 def test_blocks_resolve_presets_overrides_and_reject_unknown_keys():
     rd = methods.get("ReactDiff")
     run = resolve(rd, {"preset": "demo", "seeds": 3, "seed": 5, "ddim": {"sample_steps": 7}})
-    assert run.seeds == (5, 6, 7) and run.config.ddim.sample_steps == 7 and run.config.mmt.au_pool == "flatten"
-    assert resolve(rd, {}).config.mmt.d_fused == 1024  # default preset: paper
+    assert run.seeds == (5, 6, 7) and run.config.ddim.sample_steps == 7 and run.config.mmt.hidden_dim == 64
+    assert resolve(rd, {}).config.mmt.hidden_dim == 1024  # default preset: paper
     with pytest.raises(ConfigError, match="unknown key methods.ReactDiff.ddim.steps"):
         resolve(rd, {"ddim": {"steps": 3}})
     with pytest.raises(ConfigError, match="does not depend on a seed"):
@@ -177,7 +173,7 @@ def test_blocks_resolve_presets_overrides_and_reject_unknown_keys():
         resolve(rd, {"variants": ["live"]})
     frag = schema_fragment(rd)
     assert frag["properties"]["variants"]["items"] == {"enum": ["offline", "online"]}
-    assert frag["properties"]["mmt"]["properties"]["au_pool"] == {"enum": ["attention", "flatten"]}
+    assert frag["properties"]["ddim"]["properties"]["beta_schedule"] == {"enum": ["squaredcos_cap_v2", "linear", "scaled_linear"]}
     assert frag["properties"]["preset"] == {"enum": ["demo", "paper"], "description": "starting configuration (default paper)"}
 
 

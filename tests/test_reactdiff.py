@@ -18,7 +18,7 @@ from method_helpers import TINY_BLOCKS, build_results, copy_results
 from mafrg import checkpoint
 from mafrg.methods.reactdiff.config import reactdiff_config
 from mafrg.methods.reactdiff.diffusion import LatentDiffusion, LatentNorm
-from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS, mmt_loss, windowed
+from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS, mmt_loss
 from mafrg.methods.reactdiff.stages import react
 
 TINY = TINY_BLOCKS["ReactDiff"]
@@ -30,23 +30,75 @@ def _feats(t: int, dims=STREAM_DIMS, seed: int = 0) -> dict[str, torch.Tensor]:
     return {s: torch.randn(1, t, d, generator=g) for s, d in dims.items()}
 
 
-@pytest.mark.parametrize("preset", ["demo", "paper"])
-def test_configs_build_and_train_one_step(preset):
-    cfg = reactdiff_config({"preset": preset})
+def test_demo_builds_and_trains_one_step():
+    cfg = reactdiff_config({"preset": "demo"})
     mmt, diff = MMT(cfg.mmt), LatentDiffusion(cfg.mmt, cfg.ddim)
-    t = 2 * cfg.mmt.window
+    t = 2 * cfg.mmt.window - 7  # not a multiple of the window: the last window is padded
     feats = {s: x.expand(2, -1, -1) for s, x in _feats(t).items()}
-    w, n = windowed(feats, cfg.mmt.window)
-    (p3, pe), z = mmt(w, causal=True)
-    assert p3.shape == (2, t, 58) and pe.shape == (2, t, 25) and z.shape == (2, n, cfg.mmt.latent_dim)
-    loss = mmt_loss(p3, pe, torch.zeros(2, t, 58), torch.zeros(2, t, 25))
+    (p3, pe), z = mmt(feats, causal=True)
+    tp = 2 * cfg.mmt.window
+    assert p3.shape == (2, tp, 58) and pe.shape == (2, tp, 25) and z.shape == (2, tp, cfg.mmt.latent_dim)
+    loss = mmt_loss(p3, pe, torch.zeros(2, tp, 58), torch.zeros(2, tp, 25))
     loss.backward()
     assert all(p.grad is not None for p in mmt.encoder.parameters() if p.requires_grad and p.dim() > 1)
     d_loss = diff.loss(z.detach(), z.detach(), online=False, sched=diff.scheduler())
     d_loss.backward()
     assert torch.isfinite(d_loss) and diff.unet.inp.weight.grad is not None
     assert (pe[..., :15] >= 0).all() and (pe[..., :15] <= 1).all() and (pe[..., 15:17].abs() <= 1).all()
-    torch.testing.assert_close(pe[..., 17:].sum(-1), torch.ones(2, t))
+    torch.testing.assert_close(pe[..., 17:].sum(-1), torch.ones(2, tp))
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_paper_preset_is_the_paper():
+    """The published sizes and schedule, and the shapes the paper states, from the paper preset's config (built
+    on the meta device: nothing is allocated)."""
+    cfg = reactdiff_config({"preset": "paper"})
+    m, d = cfg.mmt, cfg.ddim
+    assert (m.window, m.hidden_dim, m.latent_dim, m.intra_depth, m.inter_layers, m.au_self_attention) == \
+        (50, 1024, 128, 2, 2, True)
+    assert (d.cond_dim, d.train_timesteps, d.sample_steps, d.eta, d.beta_schedule) == (1024, 20, 20, 0.0, "squaredcos_cap_v2")
+    assert (d.model_channels, d.channel_mult, d.num_res_blocks, d.attention_levels) == (256, (1, 2, 4, 8), 2, (0, 1, 2))
+    for tc in (cfg.train_mmt, cfg.train_ddim):
+        assert (tc.batch_size, tc.lr, tc.epochs, tuple(tc.betas), tc.weight_decay, tc.ema_decay) == \
+            (16, 5e-3, 100, (0.9, 0.999), 5e-4, 0.0)
+    n = 750  # a REACT clip
+    with torch.device("meta"):
+        mmt, diff = MMT(m), LatentDiffusion(m, d)
+        feats = {s: torch.empty(1, n, k) for s, k in STREAM_DIMS.items()}
+        z = mmt.encoder(feats)
+        assert z.shape == (1, n, 128)  # x0 in R^{N x 128}
+        cond = diff.condition(z, online=False)
+        assert cond.shape == (1, n // 50, 1024)  # z_bc in R^{(N//ws) x 1024}
+        x = torch.empty(n // 50, 50, 128)  # x0 reshaped to (N//ws, ws, 128); eps in R^{ws x 128}
+        assert diff.unet(x, torch.zeros(n // 50, dtype=torch.long), cond[0]).shape == (n // 50, 50, 128)
+        tdmm, emo = mmt.decoder(z)
+        assert tdmm.shape == (1, n, 58) and emo.shape == (1, n, 25)
+    # the sizes the README prints (millions of parameters)
+    sizes = {"encoder": _params(mmt.encoder), "decoder": _params(mmt.decoder), "z_bc": _params(diff.constraint),
+             "unet": _params(diff.unet)}
+    assert {k: round(v / 1e6, 1) for k, v in sizes.items()} == PAPER_PARAMS_M
+
+
+# Parameter counts of the paper preset in millions, as the README lists them.
+PAPER_PARAMS_M = {"encoder": 120.7, "decoder": 0.3, "z_bc": 6.6, "unet": 404.3}
+
+
+def test_online_conditions_on_the_previous_window_only():
+    cfg = reactdiff_config(TINY)
+    diff = LatentDiffusion(cfg.mmt, cfg.ddim).eval()
+    ws = cfg.mmt.window
+    s = torch.randn(1, 4 * ws, cfg.mmt.latent_dim)
+    on, off = diff.condition(s, online=True), diff.condition(s, online=False)
+    later = s.clone()
+    later[:, 2 * ws + 3:] += 5.0  # change window 2 from its 4th frame on, and everything after
+    on2, off2 = diff.condition(later, online=True), diff.condition(later, online=False)
+    torch.testing.assert_close(on2[:, :3], on[:, :3], rtol=0, atol=0)  # online windows 0..2 see windows -1..1
+    assert not torch.equal(on2[:, 3], on[:, 3])
+    torch.testing.assert_close(off2[:, :2], off[:, :2], rtol=0, atol=0)
+    assert not torch.equal(off2[:, 2], off[:, 2])  # offline window 2 sees its own (changed) window
 
 
 def test_latent_normalisation_round_trip():
@@ -113,3 +165,12 @@ def test_training_resumes_after_being_killed(results, tmp_path):
     assert [h["train_loss"] for h in killed[1]["history"]] == [h["train_loss"] for h in whole[1]["history"]]
     for k in whole[0]["model"]:
         assert torch.equal(killed[0]["model"][k], whole[0]["model"][k]), k
+    # the 3DMM head predicts the offset from the training set's mean face, stored with the model
+    from mafrg.data.assemble import SplitArrays
+    from mafrg.methods.reactdiff.data import person_clips, split_items
+
+    data = SplitArrays.load(results.split_data("train"))
+    tr, _ = split_items(person_clips(data, lambda rel: ""), lambda it: it.rel, 0.1)
+    mean = np.mean([it.tdmm[:data.speaker_emotion.shape[1]].mean(0) for it in tr], axis=0)
+    np.testing.assert_allclose(whole[0]["model"]["decoder.tdmm_mean"].numpy(), mean, rtol=1e-5, atol=1e-6)
+    assert np.abs(mean).max() > 0

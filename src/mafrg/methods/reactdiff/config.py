@@ -1,6 +1,10 @@
 """ReactDiff settings, with the published (``paper``) and CPU-demo (``demo``) sizes as presets.
 
-Keys of the ``methods.ReactDiff`` config block override the chosen preset field by field.
+``paper`` is the paper (Li et al., Neural Networks 2025); where the paper is silent it is the authors' public
+code (Hunan-Tiger/ReactDiff, configs ``1_farfusion_vae.yaml`` / ``2_farfusion_ldm.yaml``); where the two
+disagree it is the paper and the code's value is named in the comment (set it as an override to get the code's
+behaviour). Keys of the ``methods.ReactDiff`` config block override the chosen preset field by field.
+Every place where ``demo`` differs from ``paper`` is listed in the README with its reason.
 """
 
 from __future__ import annotations
@@ -13,43 +17,71 @@ from mafrg.config import ConfigError, TrainConfig
 
 @dataclass
 class MMTConfig:
-    window: int = 50  # frames per latent window
-    d_model: int = 256  # width of the intra/inter-modal attention
-    au_token_dim: int = 256  # each of the 49 AU tokens (512-d) is projected to this before pooling
-    au_pool: Literal["attention", "flatten"] = "attention"  # attention: weighted sum of the 49 tokens; flatten: keep places
-    d_fused: int = 1024  # facial/acoustic features are projected to this (paper: 1024)
-    latent_dim: int = 256  # paper text: 128; the authors' code: 256
-    latent_frame_dim: int = 64  # per-frame width before the window is flattened into the latent MLP
-    heads: int = 8
-    decoder_layers: int = 4
-    decoder_dim: int = 512
-    dropout: float = 0.1
-    causal_training_fraction: float = 0.5  # share of batches decoded with a window-causal mask (online mode)
+    window: int = 50  # ws: frames per window (paper and code: 50)
+    hidden_dim: int = 1024  # intra/inter-modal attention width (paper: f^v, f^a in R^{N x 1024})
+    heads: int = 4  # attention heads of every MMT attention layer (code: 4)
+    au_self_attention: bool = True  # the AU stream attends to itself before the intra-modal blocks (code)
+    intra_depth: int = 2  # intra-modal blocks, each: attend to FE, then to VA (code: depth 2)
+    inter_layers: int = 2  # inter-modal layers, video queries attend to audio (code: 2)
+    latent_dim: int = 128  # per-frame latent, x0 in R^{N x 128} (paper: 128; code: feature_dim 256)
+    map_hidden: int = 2048  # MLP from the fused 1024-d frame to the latent (code: 2 x hidden)
+    decoder_layers: int = 2  # Transformer encoder layers of the decoder (code: 2)
+    decoder_heads: int = 4  # (code: 4)
+    decoder_ff: int = 256  # feed-forward width of a decoder layer (code: 2 x latent)
+    decoder_head_hidden: int = 0  # 0: two linear heads (paper); code: an MLP head of 2 x latent
+    positional_encoding: bool = False  # sinusoidal frame positions in encoder and decoder (code: none)
+    dropout: float = 0.1  # (code: 0.1 in the decoder layers)
+    # Online mode decodes with a frame-causal mask; this share of MMT training batches uses it, so that one
+    # decoder serves both modes (the authors train a separate model for online).
+    causal_training_fraction: float = 0.5
 
 
 @dataclass
 class DDIMConfig:
-    unet_channels: tuple[int, ...] = (64, 128, 256)
-    cond_dim: int = 1024  # behaviour-constraint vector z_bc
-    time_dim: int = 256
-    train_timesteps: int = 1000
-    beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"  # cosine
-    sample_steps: int = 20
-    eta: float = 0.0
+    # z_bc = SiLU(GroupNorm(Linear(Flatten(speaker window latents)))), one per window (paper: R^{(N//ws) x 1024})
+    cond_dim: int = 1024
+    cond_groups: int = 32  # GroupNorm groups of z_bc (code: 32)
+    # Noise predictor: ADM-style 1-D U-Net (DiffAE lineage, the authors' GDUnet_Latent): a window's ws frames are
+    # the channels and the latent dimensions the length; time embedding (4 x model_channels) concatenated with z_bc
+    # feeds every residual block.
+    model_channels: int = 256  # (code: 256)
+    channel_mult: tuple[int, ...] = (1, 2, 4, 8)  # (code)
+    num_res_blocks: int = 2  # (code)
+    attention_levels: tuple[int, ...] = (0, 1, 2)  # levels with self-attention (code: downsample rates 1, 2, 4)
+    attention_heads: int = 1  # (code: 1)
+    unet_dropout: float = 0.0  # (code: 0)
+    train_timesteps: int = 20  # T (paper: 20; the code trains and samples with 20 steps)
+    beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"  # cosine (code)
+    loss_weight: float = 10.0  # L1 noise loss multiplier (code: 10)
+    sample_steps: int = 20  # DDIM steps at generation (paper: 20)
+    eta: float = 0.0  # deterministic DDIM given the initial noise (code: 0)
 
 
 @dataclass
 class ReactDiffConfig:
     mmt: MMTConfig = field(default_factory=MMTConfig)
     ddim: DDIMConfig = field(default_factory=DDIMConfig)
-    train_mmt: TrainConfig = field(default_factory=TrainConfig)
-    train_ddim: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4))
+    # Paper: batch 16, lr 5e-3, 100 epochs, AdamW (0.9, 0.999), weight decay 5e-4 (code: lr 1e-4 for the MMT,
+    # 5e-5 for the DDIM, 200 epochs each). Neither averages weights (ema_decay 0: the last weights are the model).
+    train_mmt: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
+    train_ddim: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
     generate_seed: int = 1234  # added to the run's seed
 
     def check(self) -> None:
-        if self.mmt.latent_dim % (2 ** (len(self.ddim.unet_channels) - 1)):
+        m, d = self.mmt, self.ddim
+        if m.latent_dim % (2 ** (len(d.channel_mult) - 1)):
             raise ConfigError("methods.ReactDiff.mmt.latent_dim must be divisible by 2^(levels-1) of "
-                              "methods.ReactDiff.ddim.unet_channels")
+                              "methods.ReactDiff.ddim.channel_mult (the U-Net halves the latent length per level)")
+        if d.cond_dim % d.cond_groups:
+            raise ConfigError("methods.ReactDiff.ddim.cond_dim must be divisible by ddim.cond_groups")
+        if any(not 0 <= lv < len(d.channel_mult) for lv in d.attention_levels):
+            raise ConfigError("methods.ReactDiff.ddim.attention_levels must index ddim.channel_mult")
+        for name, width, heads in (("mmt.hidden_dim", m.hidden_dim, m.heads),
+                                   ("mmt.latent_dim", m.latent_dim, m.decoder_heads)):
+            if width % heads:
+                raise ConfigError(f"methods.ReactDiff.{name} must be divisible by its number of heads")
+        if d.sample_steps > d.train_timesteps:
+            raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
 
 
 def paper() -> ReactDiffConfig:
@@ -57,12 +89,14 @@ def paper() -> ReactDiffConfig:
 
 
 def demo() -> ReactDiffConfig:
+    """Sized for 2 CPU cores and the demo's 250-frame clips (README: "ReactDiff presets")."""
     return ReactDiffConfig(
-        mmt=MMTConfig(d_model=64, au_token_dim=16, au_pool="flatten", d_fused=96, latent_dim=32, latent_frame_dim=8,
-                      heads=4, decoder_layers=2, decoder_dim=64, dropout=0.0),
-        ddim=DDIMConfig(unet_channels=(32, 64), cond_dim=128, time_dim=64),
-        train_mmt=TrainConfig(epochs=80, batch_size=4, lr=2e-3, ema_decay=0.95),
-        train_ddim=TrainConfig(epochs=80, batch_size=16, lr=2e-3, ema_decay=0.95),
+        mmt=MMTConfig(window=25, hidden_dim=64, heads=4, au_self_attention=False, latent_dim=16, map_hidden=128,
+                      decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0),
+        ddim=DDIMConfig(cond_dim=64, cond_groups=16, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
+                        attention_levels=()),
+        train_mmt=TrainConfig(epochs=20, batch_size=4, lr=2e-3, ema_decay=0.95),
+        train_ddim=TrainConfig(epochs=600, batch_size=8, lr=2e-3, ema_decay=0.95),
     )
 
 

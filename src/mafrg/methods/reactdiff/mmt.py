@@ -1,20 +1,24 @@
-"""Stage 1: the Multi-Modality Transformer, an autoencoder of one person's facial behaviour.
+"""Stage 1: the Multi-Modality Transformer (MMT), an autoencoder of one person's facial behaviour.
 
-Encoder, per window of ``window`` frames (so window w's latent depends on frames of window w only):
-  * intra-modal, facial: AU tokens (49 x 512 per frame, attention-pooled to one vector per frame) are the queries;
-    they attend to the FE sequence, then to the VA sequence; the result is projected to ``d_fused``;
-  * intra-modal, acoustic: wav2vec2 queries attend to the MFCC sequence, projected to ``d_fused``;
-  * inter-modal: video queries attend to audio keys/values;
-  * an MLP maps the window (per-frame projection, flattened in time order) to one latent vector.
-Decoder: window latents are expanded to per-frame tokens, Transformer layers run over the whole clip, and two
-linear heads give 58 3DMM coefficients and 25 emotion channels (AUs as probabilities, valence/arousal in
-[-1, 1], expression probabilities by softmax).
+Encoder, frame by frame inside windows of ``window`` frames (attention never crosses a window boundary):
+  * intra-modal, facial: the AU stream (49 x 512 per frame, flattened) attends to itself, then ``intra_depth``
+    blocks each attend to the FE stream and then to the VA stream, at width ``hidden_dim`` (paper: f^v, 1024);
+  * intra-modal, acoustic: wav2vec2 queries attend to MFCC keys/values (f^a, 1024);
+  * inter-modal: ``inter_layers`` layers of video queries attending to audio;
+  * an MLP maps each fused frame to its latent: x0 in R^{N x latent_dim} (paper: 128), one latent per frame.
+Decoder: Transformer encoder layers over the clip's per-frame latents and two heads, 58 3DMM coefficients and
+25 emotion channels. Offline it attends over the whole clip; online with a frame-causal mask (frame i sees
+latents of frames <= i), so each output frame depends on latents of its own and earlier frames only.
 
-Positional information (absent from the authors' code): sinusoidal encodings of the frame index inside the
-window (encoder) and of the absolute frame index (decoder). Without them attention is permutation-invariant:
-the 50 frames decoded from one window latent would all be identical and the encoder could not tell early from
-late frames. Online mode decodes with a window-causal mask (a frame sees frames of its own and earlier windows);
-training uses that mask for a share of batches so one decoder serves both modes.
+The attention layer is the authors': optional input projections, one multi-head attention, a residual to the
+projected queries and a LayerNorm (their feed-forward sub-layer is built but never called, so it is absent).
+Departures, each a config field (README "ReactDiff presets"): the span of the encoder's attention (the paper
+does not say; the authors' released encoder fuses each frame with linear layers and no attention across frames)
+is one window, which keeps window w's latents a function of window w's frames, the property online mode's
+causality rests on; inputs are standardised with training-set statistics (extractor features come at
+arbitrary scales); emotion outputs are bounded (AUs by a sigmoid, valence/arousal by tanh, expression
+probabilities by softmax; the authors' heads are linear); the 3DMM head predicts the offset from the training
+set's mean face, which is stored with the model and added back.
 """
 
 from __future__ import annotations
@@ -39,54 +43,54 @@ def sinusoid(n: int, dim: int, device=None) -> torch.Tensor:
     return pe
 
 
-class CrossBlock(nn.Module):
-    """Pre-norm cross-attention (queries attend to a context) followed by a feed-forward layer."""
+class Attention(nn.Module):
+    """Queries attend to keys/values; residual to the projected queries; LayerNorm."""
 
-    def __init__(self, d: int, heads: int, dropout: float):
+    def __init__(self, d_query: int, d_context: int, width: int, heads: int, dropout: float):
         super().__init__()
-        self.nq, self.nk = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
-        self.ff = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
+        self.q = nn.Linear(d_query, width) if d_query != width else nn.Identity()
+        self.k = nn.Linear(d_context, width) if d_context != width else nn.Identity()
+        self.v = nn.Linear(d_context, width) if d_context != width else nn.Identity()
+        self.attention = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(width)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        k = self.nk(kv)
-        q = q + self.attn(self.nq(q), k, k, need_weights=False)[0]
-        return q + self.ff(q)
+    def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        q = self.q(query)
+        out = self.attention(q, self.k(context), self.v(context), need_weights=False)[0]
+        return self.norm(out + q)
+
+
+class IntraBlock(nn.Module):
+    """One facial intra-modal block: attend to the FE stream, then to the VA stream."""
+
+    def __init__(self, width: int, d_fe: int, d_va: int, heads: int, dropout: float):
+        super().__init__()
+        self.fe = Attention(width, d_fe, width, heads, dropout)
+        self.va = Attention(width, d_va, width, heads, dropout)
+
+    def forward(self, q: torch.Tensor, fe: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
+        return self.va(self.fe(q, fe), va)
+
+
+def pad_to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, T, d) -> (B, W*window, d), the last frame repeated to fill the final window."""
+    pad = -x.shape[1] % window
+    return torch.cat([x, x[:, -1:].expand(-1, pad, -1)], dim=1) if pad else x
 
 
 class MMTEncoder(nn.Module):
     def __init__(self, cfg: MMTConfig, dims: dict[str, int] | None = None):
         super().__init__()
         self.cfg = cfg
-        dims = dims or STREAM_DIMS
-        d = cfg.d_model
-        if dims["au"] % 49:
-            raise ValueError(f"AU stream dim {dims['au']} is not 49 tokens x channels")
-        if cfg.au_pool not in ("attention", "flatten"):
-            raise ValueError(f"reactdiff.mmt.au_pool must be 'attention' or 'flatten', got {cfg.au_pool!r}")
-        self.au_tok = nn.Linear(dims["au"] // 49, cfg.au_token_dim)
-        if cfg.au_pool == "attention":
-            self.au_score = nn.Linear(cfg.au_token_dim, 1)  # attention pooling over the 49 spatial tokens
-            self.au_out = nn.Linear(cfg.au_token_dim, d)
-        else:  # keep where each token is: the face region a token covers is what tells one AU from another
-            self.au_out = nn.Linear(49 * cfg.au_token_dim, d)
-        self.proj = nn.ModuleDict({s: nn.Linear(dims[s], d) for s in ("fe", "va", "mfcc", "wav2vec2")})
-        self.au_fe = CrossBlock(d, cfg.heads, cfg.dropout)
-        self.au_va = CrossBlock(d, cfg.heads, cfg.dropout)
-        self.w2v_mfcc = CrossBlock(d, cfg.heads, cfg.dropout)
-        self.face_out = nn.Linear(d, cfg.d_fused)
-        self.audio_out = nn.Linear(d, cfg.d_fused)
-        self.inter = CrossBlock(cfg.d_fused, cfg.heads, cfg.dropout)
-        self.frame_proj = nn.Linear(cfg.d_fused, cfg.latent_frame_dim)
-        self.to_latent = nn.Sequential(
-            nn.LayerNorm(cfg.window * cfg.latent_frame_dim),
-            nn.Linear(cfg.window * cfg.latent_frame_dim, 2 * cfg.latent_dim), nn.GELU(),
-            nn.Linear(2 * cfg.latent_dim, cfg.latent_dim),
-        )
-        self.register_buffer("pos", sinusoid(cfg.window, d), persistent=False)
-        # Per-dimension standardisation with training-set statistics (set by set_input_stats, saved with the
-        # weights): extractor features come at arbitrary scales, and what varies from frame to frame can be a
-        # tiny part of each dimension's range.
+        dims = dict(dims or STREAM_DIMS)
+        h, heads, p = cfg.hidden_dim, cfg.heads, cfg.dropout
+        self.au = Attention(dims["au"], dims["au"], h, heads, p) if cfg.au_self_attention else nn.Linear(dims["au"], h)
+        self.intra = nn.ModuleList([IntraBlock(h, dims["fe"], dims["va"], heads, p) for _ in range(cfg.intra_depth)])
+        self.audio = Attention(dims["wav2vec2"], dims["mfcc"], h, heads, p)
+        self.inter = nn.ModuleList([Attention(h, h, h, heads, p) for _ in range(cfg.inter_layers)])
+        self.to_latent = nn.Sequential(nn.Linear(h, cfg.map_hidden), nn.LayerNorm(cfg.map_hidden), nn.ReLU(),
+                                       nn.Linear(cfg.map_hidden, cfg.latent_dim))
+        # Per-dimension standardisation with training-set statistics (set_input_stats; saved with the weights).
         for s, n in dims.items():
             self.register_buffer(f"mu_{s}", torch.zeros(n))
             self.register_buffer(f"sd_{s}", torch.ones(n))
@@ -96,57 +100,58 @@ class MMTEncoder(nn.Module):
             getattr(self, f"mu_{s}").copy_(mu)
             getattr(self, f"sd_{s}").copy_(sd.clamp_min(1e-6))
 
-    def _std(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s: (x.float() - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}") for s, x in feats.items()}
-
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """feats[s]: (B, W, window, dim_s) -> latents (B, W, latent_dim)."""
-        feats = self._std(feats)
-        b, w, f, _ = feats["fe"].shape
-        n = b * w
-        au = feats["au"].reshape(n * f, 49, -1)
-        tok = torch.nn.functional.gelu(self.au_tok(au))
-        if self.cfg.au_pool == "attention":
-            pooled = (torch.softmax(self.au_score(tok), dim=1) * tok).sum(dim=1)
-        else:
-            pooled = tok.flatten(1)
-        q = self.au_out(pooled).reshape(n, f, -1) + self.pos
-        x = {s: self.proj[s](feats[s].reshape(n, f, -1).float()) + self.pos for s in ("fe", "va", "mfcc", "wav2vec2")}
-        face = self.face_out(self.au_va(self.au_fe(q, x["fe"]), x["va"]))
-        audio = self.audio_out(self.w2v_mfcc(x["wav2vec2"], x["mfcc"]))
-        fused = self.inter(face, audio)
-        z = self.to_latent(self.frame_proj(fused).reshape(n, -1))
-        return z.reshape(b, w, -1)
+        """feats[s]: (B, T, dim_s) -> per-frame latents (B, W*window, latent_dim), W = ceil(T / window)."""
+        ws = self.cfg.window
+        x = {}
+        for s, v in feats.items():
+            v = pad_to_windows((v.float() - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), ws)
+            x[s] = v.reshape(-1, ws, v.shape[-1])  # (B*W, window, dim): attention stays inside a window
+        b, t = feats["fe"].shape[0], x["fe"].shape[0] * ws // feats["fe"].shape[0]
+        face = self.au(x["au"], x["au"]) if self.cfg.au_self_attention else self.au(x["au"])
+        audio = self.audio(x["wav2vec2"], x["mfcc"])
+        if self.cfg.positional_encoding:
+            pe = sinusoid(ws, self.cfg.hidden_dim, face.device)
+            face, audio = face + pe, audio + pe
+        for block in self.intra:
+            face = block(face, x["fe"], x["va"])
+        for layer in self.inter:
+            face = layer(face, audio)
+        return self.to_latent(face).reshape(b, t, -1)
 
 
 class MMTDecoder(nn.Module):
     def __init__(self, cfg: MMTConfig):
         super().__init__()
         self.cfg = cfg
-        d = cfg.decoder_dim
-        self.expand = nn.Linear(cfg.latent_dim, cfg.window * d)
-        layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, cfg.dropout, batch_first=True, norm_first=True)
+        d = cfg.latent_dim
+        layer = nn.TransformerEncoderLayer(d, cfg.decoder_heads, cfg.decoder_ff, cfg.dropout, batch_first=True)
         self.body = nn.TransformerEncoder(layer, cfg.decoder_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d)
-        self.head_3dmm = nn.Linear(d, 58)
-        self.head_emotion = nn.Linear(d, 25)
+
+        def head(n: int) -> nn.Module:
+            if not cfg.decoder_head_hidden:
+                return nn.Linear(d, n)
+            k = cfg.decoder_head_hidden
+            return nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k), nn.ReLU(), nn.Linear(k, n))
+
+        self.head_3dmm = head(58)
+        self.head_emotion = head(25)
+        self.register_buffer("tdmm_mean", torch.zeros(58))  # training set's mean face, added to the 3DMM head
 
     @staticmethod
-    def window_causal_mask(n_windows: int, window: int, device=None) -> torch.Tensor:
-        """Boolean (T, T) mask, True = blocked: frame i may see frame j iff window(j) <= window(i)."""
-        wi = torch.arange(n_windows * window, device=device) // window
-        return wi[None, :] > wi[:, None]
+    def causal_mask(t: int, device=None) -> torch.Tensor:
+        """Boolean (T, T), True = blocked: frame i sees frame j iff j <= i."""
+        return torch.ones(t, t, dtype=torch.bool, device=device).triu(1)
 
     def forward(self, z: torch.Tensor, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, W, latent) -> (3DMM (B, W*window, 58), emotion (B, W*window, 25))."""
-        b, w, _ = z.shape
-        t = w * self.cfg.window
-        h = self.expand(z).reshape(b, t, -1) + sinusoid(t, self.cfg.decoder_dim, z.device)
-        mask = self.window_causal_mask(w, self.cfg.window, z.device) if causal else None
-        h = self.norm(self.body(h, mask=mask))
+        """Per-frame latents z (B, T, L) -> (3DMM (B, T, 58), emotion (B, T, 25))."""
+        t = z.shape[1]
+        if self.cfg.positional_encoding:
+            z = z + sinusoid(t, z.shape[-1], z.device)
+        h = self.body(z, mask=self.causal_mask(t, z.device) if causal else None)
         emo = self.head_emotion(h)
         emotion = torch.cat([torch.sigmoid(emo[..., :15]), torch.tanh(emo[..., 15:17]), torch.softmax(emo[..., 17:], -1)], -1)
-        return self.head_3dmm(h), emotion
+        return self.head_3dmm(h) + self.tdmm_mean, emotion
 
 
 class MMT(nn.Module):
@@ -166,14 +171,5 @@ def mmt_loss(pred_3dmm: torch.Tensor, pred_emotion: torch.Tensor, tdmm: torch.Te
     return 10.0 * torch.mean((pred_3dmm - tdmm) ** 2) + 10.0 * torch.mean(torch.abs(pred_emotion - emotion))
 
 
-def windowed(feats: dict[str, torch.Tensor], window: int) -> tuple[dict[str, torch.Tensor], int]:
-    """(B, T, dim) streams -> (B, W, window, dim), the last frame repeated to fill the final window."""
-    t = next(iter(feats.values())).shape[1]
-    w = math.ceil(t / window)
-    out = {}
-    for s, x in feats.items():
-        pad = w * window - t
-        if pad:
-            x = torch.cat([x, x[:, -1:].expand(-1, pad, -1)], dim=1)
-        out[s] = x.reshape(x.shape[0], w, window, x.shape[-1])
-    return out, w
+def n_windows(frames: int, window: int) -> int:
+    return math.ceil(frames / window)

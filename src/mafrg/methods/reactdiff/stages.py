@@ -14,7 +14,7 @@ from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
 from mafrg.methods.reactdiff import data as rd
 from mafrg.methods.reactdiff.config import ReactDiffConfig
 from mafrg.methods.reactdiff.diffusion import LatentDiffusion
-from mafrg.methods.reactdiff.mmt import MMT, mmt_loss, windowed
+from mafrg.methods.reactdiff.mmt import MMT, mmt_loss, n_windows
 from mafrg.methods.settings import merge
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, file_sha256, package_versions
@@ -49,6 +49,7 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
     model = MMT(cfg.mmt, dims)
     model.encoder.set_input_stats(rd.input_stats(tr, frames))
+    model.decoder.tdmm_mean.copy_(torch.from_numpy(np.mean([it.tdmm[:frames].mean(0) for it in tr], axis=0)))
     dev = device()
 
     def make_loader(epoch: int, is_train: bool):
@@ -57,8 +58,7 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
 
     def step_loss(m, batch, step):
         batch = _to(batch, dev)
-        feats, _ = windowed({s: batch[s] for s in rd.STREAMS}, cfg.mmt.window)
-        (p3, pe), _ = m(feats, causal=_causal_for_step(step, cfg.mmt.causal_training_fraction))
+        (p3, pe), _ = m({s: batch[s] for s in rd.STREAMS}, causal=_causal_for_step(step, cfg.mmt.causal_training_fraction))
         return mmt_loss(p3[:, :frames], pe[:, :frames], batch["tdmm"], batch["emotion"])
 
     digest = ctx.features_digest()
@@ -83,11 +83,10 @@ def load_mmt(path) -> tuple[MMT, dict[str, Any], ReactDiffConfig]:
 
 @torch.no_grad()
 def encode_clips(mmt: MMT, shards: dict[str, str], frames: int, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Window latents (W, L) of each clip, streaming one shard at a time."""
+    """Per-frame latents (W*window, L) of each clip, streaming one shard at a time."""
     out = {}
     for rel, shard in tqdm(shards.items(), desc="encode", unit="clip", disable=not progress):
-        feats, _ = windowed({s: x[None] for s, x in rd.clip_tensors(shard, frames).items()}, mmt.cfg.window)
-        out[rel] = mmt.encoder(feats)[0]
+        out[rel] = mmt.encoder({s: x[None] for s, x in rd.clip_tensors(shard, frames).items()})[0]
     return out
 
 
@@ -108,7 +107,8 @@ def train_ddim(ctx: TrainContext) -> dict[str, Any]:
     diff.norm.fit(torch.stack([z[r] for p in tr for r in p]))  # training-set statistics
     sched = diff.scheduler()
     dev = device()
-    log.info("DDIM: %d training pairs, %d held out, %d windows each", len(tr), len(va), z[pairs[0][0]].shape[0])
+    log.info("DDIM: %d training pairs, %d held out, %d windows each", len(tr), len(va),
+             n_windows(frames, cfg.mmt.window))
 
     def tensors(ps):
         return torch.utils.data.TensorDataset(torch.stack([z[s] for s, _ in ps]), torch.stack([z[l] for _, l in ps]))
@@ -119,7 +119,7 @@ def train_ddim(ctx: TrainContext) -> dict[str, Any]:
 
     def step_loss(m, batch, step):
         s, l = (x.to(dev) for x in batch)
-        online = step % 2 == 1
+        online = step % 2 == 1  # one model for both modes: offline and online batches alternate
         if step < 0:  # validation: a fixed generator so that val losses are comparable across epochs
             g = torch.Generator(device=dev).manual_seed(0)
             return 0.5 * (m.loss(l, s, False, sched, g) + m.loss(l, s, True, sched, g))
@@ -158,30 +158,20 @@ def load_models(mmt_path, ddim_path) -> tuple[MMT, LatentDiffusion, ReactDiffCon
 @torch.no_grad()
 def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frames: int, n_pred: int, online: bool,
           steps: int, eta: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip's features (1, T, dim)."""
+    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip's features (1, T, dim).
+
+    All n_pred x W windows are denoised in one batch, online as well: online window w is conditioned on speaker
+    window w - 1 (never on what was generated before it), and the frame-causal decoder makes the whole-clip
+    computation equal to a frame-by-frame stream (the method contract test checks it at random frames)."""
     win = mmt.cfg.window
-    w_feats, n_win = windowed(feats, win)
+    n_win = n_windows(frames, win)
     g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_pred, n_win, mmt.cfg.latent_dim, generator=g)  # drawn up front: independent of data
-    if not online:
-        s = mmt.encoder(w_feats)  # (1, W, L)
-        cond = diff.constraint(diff.norm(s), online=False).expand(n_pred, -1, -1).reshape(n_pred * n_win, -1)
-        z = diff.sample(cond, noise.reshape(n_pred * n_win, -1), steps, eta, g).reshape(n_pred, n_win, -1)
-        tdmm, emo = mmt.decoder(z, causal=False)
-        return emo[:, :frames].numpy(), tdmm[:, :frames].numpy()
-    # Online: window by window, from the current and past speaker windows only.
-    emo_out = np.empty((n_pred, n_win * win, 25), np.float32)
-    tdmm_out = np.empty((n_pred, n_win * win, 58), np.float32)
-    s_prefix, z_prefix = [], []
-    for w in range(n_win):
-        s_prefix.append(mmt.encoder({k: v[:, w : w + 1] for k, v in w_feats.items()})[:, 0])
-        s = torch.stack(s_prefix, dim=1)  # (1, w+1, L)
-        cond = diff.constraint(diff.norm(s), online=True)[:, -1].expand(n_pred, -1)
-        z_prefix.append(diff.sample(cond, noise[:, w], steps, eta, g))
-        tdmm, emo = mmt.decoder(torch.stack(z_prefix, dim=1), causal=True)
-        emo_out[:, w * win : (w + 1) * win] = emo[:, w * win :].numpy()
-        tdmm_out[:, w * win : (w + 1) * win] = tdmm[:, w * win :].numpy()
-    return emo_out[:, :frames], tdmm_out[:, :frames]
+    noise = torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g)  # drawn up front: independent of data
+    cond = diff.condition(mmt.encoder(feats), online)  # (1, W, cond_dim)
+    cond = cond.expand(n_pred, -1, -1).reshape(n_pred * n_win, -1)
+    z = diff.sample(cond, noise, steps, eta, g).reshape(n_pred, n_win * win, -1)
+    tdmm, emo = mmt.decoder(z, causal=online)
+    return emo[:, :frames].numpy(), tdmm[:, :frames].numpy()
 
 
 def generate(ctx: GenerationContext, variant: str) -> Reactions:
