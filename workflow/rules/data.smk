@@ -70,7 +70,7 @@ rule assemble_split:
         runtime=30,
     shell:
         "python -m mafrg assemble --root {params.root:q} --split {wildcards.split:q} --dataset {params.dataset:q} "
-        "{params.mirrored} --out {output:q} > {log:q} 2>&1"
+        "{params.mirrored:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule neighbours:

@@ -27,9 +27,9 @@ rule evaluate_shard:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python -m mafrg evaluate-shard --pred {input.pred:q} --rows {params.rows} --data {input.data:q} "
-        "--neighbours {input.neighbours:q} --protocol {params.protocol} --threads {threads} "
-        "--chunk-rows {params.chunk} --method {wildcards.label:q} --split {wildcards.split:q} "
+        "python -m mafrg evaluate-shard --pred {input.pred:q} --rows {params.rows:q} --data {input.data:q} "
+        "--neighbours {input.neighbours:q} --protocol {params.protocol:q} --threads {threads} "
+        "--chunk-rows {params.chunk:q} --method {wildcards.label:q} --split {wildcards.split:q} "
         "--out {output.rows:q} > {log:q} 2>&1"
 
 
@@ -52,8 +52,8 @@ rule aggregate_metrics:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m mafrg aggregate --shards {input.shards:q} --data {input.data:q} --protocol {params.protocol} "
-        "--method {wildcards.label:q} --split {wildcards.split:q} --seed {wildcards.seed} --out {output:q} > {log:q} 2>&1"
+        "python -m mafrg aggregate --shards {input.shards:q} --data {input.data:q} --protocol {params.protocol:q} "
+        "--method {wildcards.label:q} --split {wildcards.split:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_3dmm:
@@ -82,5 +82,5 @@ rule evaluate_3dmm:
         runtime=60,
     shell:
         "python -m mafrg evaluate-3dmm --pred {input.pred:q} --data {input.data:q} --train {input.train:q} --root {params.root:q} "
-        "--fps {params.fps} --settings {params.settings:q} --method {wildcards.label:q} "
-        "--split {wildcards.split:q} --seed {wildcards.seed} --out {output:q} > {log:q} 2>&1"
+        "--fps {params.fps:q} --settings {params.settings:q} --method {wildcards.label:q} "
+        "--split {wildcards.split:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"

@@ -27,7 +27,7 @@ rule train:
         mem_mb=lambda wc: WF.run(wc.method).method.stage(wc.stage).mem_mb,
         runtime=lambda wc: WF.run(wc.method).method.stage(wc.stage).runtime,
     shell:
-        "python -m mafrg train --method {wildcards.method:q} --stage {wildcards.stage:q} --seed {wildcards.seed} "
+        "python -m mafrg train --method {wildcards.method:q} --stage {wildcards.stage:q} --seed {wildcards.seed:q} "
         "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -60,7 +60,7 @@ rule generate:
         mem_mb=lambda wc: WF.by_label(wc.label)[0].method.generate_mem_mb,
         runtime=lambda wc: WF.by_label(wc.label)[0].method.generate_runtime,
     shell:
-        "python -m mafrg generate --method {params.method:q} --variant {params.variant:q} --seed {wildcards.seed} "
-        "--split {wildcards.split:q} --rows {params.rows} --n-predictions {params.n} --fps {params.fps} "
+        "python -m mafrg generate --method {params.method:q} --variant {params.variant:q} --seed {wildcards.seed:q} "
+        "--split {wildcards.split:q} --rows {params.rows:q} --n-predictions {params.n:q} --fps {params.fps:q} "
         "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} --out {output.pred:q} "
         "> {log:q} 2>&1"
