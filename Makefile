@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 TORCHAUDIO := 2.11.0
 # Debian packages as package:command. Speech for the demo; a headless browser for the report test; a C compiler
-# for the FRDist kernel; and, for the tests only, munge + SLURM for the one-node cluster test.
-APT_RUN := espeak-ng:espeak-ng chromium:chromium gcc:gcc
+# for the FRDist kernel; ffmpeg for the submission videos; and, for the tests only, munge + SLURM for the one-node cluster test.
+APT_RUN := espeak-ng:espeak-ng chromium:chromium gcc:gcc ffmpeg:ffmpeg
 APT_TEST := munge:munged slurmctld:slurmctld slurmd:slurmd slurm-client:sbatch
 
 .PHONY: run test deps system-deps test-system-deps clean-results

@@ -14,9 +14,16 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/methods.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/submission.smk"
 
 
 rule all:
     input:
         report_outputs(),
     default_target: True
+
+
+# `snakemake submission`: challenge packages (results/submission/<method>/), not built by default.
+rule submission:
+    input:
+        submission_targets,

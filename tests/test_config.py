@@ -65,7 +65,8 @@ def test_dataclass_sections_refuse_unknown_keys():
 
 
 SECTIONS = {"dataset": "DatasetConfig", "synth": "SynthConfig", "neighbours": "NeighbourConfig",
-            "evaluation": "EvalConfig", "generation": "GenerationConfig"}
+            "evaluation": "EvalConfig", "generation": "GenerationConfig",
+            "submission": "SubmissionConfig"}
 
 
 def _section_classes():

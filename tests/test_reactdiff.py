@@ -174,3 +174,33 @@ def test_training_resumes_after_being_killed(results, tmp_path):
     mean = np.mean([it.tdmm[:data.speaker_emotion.shape[1]].mean(0) for it in tr], axis=0)
     np.testing.assert_allclose(whole[0]["model"]["decoder.tdmm_mean"].numpy(), mean, rtol=1e-5, atol=1e-6)
     assert np.abs(mean).max() > 0
+
+
+def test_clip_input_norm_removes_what_is_constant_in_a_clip():
+    """input_norm "clip" subtracts each clip's running mean (frames <= t): a per-clip constant offset of the
+    inputs (a person's appearance, say) changes no latent; with "dataset" it does. The running mean is causal."""
+    from mafrg.methods.reactdiff.data import running_mean
+
+    x = torch.randn(2, 9, 3)
+    rm = running_mean(x, axis=1)
+    for t in range(9):
+        torch.testing.assert_close(rm[:, t], x[:, : t + 1].mean(1))
+    np.testing.assert_allclose(running_mean(x[0].numpy()), rm[0].numpy(), rtol=1e-5, atol=1e-6)
+    feats = _feats(20, SMALL_DIMS)
+    shifted = {s: v + 3.0 * torch.randn(1, 1, v.shape[-1]) for s, v in feats.items()}
+    for norm, same in (("clip", True), ("dataset", False)):
+        cfg = reactdiff_config({"preset": "demo", "mmt": {"window": 10, "input_norm": norm}})
+        torch.manual_seed(0)
+        enc = MMT(cfg.mmt, SMALL_DIMS).encoder.eval()
+        with torch.no_grad():
+            a, b = enc(feats), enc(shifted)
+        assert torch.allclose(a, b, atol=1e-4) is same, norm
+
+
+def test_emotion_loss_option():
+    pe, target = torch.full((1, 4, 25), 0.5), torch.zeros(1, 4, 25)
+    z3 = torch.zeros(1, 4, 58)
+    assert mmt_loss(z3, pe, z3, target).item() == pytest.approx(10 * 0.5)  # paper: L1
+    assert mmt_loss(z3, pe, z3, target, "mse").item() == pytest.approx(10 * 0.25)
+    with pytest.raises(ValueError, match="emotion_loss"):
+        reactdiff_config({"preset": "demo", "mmt": {"emotion_loss": "huber"}}).check()

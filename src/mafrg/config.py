@@ -120,6 +120,20 @@ class GenerationConfig:
 
 
 @dataclass
+class SubmissionConfig:
+    """What ``snakemake submission`` packs (README "Challenge submissions"); each method's first seed."""
+
+    methods: list[str] = field(default_factory=list)  # empty: every enabled method with training stages
+    split: str = "test"
+    format: str = "npy"  # npy | pth
+    binarize: bool = True  # AU channels to 0/1 at `threshold` (false: probabilities, clipped to [0, 1])
+    threshold: float = 0.5
+    videos: list[str] | None = None  # speaker clips to render; null: the organisers' four if present, else 4 rows
+    video_reactions: int = 3
+    archive: str = "none"  # none | zip | tar.gz
+
+
+@dataclass
 class EvalConfig:
     protocol: str = "react2024"  # react2024 | corrected
     threads: int = 2

@@ -8,6 +8,7 @@ disagree about a path.
     results/predictions/{split}/{label}/seed{seed}/{shard}.npy  reactions of one row shard (+ _3dmm.npy, .json)
     results/metrics/{split}/{label}/seed{seed}/{shard}.parquet  per-row metric contributions of that shard
     results/metrics/{split}/{label}/seed{seed}.json             split-level REACT metrics of one run
+    results/submission/{method}/manifest.json                   a challenge package (snakemake submission)
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class Paths:
     # ------------------------------------------------------------------------------------------- report
     def report_dir(self) -> str:
         return f"{self.results}/report"
+
+    # --------------------------------------------------------------------------------------- submission
+    def submission(self, method: str) -> str:
+        """A challenge package (its manifest.json at the top; see mafrg.submission)."""
+        return f"{self.results}/submission/{method}"
+
+    def submission_manifest(self, method: str) -> str:
+        return f"{self.submission(method)}/manifest.json"
+
+    def submission_archive(self, method: str, kind: str) -> str:
+        """The package as one file (``kind``: zip | tar.gz; mafrg.submission.pack.archive_path agrees)."""
+        return f"{self.submission(method)}.{kind}"
 
     def log(self, name: str) -> str:
         return f"{self.results}/logs/{name}.log"

@@ -19,7 +19,8 @@ import yaml
 
 from mafrg import methods as registry
 from mafrg.config import (
-    DatasetConfig, EvalConfig, GenerationConfig, NeighbourConfig, SynthConfig, from_dict, validate_config,
+    ConfigError, DatasetConfig, EvalConfig, GenerationConfig, NeighbourConfig, SubmissionConfig, SynthConfig, from_dict,
+    validate_config,
 )
 from mafrg.methods.settings import MethodRun, enabled_runs, schema_fragment
 from mafrg.paths import Paths
@@ -79,6 +80,7 @@ class Workflow:
     neighbours: NeighbourConfig
     evaluation: EvalConfig
     generation: GenerationConfig
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     runs: list[MethodRun] = field(default_factory=list)
 
     @classmethod
@@ -92,6 +94,7 @@ class Workflow:
             neighbours=from_dict(NeighbourConfig, config.get("neighbours")),
             evaluation=from_dict(EvalConfig, config.get("evaluation")),
             generation=from_dict(GenerationConfig, config.get("generation")),
+            submission=from_dict(SubmissionConfig, config.get("submission")),
             runs=enabled_runs(config.get("methods") or {}),
         )
 
@@ -165,6 +168,26 @@ class Workflow:
             if "features" in r.method.reads:
                 out.extend(self.dataset.splits)
         return list(dict.fromkeys(out))
+
+    # ----------------------------------------------------------------------------------- submission
+    def submission_runs(self) -> list[MethodRun]:
+        """The methods ``snakemake submission`` packs: those listed, else every enabled trained method."""
+        sub = self.submission
+        if sub.split not in self.dataset.splits:
+            raise ConfigError(f"submission.split {sub.split!r} is not an evaluated split (dataset.splits: "
+                              f"{', '.join(self.dataset.splits)})")
+        names = sub.methods or [r.name for r in self.trained()]
+        enabled = {r.name: r for r in self.runs}
+        missing = [n for n in names if n not in enabled]
+        if missing:
+            raise ConfigError(f"submission.methods: {', '.join(missing)} is not an enabled method")
+        return [enabled[n] for n in names]
+
+    def submission_inputs(self, method: str, shards: list[str]) -> list[str]:
+        """Every prediction shard (emotion file; its 3DMM and JSON come with it) the package is made from."""
+        run = self.run(method)
+        seed = run.seeds[0]
+        return [self.paths.prediction(self.submission.split, lab, seed, sh) for lab in run.labels() for sh in shards]
 
     # ------------------------------------------------------------------------------------- settings
     def stage_block_json(self, method: str, stage: str) -> str:

@@ -66,7 +66,7 @@ def _alternatives(names):
 wildcard_constraints:
     split="|".join(ALL_SPLITS),
     label=_alternatives(LABELS),
-    method=_alternatives(TRAINED),
+    method=_alternatives([r.name for r in WF.runs]),
     stage=_alternatives(WF.stage_names()),
     seed=r"\d+",
     rel="[^/]+/[^/]+/[^/]+/[^/]+",
@@ -118,6 +118,17 @@ def media_files(split):
 def results_dir(path: str, depth: int) -> str:
     """The results folder an output lies in, ``depth`` folders up (so rules never hard-code it twice)."""
     return str(Path(path).parents[depth])
+
+
+SUB = WF.submission
+
+
+def submission_targets(wildcards):
+    """`snakemake submission`: each configured method's package manifest (and archive). An input function, so
+    that a config whose submission section does not fit (say, a split not evaluated) fails only this target."""
+    names = [r.name for r in WF.submission_runs()]
+    out = [P.submission_manifest(m) for m in names]
+    return out + ([P.submission_archive(m, SUB.archive) for m in names] if SUB.archive != "none" else [])
 
 
 def rows_arg(wildcards) -> str:

@@ -30,6 +30,13 @@ class MMTConfig:
     decoder_ff: int = 256  # feed-forward width of a decoder layer (code: 2 x latent)
     decoder_head_hidden: int = 0  # 0: two linear heads (paper); code: an MLP head of 2 x latent
     positional_encoding: bool = False  # sinusoidal frame positions in encoder and decoder (code: none)
+    # Input standardisation (not in the paper; extractor features come at arbitrary scales): "dataset" uses the
+    # training set's per-dimension mean and std; "clip" first removes each clip's running mean (frames <= t, so it
+    # stays causal), which takes out what stays constant in a clip, such as the person's appearance.
+    input_norm: Literal["dataset", "clip"] = "dataset"
+    # Emotion reconstruction loss (paper: L1). L1's minimiser is the median, which for a binary AU column that is
+    # mostly 0 is 0: the AU outputs lose their mean, which CCC (FRCorr) punishes; "mse" estimates the probability.
+    emotion_loss: Literal["l1", "mse"] = "l1"
     dropout: float = 0.1  # (code: 0.1 in the decoder layers)
     # Online mode decodes with a frame-causal mask; this share of MMT training batches uses it, so that one
     # decoder serves both modes (the authors train a separate model for online).
@@ -80,6 +87,10 @@ class ReactDiffConfig:
                                    ("mmt.latent_dim", m.latent_dim, m.decoder_heads)):
             if width % heads:
                 raise ConfigError(f"methods.ReactDiff.{name} must be divisible by its number of heads")
+        if m.emotion_loss not in ("l1", "mse"):
+            raise ConfigError("methods.ReactDiff.mmt.emotion_loss must be 'l1' or 'mse'")
+        if m.input_norm not in ("dataset", "clip"):
+            raise ConfigError("methods.ReactDiff.mmt.input_norm must be 'dataset' or 'clip'")
         if d.sample_steps > d.train_timesteps:
             raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
 
@@ -92,7 +103,8 @@ def demo() -> ReactDiffConfig:
     """Sized for 2 CPU cores and the demo's 250-frame clips (README: "ReactDiff presets")."""
     return ReactDiffConfig(
         mmt=MMTConfig(window=25, hidden_dim=64, heads=4, au_self_attention=False, latent_dim=16, map_hidden=128,
-                      decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0),
+                      decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0, input_norm="clip",
+                      emotion_loss="mse"),
         ddim=DDIMConfig(cond_dim=64, cond_groups=16, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
                         attention_levels=()),
         train_mmt=TrainConfig(epochs=20, batch_size=4, lr=2e-3, ema_decay=0.95),

@@ -81,14 +81,27 @@ def stream_dims(shard: str) -> dict[str, int]:
     return {s: meta["streams"][s]["dim"] for s in STREAMS}
 
 
-def input_stats(items: list[ClipItem], frames: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-dimension mean and standard deviation of every stream over the training clips (streamed)."""
+def running_mean(x: np.ndarray | torch.Tensor, axis: int = 0):
+    """Mean of frames 0..t at every t along ``axis`` (causal: frame t never sees a later frame)."""
+    if isinstance(x, torch.Tensor):
+        n = torch.arange(1, x.shape[axis] + 1, dtype=x.dtype, device=x.device)
+        return x.cumsum(axis) / n.reshape([-1 if i == axis % x.ndim else 1 for i in range(x.ndim)])
+    n = np.arange(1, x.shape[axis] + 1, dtype=x.dtype)
+    return np.cumsum(x, axis=axis) / n.reshape([-1 if i == axis % x.ndim else 1 for i in range(x.ndim)])
+
+
+def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-dimension mean and standard deviation of every stream over the training clips (streamed); with
+    ``centre_clip``, of the inputs after each clip's running mean is removed (MMTConfig.input_norm "clip")."""
     acc: dict[str, list] = {}
     n = 0
     for it in items:
         clip = features.load_clip(it.shard, STREAMS, frames=frames, dtype=np.float64)
         for s in STREAMS:
             x = clip[s]
+            if centre_clip:
+                x = x - running_mean(x)
             if s not in acc:
                 acc[s] = [np.zeros(x.shape[1]), np.zeros(x.shape[1])]
             acc[s][0] += x.sum(0)

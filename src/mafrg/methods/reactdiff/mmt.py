@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from mafrg.methods.reactdiff.config import MMTConfig
+from mafrg.methods.reactdiff.data import running_mean
 
 STREAM_DIMS = {"au": 25088, "fe": 1408, "va": 64, "mfcc": 26, "wav2vec2": 1536}
 
@@ -105,7 +106,10 @@ class MMTEncoder(nn.Module):
         ws = self.cfg.window
         x = {}
         for s, v in feats.items():
-            v = pad_to_windows((v.float() - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), ws)
+            v = v.float()
+            if self.cfg.input_norm == "clip":
+                v = v - running_mean(v, axis=1)
+            v = pad_to_windows((v - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), ws)
             x[s] = v.reshape(-1, ws, v.shape[-1])  # (B*W, window, dim): attention stays inside a window
         b, t = feats["fe"].shape[0], x["fe"].shape[0] * ws // feats["fe"].shape[0]
         face = self.au(x["au"], x["au"]) if self.cfg.au_self_attention else self.au(x["au"])
@@ -166,9 +170,12 @@ class MMT(nn.Module):
         return self.decoder(z, causal), z
 
 
-def mmt_loss(pred_3dmm: torch.Tensor, pred_emotion: torch.Tensor, tdmm: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
-    """10 * MSE(3DMM) + 10 * L1(emotion), as in the paper."""
-    return 10.0 * torch.mean((pred_3dmm - tdmm) ** 2) + 10.0 * torch.mean(torch.abs(pred_emotion - emotion))
+def mmt_loss(pred_3dmm: torch.Tensor, pred_emotion: torch.Tensor, tdmm: torch.Tensor, emotion: torch.Tensor,
+             emotion_loss: str = "l1") -> torch.Tensor:
+    """10 * MSE(3DMM) + 10 * L1(emotion) as in the paper (``emotion_loss="mse"``: squared error instead)."""
+    err = pred_emotion - emotion
+    emo = torch.mean(err * err) if emotion_loss == "mse" else torch.mean(torch.abs(err))
+    return 10.0 * torch.mean((pred_3dmm - tdmm) ** 2) + 10.0 * emo
 
 
 def n_windows(frames: int, window: int) -> int:

@@ -48,7 +48,7 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     seed_everything(seed)  # before the model is built: initial weights follow the seed
     log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
     model = MMT(cfg.mmt, dims)
-    model.encoder.set_input_stats(rd.input_stats(tr, frames))
+    model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip"))
     model.decoder.tdmm_mean.copy_(torch.from_numpy(np.mean([it.tdmm[:frames].mean(0) for it in tr], axis=0)))
     dev = device()
 
@@ -59,7 +59,7 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     def step_loss(m, batch, step):
         batch = _to(batch, dev)
         (p3, pe), _ = m({s: batch[s] for s in rd.STREAMS}, causal=_causal_for_step(step, cfg.mmt.causal_training_fraction))
-        return mmt_loss(p3[:, :frames], pe[:, :frames], batch["tdmm"], batch["emotion"])
+        return mmt_loss(p3[:, :frames], pe[:, :frames], batch["tdmm"], batch["emotion"], cfg.mmt.emotion_loss)
 
     digest = ctx.features_digest()
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir,

@@ -1,0 +1,341 @@
+"""Write a submission package (layout: :mod:`mafrg.submission`) from a run's prediction shards.
+
+Every file is written atomically and only when its bytes change, so a rerun after one row changed rewrites that
+row's files, the stacked ``predictions.npy`` and the manifest, and nothing else; a video is re-rendered only when
+its inputs (speaker media, the reactions shown, the renderer settings) change. Files of rows that are no longer
+in the split are removed, so a package never holds an extra row. The manifest is written last: a package whose
+manifest exists is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mafrg import predictions as preds
+from mafrg.atomic import atomic_path, write_json
+from mafrg.methods.contract import DEFAULT_VARIANT
+from mafrg.provenance import code_version, file_sha256, package_versions
+from mafrg.sharding import parse_rows
+from mafrg.submission import DEFAULT_VIDEO_CLIPS, MANIFEST, VARIANT_DIRS, result_name, tdmm_name
+from mafrg.submission.values import ValueRules, apply_rules
+
+log = logging.getLogger(__name__)
+ARCHIVES = ("none", "zip", "tar.gz")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same package gives the same archive bytes
+
+
+class SubmissionError(ValueError):
+    """A package cannot be made from these inputs (missing or inconsistent prediction shards, unknown clips)."""
+
+
+@dataclass
+class PackOptions:
+    format: str = "npy"  # npy | pth (torch.save of a tensor, read back with weights_only=True)
+    rules: ValueRules = field(default_factory=ValueRules)
+    videos: list[str] | None = None  # speaker clips to render; None: the organisers' four when present
+    video_reactions: int = 3
+    archive: str = "none"  # none | zip | tar.gz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "value_rules": self.rules.to_dict(), "videos": self.videos,
+                "video_reactions": self.video_reactions, "archive": self.archive}
+
+
+def variant_dirs(method, variants: list[str] | None) -> dict[str, str]:
+    """Package directory (offline/online) -> the method's variant. A method with one unnamed variant (the
+    baselines) is packed as offline, and also as online when that variant is causal."""
+    names = [v.name for v in method.variants]
+    chosen = variants or names
+    for v in chosen:
+        if v not in names:
+            raise SubmissionError(f"{method.name} has no variant {v!r} (it has {', '.join(names)})")
+    out: dict[str, str] = {}
+    for v in chosen:
+        if v in VARIANT_DIRS:
+            out[v] = v
+        elif v == DEFAULT_VARIANT:
+            out["offline"] = v
+            if method.variant(v).causal:
+                out["online"] = v
+        else:
+            raise SubmissionError(f"{method.name} variant {v!r}: a submission holds only offline and online")
+    return out
+
+
+@dataclass
+class RunPredictions:
+    emotion: np.ndarray  # (R, alpha, T, 25)
+    tdmm: np.ndarray  # (R, alpha, T, 58)
+    metas: list[dict[str, Any]]
+    files: list[str]
+
+
+def _shard_files(folder: Path, shards: list[str] | None) -> list[Path]:
+    if shards:
+        return [folder / f"{s}.npy" for s in shards]
+    found = sorted((p for p in folder.glob("r*-*.npy") if not p.name.endswith("_3dmm.npy")),
+                   key=lambda p: parse_rows(p.stem))
+    if not found:
+        raise SubmissionError(f"{folder}: no prediction shards (run the workflow's generation first)")
+    return found
+
+
+def load_run(folder: str | Path, n_rows: int, shards: list[str] | None = None) -> RunPredictions:
+    """The shards of one (split, label, seed) run, checked to tile rows [0, n_rows) exactly."""
+    folder = Path(folder)
+    files = _shard_files(folder, shards)
+    want = 0
+    emo, tdmm, metas = [], [], []
+    for f in files:
+        if not f.is_file() or not preds.meta_path(f).is_file():
+            raise SubmissionError(f"{f}: prediction shard missing or incomplete (no {preds.meta_path(f).name})")
+        a, b = parse_rows(f.stem)
+        if a != want:
+            raise SubmissionError(f"{f}: covers rows {a}:{b}, expected a shard starting at row {want} "
+                                  "(shards overlap or leave a gap: pass --shards)")
+        want = b
+        e = preds.load_emotion(f)
+        if e.shape[0] != b - a:
+            raise SubmissionError(f"{f}: {e.shape[0]} rows, its name says {b - a}")
+        emo.append(np.asarray(e))
+        tdmm.append(np.asarray(preds.load_3dmm(f)))
+        metas.append(json.loads(preds.meta_path(f).read_text()))
+    if want != n_rows:
+        raise SubmissionError(f"{folder}: the shards cover rows 0:{want}, the split has {n_rows}")
+    return RunPredictions(np.concatenate(emo), np.concatenate(tdmm), metas, [str(f) for f in files])
+
+
+def _same(metas: list[dict], key: str, folder: str) -> Any:
+    vals = {json.dumps(m.get(key), sort_keys=True) for m in metas}
+    if len(vals) > 1:
+        raise SubmissionError(f"{folder}: its shards disagree on {key!r} (generated by different models or "
+                              "settings): regenerate them")
+    return metas[0].get(key)
+
+
+def _npy_bytes(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(x, np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _pth_bytes(x: np.ndarray) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(torch.from_numpy(np.ascontiguousarray(x, np.float32)), buf)
+    return buf.getvalue()
+
+
+class _Writer:
+    """Writes files under ``root`` only when their bytes change; remembers every file's sha256."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.files: dict[str, str] = {}
+        self.written = self.reused = 0
+
+    def put(self, rel: str, data: bytes) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.root / rel
+        if path.is_file() and path.stat().st_size == len(data) and file_sha256(path) == sha:
+            self.reused += 1
+        else:
+            with atomic_path(path, suffix=path.suffix) as tmp:
+                tmp.write_bytes(data)
+            self.written += 1
+        self.files[rel] = sha
+
+    def record(self, rel: str, written: bool) -> None:
+        """A file another writer made (a rendered video): hashed from disk."""
+        self.files[rel] = file_sha256(self.root / rel)
+        self.written += written
+        self.reused += not written
+
+
+def video_clips(requested: list[str] | None, speakers: list[str]) -> list[str]:
+    """The configured clips (each must be a speaker clip of the split), or by default the organisers' four
+    that the split has, else the first four rows' speakers."""
+    if requested is not None:
+        missing = [c for c in requested if c not in speakers]
+        if missing:
+            raise SubmissionError(f"submission.videos: {', '.join(missing)} is not a speaker clip of this split")
+        return list(requested)
+    present = [c for c in DEFAULT_VIDEO_CLIPS if c in speakers]
+    return present or speakers[:4]
+
+
+def _video_key(video: Path, audio: Path, tdmm: np.ndarray, fps: int) -> str:
+    from mafrg.provenance import code_hash
+
+    h = hashlib.sha256()
+    for f in (video, audio):
+        h.update(file_sha256(f).encode() if f.is_file() else b"dir:" + str(f).encode())
+    h.update(np.ascontiguousarray(tdmm, np.float32).tobytes())
+    h.update(f"{fps}:{code_hash(['render', 'submission.videos', 'media'])}".encode())
+    return h.hexdigest()
+
+
+def pack(out: str | Path, method, variants: list[str] | None, data, results: str, root: str, seed: int,
+         fps: int, opts: PackOptions, shards: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Write the package of ``method`` for split ``data`` into ``out``; returns the manifest."""
+    from mafrg.data.layout import clip_files
+    from mafrg.paths import Paths
+    from mafrg.submission.videos import render_video
+
+    if opts.format not in ("npy", "pth"):
+        raise SubmissionError(f"format must be npy or pth, got {opts.format!r}")
+    if opts.archive not in ARCHIVES:
+        raise SubmissionError(f"archive must be one of {', '.join(ARCHIVES)}, got {opts.archive!r}")
+    out = Path(out)
+    paths = Paths(results=results, root=root)
+    split = data.split
+    speakers = [r.speaker for r in data.rows]
+    seen: dict[str, int] = {}
+    for i, s in enumerate(speakers):
+        if s in seen:
+            raise SubmissionError(f"rows {seen[s]} and {i} of {split} have the same speaker clip {s}: the official "
+                                  "per-clip layout cannot hold both")
+        seen[s] = i
+    old = _old_manifest(out)
+    w = _Writer(out)
+    encode = _npy_bytes if opts.format == "npy" else _pth_bytes
+    manifest_variants: dict[str, Any] = {}
+    clips = video_clips(opts.videos, speakers)
+    for vdir, variant in variant_dirs(method, variants).items():
+        label = method.label(variant)
+        folder = Path(paths.prediction(split, label, seed, "x")).parent
+        run = load_run(folder, len(data.rows), shards)
+        sub, counts = apply_rules(run.emotion, opts.rules, speakers)
+        n, alpha, frames, _ = sub.shape
+        base = f"{vdir}/{split}"
+        for i in tqdm(range(n), desc=f"pack {label} ({vdir})", unit="row", disable=not progress):
+            for k in range(alpha):
+                w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[i, k]))
+                w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(run.tdmm[i, k]))
+        w.put(f"{base}/predictions.npy", _npy_bytes(sub))
+        text = io.StringIO()
+        cw = csv.writer(text, lineterminator="\n")
+        cw.writerow(["row", "speaker_path", "listener_path", "mirrored"])
+        cw.writerows([r.index, r.speaker, r.listener, int(r.mirrored)] for r in data.rows)
+        w.put(f"{base}/rows.csv", text.getvalue().encode())
+        video_keys = {}
+        for clip in clips:
+            i = seen[clip]
+            f = clip_files(root, split, clip)
+            shown = run.tdmm[i, : min(opts.video_reactions, alpha)]
+            key = _video_key(f.video, f.audio, shown, fps)
+            rel = f"{vdir}/videos/{split}/{clip}.mp4"
+            video_keys[rel] = key
+            if old.get("video_inputs", {}).get(rel) == key and (out / rel).is_file() \
+                    and old.get("files", {}).get(rel) == file_sha256(out / rel):
+                w.record(rel, written=False)
+                continue
+            log.info("rendering %s", rel)
+            render_video(f.video, f.audio, shown, fps, out / rel)
+            w.record(rel, written=True)
+        meta0 = run.metas[0]
+        manifest_variants[vdir] = {
+            "variant": variant, "label": label, "rows": n, "n_predictions": alpha, "frames": frames,
+            "checkpoints": _same(run.metas, "checkpoints", str(folder)),
+            "config": _same(run.metas, "config", str(folder)),
+            "seed": meta0.get("seed", seed), "prediction_shards": run.files, "value_rule_changes": counts,
+            "videos": sorted(video_keys), "video_inputs_sha256": video_keys,
+        }
+    removed = _remove_stale(out, set(w.files))
+    manifest = {
+        "format_version": 1, "method": method.name, "split": split, "seed": seed, "rows": len(data.rows),
+        "variants": manifest_variants, "options": opts.to_dict(), "fps": fps,
+        "code_version": code_version(), "packages": package_versions(),
+        "video_inputs": {k: v for mv in manifest_variants.values() for k, v in mv["video_inputs_sha256"].items()},
+        "files": dict(sorted(w.files.items())),
+    }
+    write_json(out / MANIFEST, manifest)
+    log.info("package %s: %d files written, %d unchanged, %d stale removed", out, w.written, w.reused, removed)
+    if opts.archive != "none":
+        write_archive(out, opts.archive)
+    return manifest
+
+
+def _old_manifest(out: Path) -> dict[str, Any]:
+    try:
+        return json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remove_stale(out: Path, keep: set[str]) -> int:
+    n = 0
+    for vdir in VARIANT_DIRS:
+        top = out / vdir
+        if not top.is_dir():
+            continue
+        for p in sorted(top.rglob("*"), reverse=True):
+            rel = p.relative_to(out).as_posix()
+            if p.is_file() and rel not in keep:
+                p.unlink()
+                n += 1
+            elif p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+    return n
+
+
+def archive_path(out: str | Path, kind: str) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + (".zip" if kind == "zip" else ".tar.gz"))
+
+
+def write_archive(out: str | Path, kind: str) -> Path:
+    """``out.zip`` / ``out.tar.gz`` of the whole package, atomically; reused when it already holds this
+    manifest (every file's sha256 is in the manifest, so equal manifests mean equal contents)."""
+    out = Path(out)
+    target = archive_path(out, kind)
+    manifest = (out / MANIFEST).read_bytes()
+    if target.is_file() and _archived_manifest(target, kind, out.name) == manifest:
+        log.info("archive %s is up to date", target)
+        return target
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    with atomic_path(target, suffix=".zip" if kind == "zip" else ".tar.gz") as tmp:
+        if kind == "zip":
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                for name in names:
+                    info = zipfile.ZipInfo(f"{out.name}/{name}", date_time=_ZIP_TIME)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    z.writestr(info, (out / name).read_bytes())
+        else:
+            import gzip
+
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+                    tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name in names:
+                    data = (out / name).read_bytes()
+                    info = tarfile.TarInfo(f"{out.name}/{name}")
+                    info.size, info.mtime, info.mode = len(data), 0, 0o644
+                    tar.addfile(info, io.BytesIO(data))
+    log.info("archive %s written (%d files)", target, len(names))
+    return target
+
+
+def _archived_manifest(target: Path, kind: str, top: str) -> bytes | None:
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(target) as z:
+                return z.read(f"{top}/{MANIFEST}")
+        with tarfile.open(target, "r:gz") as tar:
+            f = tar.extractfile(f"{top}/{MANIFEST}")
+            return f.read() if f else None
+    except (OSError, KeyError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+        return None
