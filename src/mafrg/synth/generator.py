@@ -47,8 +47,9 @@ def resolve_audio_method(requested: str) -> str:
 def generate(cfg: SynthConfig, root: str | Path) -> dict:
     """Generate the dataset under ``root``; returns (and writes) its manifest.
 
-    Deterministic by ``cfg.seed``: each session draws from its own child generator, so sizes of other
-    splits do not change a session's content.
+    Deterministic by ``cfg.seed``: session k (numbered across splits, train first) draws from the k-th child
+    generator, so its content depends only on the seed and k. Changing a split's size therefore renumbers, and so
+    changes, the sessions of the splits after it.
     """
     root = Path(root)
     if cfg.video_format not in ("mp4", "png"):
