@@ -204,3 +204,42 @@ def test_emotion_loss_option():
     assert mmt_loss(z3, pe, z3, target, "mse").item() == pytest.approx(10 * 0.25)
     with pytest.raises(ValueError, match="emotion_loss"):
         reactdiff_config({"preset": "demo", "mmt": {"emotion_loss": "huber"}}).check()
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_context_windows_reach_back_never_forward(online):
+    """ddim.context_windows 2: z_bc of window w sees speaker windows w-1 and w offline, w-2 and w-1 online."""
+    from mafrg.methods.reactdiff.diffusion import BehaviourConstraint
+
+    cfg = reactdiff_config({"preset": "demo", "ddim": {"context_windows": 2}})
+    bc = BehaviourConstraint(4, 3, cfg.ddim).eval()
+    s = torch.randn(1, 5, 4, 3)
+    base = bc(s, online)
+    last = 1 if online else 0  # the latest window z_bc(w) may see is w - last
+    for src in range(5):
+        moved = s.clone()
+        moved[:, src] += 1.0
+        changed = [w for w in range(5) if not torch.allclose(bc(moved, online)[:, w], base[:, w])]
+        assert changed == [w for w in (src + last, src + last + 1) if w < 5], (src, changed)
+
+
+@pytest.mark.parametrize("preset", ["demo", "tiny"])
+def test_unet_output_depends_on_condition_and_timestep(preset):
+    """The noise predictor must see z_bc and t. (It did not in the 16-channel demo U-Net while GroupNorm had one
+    channel per group: the per-channel embedding a residual block adds was normalised away.)"""
+    block = TINY if preset == "tiny" else {"preset": "demo"}
+    cfg = reactdiff_config(block)
+    diff = LatentDiffusion(cfg.mmt, cfg.ddim)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in diff.parameters():  # out-layers start at zero (ADM): give every weight a value
+            p.normal_(0.0, 0.2)
+    ws, lat = cfg.mmt.window, cfg.mmt.latent_dim
+    x = torch.randn(3, ws, lat)
+    c1, c2 = torch.randn(3, cfg.ddim.cond_dim), torch.randn(3, cfg.ddim.cond_dim)
+    t1, t2 = torch.full((3,), 2), torch.full((3,), 15)
+    with torch.no_grad():
+        base = diff.unet(x, t1, c1)
+        by_cond = (diff.unet(x, t1, c2) - base).abs().mean() / base.abs().mean()
+        by_time = (diff.unet(x, t2, c1) - base).abs().mean() / base.abs().mean()
+    assert by_cond > 1e-3 and by_time > 1e-3, (float(by_cond), float(by_time))  # the bug: ~1e-7

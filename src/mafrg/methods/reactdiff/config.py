@@ -48,6 +48,9 @@ class DDIMConfig:
     # z_bc = SiLU(GroupNorm(Linear(Flatten(speaker window latents)))), one per window (paper: R^{(N//ws) x 1024})
     cond_dim: int = 1024
     cond_groups: int = 32  # GroupNorm groups of z_bc (code: 32)
+    # Speaker windows z_bc flattens: 1 = the window conditioned on (paper, code); k > 1 adds the k - 1 windows
+    # before it (zeros before the clip), for listeners whose reaction lags into the next window.
+    context_windows: int = 1
     # Noise predictor: ADM-style 1-D U-Net (DiffAE lineage, the authors' GDUnet_Latent): a window's ws frames are
     # the channels and the latent dimensions the length; time embedding (4 x model_channels) concatenated with z_bc
     # feeds every residual block.
@@ -91,6 +94,8 @@ class ReactDiffConfig:
             raise ConfigError("methods.ReactDiff.mmt.emotion_loss must be 'l1' or 'mse'")
         if m.input_norm not in ("dataset", "clip"):
             raise ConfigError("methods.ReactDiff.mmt.input_norm must be 'dataset' or 'clip'")
+        if d.context_windows < 1:
+            raise ConfigError("methods.ReactDiff.ddim.context_windows must be >= 1")
         if d.sample_steps > d.train_timesteps:
             raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
 
