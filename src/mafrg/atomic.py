@@ -42,17 +42,22 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if tmp_path.is_file():
-            with open(tmp_path, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared like any file
-        os.replace(tmp_path, target)
+        publish(tmp_path, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         if isinstance(exc, OSError):
             raise _disk_full(exc, target) from exc
         raise
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Move a finished temporary file (or folder) onto ``target``: flushed, with normal permissions, by rename."""
+    if tmp.is_file():
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared like any file
+    os.replace(tmp, target)
 
 
 def remove_stale_temps(target: Path, suffix: str) -> None:

@@ -87,7 +87,7 @@ class Paths:
         return f"{self.submission(method)}/manifest.json"
 
     def submission_archive(self, method: str, kind: str) -> str:
-        """The package as one file (``kind``: zip | tar.gz; mafrg.submission.pack.archive_path agrees)."""
+        """The package as one file (``kind``: zip | tar.gz; as mafrg.submission.pack.archive_path)."""
         return f"{self.submission(method)}.{kind}"
 
     def log(self, name: str) -> str:

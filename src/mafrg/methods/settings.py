@@ -16,8 +16,9 @@ The schema fragment of each block is derived from the method's config dataclass 
 from __future__ import annotations
 
 import copy
+import typing
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from mafrg.config import ConfigError
 from mafrg.methods.contract import DEFAULT_VARIANT, Method, to_jsonable
@@ -28,10 +29,15 @@ RESERVED = ("enabled", "variants", "preset", "seeds", "seed", "threads")
 def merge(obj: Any, over: dict[str, Any], where: str) -> Any:
     """A copy of dataclass ``obj`` with ``over`` applied field by field (nested dataclasses merge too)."""
     names = {f.name for f in fields(obj)}
+    hints = typing.get_type_hints(type(obj))
     changes = {}
     for k, v in (over or {}).items():
         if k not in names:
             raise ConfigError(f"unknown key {where}.{k}")
+        if typing.get_origin(hints[k]) is Literal and v not in typing.get_args(hints[k]):
+            # the schema says the same for workflow configs; this also covers blocks given to the CLI directly
+            choices = ", ".join(repr(c) for c in typing.get_args(hints[k]))
+            raise ConfigError(f"{where}.{k} must be one of {choices}, got {v!r}")
         cur = getattr(obj, k)
         if is_dataclass(cur):
             if not isinstance(v, dict):

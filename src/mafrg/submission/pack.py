@@ -9,22 +9,26 @@ manifest exists is complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
+import os
 import tarfile
+import tempfile
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
 from mafrg import predictions as preds
-from mafrg.atomic import atomic_path, write_json
+from mafrg.atomic import atomic_path, publish, remove_stale_temps, write_json
 from mafrg.methods.contract import DEFAULT_VARIANT
 from mafrg.provenance import code_version, file_sha256, package_versions
 from mafrg.sharding import parse_rows
@@ -75,11 +79,23 @@ def variant_dirs(method, variants: list[str] | None) -> dict[str, str]:
 
 
 @dataclass
-class RunPredictions:
-    emotion: np.ndarray  # (R, alpha, T, 25)
-    tdmm: np.ndarray  # (R, alpha, T, 58)
+class RunShards:
+    """The checked shards of one (split, label, seed) run; read one at a time (a REACT split's reactions are
+    ~3 GB with their 3DMM, so they are never all in memory)."""
+
+    ranges: list[tuple[Path, int, int]]  # (emotion file, first row, end row), tiling the split
     metas: list[dict[str, Any]]
-    files: list[str]
+
+    @property
+    def files(self) -> list[str]:
+        return [str(f) for f, _, _ in self.ranges]
+
+    def tdmm_row(self, i: int) -> np.ndarray:
+        """Row i's 3DMM reactions (alpha, T, 58)."""
+        for f, a, b in self.ranges:
+            if a <= i < b:
+                return np.asarray(preds.load_3dmm(f)[i - a])
+        raise IndexError(i)
 
 
 def _shard_files(folder: Path, shards: list[str] | None) -> list[Path]:
@@ -92,13 +108,12 @@ def _shard_files(folder: Path, shards: list[str] | None) -> list[Path]:
     return found
 
 
-def load_run(folder: str | Path, n_rows: int, shards: list[str] | None = None) -> RunPredictions:
+def load_run(folder: str | Path, n_rows: int, shards: list[str] | None = None) -> RunShards:
     """The shards of one (split, label, seed) run, checked to tile rows [0, n_rows) exactly."""
     folder = Path(folder)
-    files = _shard_files(folder, shards)
     want = 0
-    emo, tdmm, metas = [], [], []
-    for f in files:
+    ranges, metas = [], []
+    for f in _shard_files(folder, shards):
         if not f.is_file() or not preds.meta_path(f).is_file():
             raise SubmissionError(f"{f}: prediction shard missing or incomplete (no {preds.meta_path(f).name})")
         a, b = parse_rows(f.stem)
@@ -106,15 +121,15 @@ def load_run(folder: str | Path, n_rows: int, shards: list[str] | None = None) -
             raise SubmissionError(f"{f}: covers rows {a}:{b}, expected a shard starting at row {want} "
                                   "(shards overlap or leave a gap: pass --shards)")
         want = b
-        e = preds.load_emotion(f)
-        if e.shape[0] != b - a:
-            raise SubmissionError(f"{f}: {e.shape[0]} rows, its name says {b - a}")
-        emo.append(np.asarray(e))
-        tdmm.append(np.asarray(preds.load_3dmm(f)))
+        rows = preds.load_emotion(f).shape[0]
+        if rows != b - a:
+            raise SubmissionError(f"{f}: {rows} rows, its name says {b - a}")
+        preds.load_3dmm(f)  # checked against the emotion file now, before anything is written
+        ranges.append((f, a, b))
         metas.append(json.loads(preds.meta_path(f).read_text()))
     if want != n_rows:
         raise SubmissionError(f"{folder}: the shards cover rows 0:{want}, the split has {n_rows}")
-    return RunPredictions(np.concatenate(emo), np.concatenate(tdmm), metas, [str(f) for f in files])
+    return RunShards(ranges, metas)
 
 
 def _same(metas: list[dict], key: str, folder: str) -> Any:
@@ -157,6 +172,32 @@ class _Writer:
                 tmp.write_bytes(data)
             self.written += 1
         self.files[rel] = sha
+
+    @contextlib.contextmanager
+    def stacked(self, rel: str, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+        """A float32 .npy of ``shape`` filled in place (memory-mapped) by the caller; it replaces the existing
+        file only when its bytes differ, by rename, so the file is always whole."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path, ".npy")
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npy", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            yield arr
+            arr.flush()
+            del arr
+            sha = file_sha256(tmp)
+            if path.is_file() and file_sha256(path) == sha:
+                tmp.unlink()
+                self.reused += 1
+            else:
+                publish(tmp, path)
+                self.written += 1
+            self.files[rel] = sha
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def record(self, rel: str, written: bool) -> None:
         """A file another writer made (a rendered video): hashed from disk."""
@@ -218,14 +259,22 @@ def pack(out: str | Path, method, variants: list[str] | None, data, results: str
         label = method.label(variant)
         folder = Path(paths.prediction(split, label, seed, "x")).parent
         run = load_run(folder, len(data.rows), shards)
-        sub, counts = apply_rules(run.emotion, opts.rules, speakers)
-        n, alpha, frames, _ = sub.shape
+        n = len(data.rows)
+        _, alpha, frames, channels = preds.load_emotion(run.ranges[0][0]).shape
         base = f"{vdir}/{split}"
-        for i in tqdm(range(n), desc=f"pack {label} ({vdir})", unit="row", disable=not progress):
-            for k in range(alpha):
-                w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[i, k]))
-                w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(run.tdmm[i, k]))
-        w.put(f"{base}/predictions.npy", _npy_bytes(sub))
+        counts: Counter[str] = Counter()
+        with w.stacked(f"{base}/predictions.npy", (n, alpha, frames, channels)) as stacked, \
+                tqdm(total=n, desc=f"pack {label} ({vdir})", unit="row", disable=not progress) as bar:
+            for f, a, b in run.ranges:  # one shard in memory at a time
+                sub, c = apply_rules(preds.load_emotion(f), opts.rules, speakers, start=a)
+                counts.update(c)
+                stacked[a:b] = sub
+                tdmm = preds.load_3dmm(f)
+                for i in range(a, b):
+                    for k in range(alpha):
+                        w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[i - a, k]))
+                        w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(tdmm[i - a, k]))
+                    bar.update()
         text = io.StringIO()
         cw = csv.writer(text, lineterminator="\n")
         cw.writerow(["row", "speaker_path", "listener_path", "mirrored"])
@@ -235,7 +284,7 @@ def pack(out: str | Path, method, variants: list[str] | None, data, results: str
         for clip in clips:
             i = seen[clip]
             f = clip_files(root, split, clip)
-            shown = run.tdmm[i, : min(opts.video_reactions, alpha)]
+            shown = run.tdmm_row(i)[: min(opts.video_reactions, alpha)]
             key = _video_key(f.video, f.audio, shown, fps)
             rel = f"{vdir}/videos/{split}/{clip}.mp4"
             video_keys[rel] = key
@@ -251,7 +300,7 @@ def pack(out: str | Path, method, variants: list[str] | None, data, results: str
             "variant": variant, "label": label, "rows": n, "n_predictions": alpha, "frames": frames,
             "checkpoints": _same(run.metas, "checkpoints", str(folder)),
             "config": _same(run.metas, "config", str(folder)),
-            "seed": meta0.get("seed", seed), "prediction_shards": run.files, "value_rule_changes": counts,
+            "seed": meta0.get("seed", seed), "prediction_shards": run.files, "value_rule_changes": dict(counts),
             "videos": sorted(video_keys), "video_inputs_sha256": video_keys,
         }
     removed = _remove_stale(out, set(w.files))
@@ -294,7 +343,7 @@ def _remove_stale(out: Path, keep: set[str]) -> int:
 
 def archive_path(out: str | Path, kind: str) -> Path:
     out = Path(out)
-    return out.with_name(out.name + (".zip" if kind == "zip" else ".tar.gz"))
+    return out.with_name(f"{out.name}.{kind}")  # as Paths.submission_archive
 
 
 def write_archive(out: str | Path, kind: str) -> Path:
@@ -307,7 +356,7 @@ def write_archive(out: str | Path, kind: str) -> Path:
         log.info("archive %s is up to date", target)
         return target
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    with atomic_path(target, suffix=".zip" if kind == "zip" else ".tar.gz") as tmp:
+    with atomic_path(target, suffix=f".{kind}") as tmp:
         if kind == "zip":
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
                 for name in names:

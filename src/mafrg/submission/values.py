@@ -34,14 +34,16 @@ class ValueRules:
                                "expressions": f"clipped at 0, renormalised to sum 1 where off by > {SUM_TOLERANCE}"}
 
 
-def apply_rules(emotion: np.ndarray, rules: ValueRules, row_names: list[str]) -> tuple[np.ndarray, dict[str, int]]:
-    """(R, alpha, T, 25) predictions -> the submitted float32 values and how many values each rule changed."""
+def apply_rules(emotion: np.ndarray, rules: ValueRules, row_names: list[str], start: int = 0
+                ) -> tuple[np.ndarray, dict[str, int]]:
+    """(R, alpha, T, 25) predictions of rows start.. -> the submitted float32 values and how many values each
+    rule changed. ``row_names``: every row's speaker clip, indexed by split row."""
     e = np.asarray(emotion)
     if e.ndim != 4 or e.shape[-1] != N_EMOTION:
         raise SubmissionValueError(f"predictions must be (rows, alpha, T, {N_EMOTION}), got {e.shape}")
     bad = ~np.isfinite(e.reshape(len(e), -1)).all(axis=1)
     if bad.any():
-        rows = [f"row {i} (speaker {row_names[i]})" for i in np.flatnonzero(bad)[:5]]
+        rows = [f"row {start + i} (speaker {row_names[start + i]})" for i in np.flatnonzero(bad)[:5]]
         raise SubmissionValueError(f"NaN or inf in {int(bad.sum())} row(s): {', '.join(rows)}; a submission is "
                                    "never repaired silently: fix the generation")
     out = e.astype(np.float32, copy=True)

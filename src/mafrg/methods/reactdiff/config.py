@@ -90,10 +90,6 @@ class ReactDiffConfig:
                                    ("mmt.latent_dim", m.latent_dim, m.decoder_heads)):
             if width % heads:
                 raise ConfigError(f"methods.ReactDiff.{name} must be divisible by its number of heads")
-        if m.emotion_loss not in ("l1", "mse"):
-            raise ConfigError("methods.ReactDiff.mmt.emotion_loss must be 'l1' or 'mse'")
-        if m.input_norm not in ("dataset", "clip"):
-            raise ConfigError("methods.ReactDiff.mmt.input_norm must be 'dataset' or 'clip'")
         if d.context_windows < 1:
             raise ConfigError("methods.ReactDiff.ddim.context_windows must be >= 1")
         if d.sample_steps > d.train_timesteps:

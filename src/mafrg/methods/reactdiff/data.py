@@ -83,11 +83,11 @@ def stream_dims(shard: str) -> dict[str, int]:
 
 def running_mean(x: np.ndarray | torch.Tensor, axis: int = 0):
     """Mean of frames 0..t at every t along ``axis`` (causal: frame t never sees a later frame)."""
-    if isinstance(x, torch.Tensor):
-        n = torch.arange(1, x.shape[axis] + 1, dtype=x.dtype, device=x.device)
-        return x.cumsum(axis) / n.reshape([-1 if i == axis % x.ndim else 1 for i in range(x.ndim)])
-    n = np.arange(1, x.shape[axis] + 1, dtype=x.dtype)
-    return np.cumsum(x, axis=axis) / n.reshape([-1 if i == axis % x.ndim else 1 for i in range(x.ndim)])
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    n = np.arange(1, x.shape[axis] + 1).reshape(shape)
+    n = torch.as_tensor(n, dtype=x.dtype, device=x.device) if isinstance(x, torch.Tensor) else n.astype(x.dtype)
+    return x.cumsum(axis) / n
 
 
 def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False
