@@ -16,6 +16,11 @@ TINY_BLOCKS = {
                   "ddim": {"cond_dim": 16, "cond_groups": 4, "model_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
                            "attention_levels": [1], "sample_steps": 4},
                   "train_mmt": {"epochs": 2, "batch_size": 2}, "train_ddim": {"epochs": 2, "batch_size": 4}},
+    "EfficientListener": {"preset": "demo",
+                          "perception": {"image_size": 32, "width": 8, "keypoints": 4, "visual_dim": 8, "n_mels": 16,
+                                         "audio_dim": 8},
+                          "elnet": {"down_dims": [16, 32], "step_embed_dim": 16},
+                          "train": {"epochs": 2, "batch_size": 8}, "clips_per_row": 2},
 }
 FRAMES = 60
 

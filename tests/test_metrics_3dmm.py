@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from mafrg.metrics import realism
-from mafrg.metrics.listener import ExpressionClusters, ListenerMetrics, frechet_distance, gaussian_fit, shannon_index
+from mafrg.metrics.listener import (
+    ROT, ExpressionClusters, ListenerMetrics, fit_clusters, frechet_distance, gaussian_fit, shannon_index,
+)
 
 
 def test_frechet_distance_formula():
@@ -48,14 +50,48 @@ def test_listener_metrics_stream_over_shards():
     train = _tdmm(rng, 4, 60)
     listener, speaker = _tdmm(rng, 5, 60), _tdmm(rng, 5, 60)
     pred = _tdmm(rng, 5 * 3, 60).reshape(5, 3, 60, 58)
-    clusters = ExpressionClusters.fit(train, k=4)
-    whole = ListenerMetrics(clusters)
-    whole.update(pred, listener, speaker)
-    parts = ListenerMetrics(clusters)
-    for a, b in ((0, 2), (2, 5)):
-        parts.update(pred[a:b], listener[a:b], speaker[a:b])
-    for k, val in whole.value(listener).items():
-        assert parts.value(listener)[k] == pytest.approx(val, rel=1e-9, abs=1e-12), k
+    for protocol in ("mafrg", "l2l"):
+        clusters = fit_clusters(protocol, train, listener, 4)
+        whole = ListenerMetrics(clusters, protocol)
+        whole.update(pred, listener, speaker)
+        parts = ListenerMetrics(clusters, protocol)
+        for a, b in ((0, 2), (2, 5)):
+            parts.update(pred[a:b], listener[a:b], speaker[a:b])
+        for k, val in whole.value(listener).items():
+            assert parts.value(listener)[k] == pytest.approx(val, rel=1e-9, abs=1e-12), (protocol, k)
+
+
+def test_l2l_listener_protocol_matches_the_public_definitions():
+    """l2l: per-sequence MSE and FD (sqrtm formula of the learning-to-listen re-implementation), SI in bits over
+    k = 40 / 20 clusters of the split's own listeners; the default definition differs on the same data."""
+    from scipy import linalg
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(3)
+    train = _tdmm(rng, 4, 90)
+    listener, speaker = _tdmm(rng, 6, 90), _tdmm(rng, 6, 90)
+    pred = _tdmm(rng, 6 * 2, 90).reshape(6, 2, 90, 58) * 1.5
+    lm = ListenerMetrics(fit_clusters("l2l", train, listener, 15), "l2l")
+    lm.update(pred, listener, speaker)
+    got = lm.value(listener)
+
+    def fd_ref(a, b):  # the published sqrtm formula
+        m1, m2, s1, s2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        cm = linalg.sqrtm(s1 @ s2).real
+        return (m1 - m2) @ (m1 - m2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(cm)
+
+    seqs = [(pred[i, j].astype(np.float64), listener[i].astype(np.float64)) for i in range(6) for j in range(2)]
+    assert got["L2_expression"] == pytest.approx(np.mean([np.mean((p[:, :52] - y[:, :52]) ** 2) for p, y in seqs]))
+    assert got["FD_rotation"] == pytest.approx(np.mean([fd_ref(y[:, ROT], p[:, ROT]) for p, y in seqs]), rel=1e-6)
+    assert got["FD_expression"] == pytest.approx(np.mean([fd_ref(y[:, :52], p[:, :52]) for p, y in seqs]), rel=1e-4)
+    km = KMeans(n_clusters=40, n_init=4, random_state=0).fit(listener[..., :52].reshape(-1, 52).astype(np.float64))
+    hist = np.bincount(km.predict(pred[..., :52].reshape(-1, 52).astype(np.float64)), minlength=40) / (6 * 2 * 90)
+    ref_si = -sum(h * np.log2(h + 1e-6) for h in hist)
+    assert got["SI"] == pytest.approx(ref_si, abs=1e-3)
+    assert 0 < got["SI_rotation"] <= np.log2(20)
+    mafrg = ListenerMetrics(fit_clusters("mafrg", train, listener, 15), "mafrg")
+    mafrg.update(pred, listener, speaker)
+    assert mafrg.value(listener)["L2_expression"] != pytest.approx(got["L2_expression"])
 
 
 def test_tlcc_lag_finds_a_delayed_copy():

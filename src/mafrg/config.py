@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Literal, Any, TypeVar
 
 import yaml
 
@@ -144,6 +144,10 @@ class EvalConfig:
     frrea_dim: int = 2048
     frrea_stride: int = 30  # every 30th frame of each row's first prediction (challenge definition)
     si_clusters: int = 15  # k of the k-means behind SI (fitted on training listener expression frames)
+    # Efficient Listener metrics: "mafrg" (split-level FD, per-frame L2, SI in nats on training clusters) or
+    # "l2l", the learning-to-listen re-implementation (per-sequence FD and MSE, SI in bits, k = 40 / 20 on the
+    # split's listeners); see mafrg.metrics.listener.
+    listener_protocol: Literal["mafrg", "l2l"] = "mafrg"
 
 
 @dataclass

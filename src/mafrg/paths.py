@@ -8,6 +8,7 @@ disagree about a path.
     results/predictions/{split}/{label}/seed{seed}/{shard}.npy  reactions of one row shard (+ _3dmm.npy, .json)
     results/metrics/{split}/{label}/seed{seed}/{shard}.parquet  per-row metric contributions of that shard
     results/metrics/{split}/{label}/seed{seed}.json             split-level REACT metrics of one run
+    results/cache/{name}/{split}/...                            re-creatable per-clip inputs of a method
     results/submission/{method}/manifest.json                   a challenge package (snakemake submission)
 """
 
@@ -43,6 +44,10 @@ class Paths:
 
     def features_manifest(self, split: str) -> str:
         return f"{self.results}/features/{split}.manifest.json"
+
+    def cache(self, name: str, split: str) -> str:
+        """A method's re-creatable per-clip inputs (e.g. Efficient Listener's 96 x 96 frame stream)."""
+        return f"{self.results}/cache/{name}/{split}"
 
     # ------------------------------------------------------------------------------------------- models
     def model_dir(self, method: str, seed: int | str) -> str:

@@ -106,6 +106,23 @@ def listener_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFram
                   LISTENER_COLUMNS)
 
 
+LISTENER_DEFINITIONS = {
+    "mafrg": "Definition `mafrg`: L2 = per-frame Euclidean distance; FD = Fréchet distance of split-level Gaussians "
+             "of all predicted vs all true listener frames; SI = entropy (nats) over k-means clusters of the "
+             "training listeners (`evaluation.si_clusters`).",
+    "l2l": "Definition `l2l` (the learning-to-listen re-implementation, Dyadic-Interaction-Modeling "
+           "`metrics/eval_utils.py`): L2 = mean squared difference per sequence; FD = mean over sequences of the "
+           "Fréchet distance between that sequence's predicted and true listener Gaussians; SI = entropy (bits) "
+           "over k = 40 (expression) / 20 (rotation) k-means clusters of the split's true listeners.",
+}
+
+
+def listener_definition(realism: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """The sentence naming the listener-metric definition of a split's runs (all must share one)."""
+    used = sorted({d.get("listener_protocol", "mafrg") for r in realism.values() for d in r.values()})
+    return " ".join(LISTENER_DEFINITIONS[u] for u in used) + (" (runs mix definitions)" if len(used) > 1 else "")
+
+
 def _cell(r: pd.Series, c: str) -> str:
     v, sd = r[c], r.get(f"{c}_std", float("nan"))
     if pd.isna(v):
@@ -190,8 +207,9 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
             lt = ltables[split] = listener_table(realism[split])
             _write_csv(lt, out_dir / f"{split}_listener.csv")
             lmd = simple_markdown(lt)
-            write_text(out_dir / f"{split}_listener.md", f"# {split}: Efficient Listener metrics\n\n{lmd}\n")
-            sections.append(f"### `{split}`: Efficient Listener metrics (on 3DMM)\n\n{lmd}\n")
+            which = listener_definition(realism[split])
+            write_text(out_dir / f"{split}_listener.md", f"# {split}: Efficient Listener metrics\n\n{which}\n\n{lmd}\n")
+            sections.append(f"### `{split}`: Efficient Listener metrics (on 3DMM)\n\n{which}\n\n{lmd}\n")
     ds = prov["dataset"]
     synthetic = bool(ds.get("generator"))
     notes = [

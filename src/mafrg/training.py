@@ -11,6 +11,7 @@ a corrupt state is reported and training starts over instead of failing.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import random
 import resource
@@ -45,6 +46,21 @@ def seed_everything(seed: int) -> None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def held_out(key: str, fraction: float) -> bool:
+    """Whether a training item (by a stable key, e.g. its clip path) is held out for validation: a fixed hash,
+    so adding recordings never moves an item between the two."""
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < fraction
+
+
+def split_items(items: list, key, fraction: float) -> tuple[list, list]:
+    train = [x for x in items if not held_out(key(x), fraction)]
+    val = [x for x in items if held_out(key(x), fraction)]
+    if not train:  # tiny sets: keep at least one training item
+        train, val = val[:1], val[1:]
+    return train, val
 
 
 def loader(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool, num_workers: int = 0):

@@ -163,7 +163,7 @@ class Workflow:
         """Splits whose feature shards some enabled method reads."""
         out = []
         for r in self.runs:
-            if any("train_features" in s.reads for s in r.method.stages):
+            if any("train_features" in s.reads for s in r.method.stages) or "train_features" in r.method.reads:
                 out.append("train")
             if "features" in r.method.reads:
                 out.extend(self.dataset.splits)

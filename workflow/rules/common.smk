@@ -144,7 +144,8 @@ def metric_shards(wildcards):
     return [P.metric_shard(wildcards.split, wildcards.label, wildcards.seed, s) for s in eval_shards(wildcards.split)]
 
 
-REALISM_KEYS = ("frrea_weights", "frrea_image_size", "frrea_dim", "frrea_stride", "si_clusters")
+REALISM_KEYS = ("frrea_weights", "frrea_image_size", "frrea_dim", "frrea_stride", "si_clusters",
+                "listener_protocol")
 
 
 def realism_settings() -> str:

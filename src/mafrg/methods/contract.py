@@ -9,7 +9,8 @@ A method declares, in one place (a subclass of :class:`Method`):
   overrides start;
 * ``stages``: the ordered training stages, each with what it reads (``train_data``, ``train_features``,
   ``train_media``) -- a stage also reads every earlier stage's checkpoint -- and the settings it depends on;
-* ``reads``: what generation reads besides the split's own arrays (``features``, ``media``, ``train_data``);
+* ``reads``: what generation reads besides the split's own arrays (``features``, ``media``, ``train_data``,
+  ``train_features``);
 * ``train(stage, ctx)`` writing ``ctx.out`` and ``ctx.losses``, and ``generate(ctx, variant)`` returning
   :class:`~mafrg.predictions.Reactions` for the rows ``ctx.rows``.
 
@@ -32,7 +33,7 @@ from mafrg.paths import Paths
 from mafrg.predictions import Reactions
 
 TRAIN_READS = ("train_data", "train_features", "train_media")
-GENERATE_READS = ("train_data", "features", "media")
+GENERATE_READS = ("train_data", "train_features", "features", "media")
 DEFAULT_VARIANT = "default"
 
 
@@ -262,6 +263,13 @@ class GenerationContext:
     @property
     def frames(self) -> int:
         return int(self.data.speaker_emotion.shape[1])
+
+    def train_features(self, rel: str, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+        """(T, dim) feature streams of a *training* clip (methods that declare ``train_features``)."""
+        from mafrg import features
+
+        clip = features.load_clip(self.paths.feature_shard("train", rel), list(streams), dtype=None)
+        return {s: np.array(clip[s]) for s in streams}
 
     def checkpoint(self, stage: str) -> Path:
         return Path(self.paths.model(self.method, self.seed, stage))

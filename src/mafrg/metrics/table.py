@@ -59,6 +59,8 @@ METRICS: tuple[Metric, ...] = (
            "Fréchet distance of predicted and true listener rotation frames"),
     Metric("SI", "Diversity", True, "split", "listener", "listener", 4,
            "Shannon index of k-means cluster assignments of predicted expression frames"),
+    Metric("SI_rotation", "Diversity", True, "split", "listener", "listener", 4,
+           "Shannon index of k-means cluster assignments of predicted head-rotation frames"),
     Metric("TLCC_lag", "Synchrony", False, "row", "listener", "listener", 4,
            "mean |lag| of the peak TLCC between speaker and predicted listener 3DMM"),
 )

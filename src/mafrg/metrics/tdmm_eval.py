@@ -11,7 +11,7 @@ import numpy as np
 from mafrg import predictions
 from mafrg.config import EvalConfig
 from mafrg.metrics import realism
-from mafrg.metrics.listener import ExpressionClusters, ListenerMetrics
+from mafrg.metrics.listener import ListenerMetrics, fit_clusters
 from mafrg.sharding import coverage_problem, parse_rows
 
 
@@ -30,8 +30,8 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
     if problem:
         raise TdmmEvalError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
                             f"{data.n_rows} rows of split {data.split} once each ({problem})")
-    clusters = ExpressionClusters.fit(train.listener_tdmm, cfg.si_clusters, seed=0)
-    lm = ListenerMetrics(clusters)
+    clusters = fit_clusters(cfg.listener_protocol, train.listener_tdmm, data.listener_tdmm, cfg.si_clusters)
+    lm = ListenerMetrics(clusters, cfg.listener_protocol)
     first_emo, first_3dmm = [], []
     for (lo, hi), p in shards:
         emo = predictions.load_emotion(p)
@@ -42,7 +42,8 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
         first_emo.append(np.asarray(emo[:, 0]))
         first_3dmm.append(np.asarray(tdmm[:, 0]))
     pe, p3 = np.concatenate(first_emo), np.concatenate(first_3dmm)
-    out: dict[str, Any] = {"listener_metrics": lm.value(data.listener_tdmm), "si_clusters": int(len(clusters.centres))}
+    out: dict[str, Any] = {"listener_metrics": lm.value(data.listener_tdmm), "si_clusters": int(len(clusters["expression"].centres)),
+                           "listener_protocol": cfg.listener_protocol}
     out["FD_behaviour"] = realism.behaviour_fd(pe, p3, data.listener_emotion, data.listener_tdmm, cfg.frrea_stride)
     if cfg.frrea_weights == realism.NOT_AVAILABLE:
         out["FRRea"] = None

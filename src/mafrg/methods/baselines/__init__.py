@@ -1,7 +1,8 @@
-"""The naive baselines of the REACT 2024 challenge (and GT, the reference row) as registered methods.
+"""The baselines as registered methods: the naive ones of the REACT 2024 challenge (and GT, the reference row;
+definitions of the official code, :mod:`.naive`) and the classical ones of the learning-to-listen protocol that
+Efficient Listener compares with (:mod:`.classical`).
 
-They have no training stage; the mean baselines and B_Random read the assembled training split (means, and
-the 3DMM range of B_Random's companion). Definitions are those of the official code (:mod:`.naive`).
+None has a training stage; those that need the training split read it (means, medians, nearest neighbours).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mafrg.methods import register
+from mafrg.methods.baselines import classical
 from mafrg.methods.baselines.naive import (  # noqa: F401 - re-exported
     BASELINES, NEEDS_TRAIN, make_baseline, make_baseline_3dmm, training_3dmm_stats, training_means,
 )
@@ -62,6 +64,61 @@ def _baseline(name: str, description: str, causal: bool, stochastic: bool = Fals
 
 _baseline("GT", "the true listener (reference row; not a generation)", causal=False)
 _baseline("B_Random", "uniform [0, 1) in all 25 channels (official baseline)", causal=True, stochastic=True)
-_baseline("B_Mime", "the speaker's own behaviour", causal=True)
+_baseline("B_Mime", "the speaker's own behaviour (learning-to-listen's Mirror)", causal=True)
 _baseline("B_MeanSeq", "per-frame mean of the training clips", causal=True)
 _baseline("B_MeanFr", "the global mean frame of the training clips", causal=True)
+
+
+class ClassicalBaseline(Method):
+    """NN_motion / NN_audio / Random_listener / Median (:mod:`.classical`): one variant, no training."""
+
+    config_cls = NoSettings
+    presets = {"default": NoSettings}
+    default_preset = "default"
+    reference = True
+    stochastic = False
+    generate_runtime = 10
+
+    def generate(self, ctx: GenerationContext, variant: str) -> Reactions:
+        lo, hi = ctx.rows
+        t, n = ctx.frames, ctx.n_predictions
+        sp_rel, sp, le, lt, _ = classical.candidates(ctx.train_data)
+        emo = np.empty((hi - lo, n, t, 25), np.float32)
+        tdmm = np.empty((hi - lo, n, t, 58), np.float32)
+        if self.name == "Median":
+            med = classical.median_frame(np.concatenate([le, lt], -1))
+            emo[:], tdmm[:] = med[:25], med[25:]
+            return Reactions(emo, tdmm)
+        if self.name == "NN_audio":
+            cands = np.stack([ctx.train_features(r, ["mfcc"])["mfcc"][:t] for r in sp_rel]).astype(np.float32)
+        else:
+            cands = sp
+        mean, std = classical.standardiser(cands)
+        cands = ((cands - mean) / std).astype(np.float32)
+        for i, k in enumerate(range(lo, hi)):
+            s = ctx.speaker(k)  # the speaker only through the contract
+            if self.name == "Random_listener":
+                pick = np.random.default_rng([ctx.seed, ctx.row_seed(k)]).integers(0, len(le), n)
+            else:
+                q = s.features(["mfcc"])["mfcc"] if self.name == "NN_audio" else np.concatenate([s.emotion, s.tdmm], -1)
+                pick = classical.nearest(((q - mean) / std).astype(np.float32), cands, n)
+            for j, c in enumerate(pick):
+                emo[i, j] = classical.fit_frames(le[c], t)
+                tdmm[i, j] = classical.fit_frames(lt[c], t)
+        return Reactions(emo, tdmm)
+
+
+def _classical(name: str, description: str, causal: bool, reads: tuple[str, ...], stochastic: bool = False):
+    return register(type(name, (ClassicalBaseline,), {
+        "name": name, "description": description, "stochastic": stochastic, "reads": reads,
+        "variants": (Variant(DEFAULT_VARIANT, causal=causal),)}))
+
+
+_classical("NN_motion", "listeners of the nearest training speakers by emotion + 3DMM (learning-to-listen)",
+           causal=False, reads=("train_data",))
+_classical("NN_audio", "listeners of the nearest training speakers by MFCC (learning-to-listen)", causal=False,
+           reads=("train_data", "train_features", "features"))
+_classical("Random_listener", "random training listener sequences (learning-to-listen's Random)", causal=True,
+           reads=("train_data",), stochastic=True)
+_classical("Median", "the median training listener frame, repeated (learning-to-listen)", causal=True,
+           reads=("train_data",))

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from mafrg import features
+from mafrg.cache import cached_array, stamp
 from mafrg.data.assemble import SplitArrays
+from mafrg.training import held_out, split_items  # noqa: F401 - re-exported
 
 STREAMS = ("au", "fe", "va", "mfcc", "wav2vec2")
 
@@ -28,11 +31,6 @@ class ClipItem:
     tdmm: np.ndarray  # (T, 58)
 
 
-def held_out(rel: str, fraction: float) -> bool:
-    h = int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return h < fraction
-
-
 def person_clips(data: SplitArrays, shard_of: Callable[[str], str]) -> list[ClipItem]:
     """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour)."""
     items: dict[str, ClipItem] = {}
@@ -43,25 +41,21 @@ def person_clips(data: SplitArrays, shard_of: Callable[[str], str]) -> list[Clip
     return list(items.values())
 
 
-def split_items(items: list, key, fraction: float) -> tuple[list, list]:
-    train = [x for x in items if not held_out(key(x), fraction)]
-    val = [x for x in items if held_out(key(x), fraction)]
-    if not train:  # tiny sets: keep at least one training item
-        train, val = val[:1], val[1:]
-    return train, val
-
-
 class ClipDataset(torch.utils.data.Dataset):
-    def __init__(self, items: list[ClipItem], frames: int):
+    """One clip per item; with ``cache_dir`` its streams come from memory-mapped copies (``cache_inputs``)."""
+
+    def __init__(self, items: list[ClipItem], frames: int, cache_dir: str | Path | None = None):
         self.items = items
         self.frames = frames
+        self.cache_dir = cache_dir
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         it = self.items[i]
-        out = clip_tensors(it.shard, self.frames)
+        out = (clip_tensors(it.shard, self.frames) if self.cache_dir is None
+               else cached_clip_tensors(it.shard, self.frames, self.cache_dir))
         out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
         out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
         return out
@@ -74,6 +68,21 @@ def clip_tensors(shard: str, frames: int) -> dict[str, torch.Tensor]:
     if n < frames:
         raise ValueError(f"{shard}: {n} frames, ReactDiff needs {frames}")
     return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
+
+
+def cached_clip_tensors(shard: str, frames: int, cache_dir: str | Path) -> dict[str, torch.Tensor]:
+    """:func:`clip_tensors` through memory-mapped per-stream copies (the same values, bit for bit)."""
+    key = stamp(shard, frames)
+    name = hashlib.sha256(str(shard).encode()).hexdigest()[:16]
+    loaded: dict[str, torch.Tensor] = {}
+
+    def make(s: str):
+        if not loaded:
+            loaded.update(clip_tensors(shard, frames))
+        return loaded[s].numpy()
+
+    return {s: torch.from_numpy(np.array(cached_array(Path(cache_dir) / f"{name}.{key}.{s}.npy", lambda s=s: make(s))))
+            for s in STREAMS}
 
 
 def stream_dims(shard: str) -> dict[str, int]:
@@ -90,14 +99,18 @@ def running_mean(x: np.ndarray | torch.Tensor, axis: int = 0):
     return x.cumsum(axis) / n
 
 
-def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False
+def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False, cache_dir: str | Path | None = None
                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per-dimension mean and standard deviation of every stream over the training clips (streamed); with
     ``centre_clip``, of the inputs after each clip's running mean is removed (MMTConfig.input_norm "clip")."""
     acc: dict[str, list] = {}
     n = 0
     for it in items:
-        clip = features.load_clip(it.shard, STREAMS, frames=frames, dtype=np.float64)
+        if cache_dir is None:
+            clip = features.load_clip(it.shard, STREAMS, frames=frames, dtype=np.float64)
+        else:  # the same values through the memory-mapped copies the epochs read (and written here first)
+            clip = {s: x.numpy().astype(np.float64) for s, x in cached_clip_tensors(it.shard, frames, cache_dir).items()}
+            clip["frame"] = np.arange(frames)
         for s in STREAMS:
             x = clip[s]
             if centre_clip:

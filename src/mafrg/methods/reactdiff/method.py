@@ -9,7 +9,7 @@ from mafrg.predictions import Reactions
 
 
 def _mmt_settings(cfg: ReactDiffConfig) -> dict:
-    return to_jsonable({"mmt": cfg.mmt, "train_mmt": cfg.train_mmt})
+    return to_jsonable({"mmt": cfg.mmt, "train_mmt": cfg.train_mmt, "cache_inputs": cfg.cache_inputs})
 
 
 def _ddim_settings(cfg: ReactDiffConfig) -> dict:
@@ -36,7 +36,7 @@ class ReactDiff(Method):
         Stage("ddim", reads=("train_data", "train_features"), settings=_ddim_settings),
     )
     reads = ("features",)
-    code = ("features.shard", "training", "checkpoint")
+    code = ("features.shard", "training", "checkpoint", "cache")
     generate_mem_mb = 8000
     generate_runtime = 240
 

@@ -48,12 +48,13 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     seed_everything(seed)  # before the model is built: initial weights follow the seed
     log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
     model = MMT(cfg.mmt, dims)
-    model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip"))
+    cache = ctx.paths.cache("reactdiff", "train") if cfg.cache_inputs else None
+    model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip", cache))
     model.decoder.tdmm_mean.copy_(torch.from_numpy(np.mean([it.tdmm[:frames].mean(0) for it in tr], axis=0)))
     dev = device()
 
     def make_loader(epoch: int, is_train: bool):
-        return loader(rd.ClipDataset(tr if is_train else va, frames), tc.batch_size, seed, epoch, is_train,
+        return loader(rd.ClipDataset(tr if is_train else va, frames, cache), tc.batch_size, seed, epoch, is_train,
                       tc.num_workers)
 
     def step_loss(m, batch, step):

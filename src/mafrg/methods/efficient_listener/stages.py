@@ -1,0 +1,162 @@
+"""Efficient Listener's one training stage (perception and ELNet end to end) and its generation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mafrg import checkpoint
+from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
+from mafrg.methods.efficient_listener import data as eld
+from mafrg.methods.efficient_listener.config import ELConfig
+from mafrg.methods.efficient_listener.model import (
+    TARGET_DIM, FacialActionDiffusion, clip_condition, log_mel, n_clips, slot_condition,
+)
+from mafrg.methods.settings import merge
+from mafrg.predictions import Reactions
+from mafrg.provenance import code_version, package_versions
+from mafrg.training import device, loader, peak_rss_mb, seed_everything, split_items, train, write_losses
+
+log = logging.getLogger(__name__)
+KIND = "efficient_listener.fad"
+SAMPLE_RATE = 16000
+
+
+def batch_condition(model: FacialActionDiffusion, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A training batch's clip conditions: the l shown speaker frames of each clip through perception."""
+    b, l = batch["target"].shape[:2]
+    frames = batch["frames"].flatten(0, 1) if "frames" in batch else None
+    mel = batch["mel"].flatten(0, 1) if "mel" in batch else None
+    feats = model.perception(frames, mel).reshape(b, l * model.perception.dim)
+    return slot_condition(feats, batch["flags"])
+
+
+def train_fad(ctx: TrainContext) -> dict[str, Any]:
+    cfg: ELConfig = ctx.config
+    tc = cfg.train
+    data = ctx.train_data
+    frames = data.speaker_emotion.shape[1]
+    if frames < cfg.elnet.clip:
+        raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
+                         f"Efficient Listener clip ({cfg.elnet.clip})")
+    its = eld.items(data)
+    tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
+    sources = eld.Sources(ctx.media, ctx.paths.cache("efficient_listener", "train"), frames, 25, cfg, SAMPLE_RATE)
+    sources.prepare(sorted({it.speaker for it in its}), ctx.progress)
+    seed = tc.seed + ctx.seed
+    seed_everything(seed)
+    model = FacialActionDiffusion(cfg)
+    if cfg.perception.audio:
+        model.perception.set_mel_stats(torch.cat([torch.from_numpy(np.array(sources.mel_of(it.speaker)))
+                                                  for it in tr]))
+    targets = np.concatenate([np.concatenate([it.emotion, it.tdmm], axis=1) for it in tr])
+    model.set_target_range(torch.from_numpy(targets.min(0)), torch.from_numpy(targets.max(0)))
+    sched = model.scheduler()
+    dev = device()
+    log.info("Efficient Listener: %d training items (rows x 2 directions), %d held out, %d clips of %d frames "
+             "per item and epoch, %s params", len(tr), len(va), cfg.clips_per_row, cfg.elnet.clip,
+             f"{sum(p.numel() for p in model.parameters()):,}")
+    datasets: list[eld.ClipSamples] = []
+
+    def make_loader(epoch: int, is_train: bool):
+        part = tr if is_train else va
+        if not part:
+            return []
+        ds = eld.ClipSamples(part, sources, cfg, seed, epoch if is_train else 1_000_000, cfg.clips_per_row)  # val: fixed clips
+        datasets.append(ds)
+        return loader(ds, tc.batch_size, seed, epoch, is_train, tc.num_workers)
+
+    def step_loss(m, batch, step):
+        batch = {k: v.to(dev) for k, v in batch.items()}
+        g = torch.Generator(device=dev).manual_seed(0) if step < 0 else None  # comparable val losses
+        return m.loss(batch["target"], batch_condition(m, batch), sched, g)
+
+    identity = {"stage": "fad", "config": to_jsonable(cfg), "data": _data_digest(data)}
+    ema, history = train(model, step_loss, make_loader, tc, ctx.workdir, identity, ctx.progress, seed=seed)
+    loaded = sum(d.loaded_frames for d in datasets)
+    seconds = sum(d.load_seconds for d in datasets)
+    loading = {"frames": loaded, "seconds": round(seconds, 3),
+               "frames_per_s": round(loaded / seconds, 1) if seconds else None, "source": cfg.frame_source}
+    if loaded:
+        log.info("data loading: %d speaker frames in %.1f s (%.0f frames/s, %s)", loaded, seconds,
+                 loading["frames_per_s"] or 0, cfg.frame_source)
+    meta = {"config": to_jsonable(cfg), "frames": frames, "seed": seed, "history": history,
+            "data_digest": identity["data"], "data_loading": loading, "code_version": code_version(),
+            "packages": package_versions(), "peak_rss_mb": peak_rss_mb()}
+    checkpoint.save(ctx.out, KIND, {"model": ema.module.state_dict()}, meta)
+    write_losses(ctx.losses, history)
+    return meta
+
+
+def _data_digest(data) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr([(r.speaker, r.listener) for r in data.rows]).encode())
+    return h.hexdigest()[:16]
+
+
+def load_model(path) -> tuple[FacialActionDiffusion, dict[str, Any]]:
+    tensors, meta = checkpoint.load(path, kind=KIND)
+    cfg = merge(ELConfig(), meta["config"], "checkpoint config")
+    model = FacialActionDiffusion(cfg)
+    try:
+        model.load_state_dict(tensors["model"])
+    except RuntimeError as exc:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit its own configuration ({exc})") from exc
+    return model.eval(), meta
+
+
+@torch.no_grad()
+def react(model: FacialActionDiffusion, frames: np.ndarray | None, samples: np.ndarray | None, n_pred: int,
+          online: bool, steps: int, seed: int, fps: int = 25, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker: frames (T, S, S, 3) uint8 and
+    audio (T * sr / fps,) float32. Every clip of the sequence and every reaction is one batch (the paper's
+    clip batching); a clip's noise is drawn up front from ``seed``, so batching does not change the result."""
+    cfg = model.cfg
+    p, l = cfg.perception, cfg.elnet.clip
+    t = len(frames) if frames is not None else len(samples) * fps // SAMPLE_RATE
+    c = n_clips(t, l)
+    pad = c * l - t  # the last partial clip repeats the speaker's last frame (future only: causality holds)
+    mel = None
+    if p.audio:
+        spf = SAMPLE_RATE // fps
+        mel = log_mel(torch.from_numpy(np.asarray(samples, np.float32)), spf, SAMPLE_RATE, p.n_mels, p.mel_windows)
+        mel = torch.cat([mel, mel[-1:].expand(pad, -1, -1)]) if pad else mel
+    vid = None
+    if p.video:
+        vid = torch.from_numpy(np.ascontiguousarray(frames))
+        vid = torch.cat([vid, vid[-1:].expand(pad, -1, -1, -1)]) if pad else vid
+    per_frame = torch.cat([model.perception(None if vid is None else vid[i : i + chunk],
+                                            None if mel is None else mel[i : i + chunk])
+                           for i in range(0, c * l, chunk)])
+    cond = clip_condition(per_frame[None], l, online)[0]  # (C, cond_dim)
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_pred, c, l, TARGET_DIM, generator=g)
+    out = model.sample(cond.repeat(n_pred, 1), noise.flatten(0, 1), steps, g).reshape(n_pred, c * l, -1)[:, :t]
+    return out[..., :25].numpy().astype(np.float32), out[..., 25:].numpy().astype(np.float32)
+
+
+def generate(ctx: GenerationContext, variant: str) -> Reactions:
+    """Reactions for rows ``ctx.rows``; row k's noise comes from its own seed (independent of sharding)."""
+    model, meta = load_model(ctx.checkpoint("fad"))
+    cfg: ELConfig = model.cfg
+    steps = ctx.config.fad.sample_steps  # a sampling setting: from the run's config, not the checkpoint
+    lo, hi = ctx.rows
+    n, frames = ctx.n_predictions, ctx.frames
+    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
+    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
+    base = ctx.config.generate_seed + ctx.seed
+    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
+                               disable=not ctx.progress)):
+        sp = ctx.speaker(k)
+        video = sp.video(cfg.perception.image_size) if cfg.perception.video else None
+        audio = sp.audio(SAMPLE_RATE) if cfg.perception.audio else None
+        emotion[i], tdmm[i] = react(model, video, audio, n, variant == "online", steps, base * 100_003 + k, ctx.fps)
+    return Reactions(emotion, tdmm)
