@@ -60,3 +60,43 @@ def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0) -> Non
 
     for st in methods.get(name).stages:
         train_stage(paths, name, block, st.name, seed, threads=1, progress=False)
+
+
+def train_cmd(paths: Paths, method: str, stage: str, block: dict, seed: int = 0) -> list[str]:
+    import json
+    import sys
+
+    return [sys.executable, "-m", "mafrg", "train", "--method", method, "--stage", stage, "--seed", str(seed),
+            "--results", paths.results, "--root", paths.root, "--block", json.dumps(block), "--threads", "1"]
+
+
+def kill_and_resume(paths: Paths, fresh: Paths, method: str, stage: str, block: dict, epochs: int, seed: int = 3):
+    """Kill a training run after its first epoch checkpoint, rerun it, and train an unbroken copy in ``fresh``.
+
+    Returns (stderr of the resumed run, epochs done when killed, resumed checkpoint, unbroken checkpoint)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from mafrg import checkpoint
+
+    state = f"{paths.train_state(method, seed, stage)}/last.pt"
+    complete = state + ".sha256"  # a state counts once its checksum sidecar is written
+    proc = subprocess.Popen(train_cmd(paths, method, stage, block, seed), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not os.path.exists(complete) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = checkpoint.load(state)[1]["epoch"] + 1
+    assert 1 <= done < epochs, f"run was not interrupted mid-way ({done} epochs done)"
+    assert not os.path.exists(paths.model(method, seed, stage))
+    res = subprocess.run(train_cmd(paths, method, stage, block, seed), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resuming from {state}: epoch {done} of {epochs} done" in res.stderr
+    killed = checkpoint.load(paths.model(method, seed, stage))
+    res2 = subprocess.run(train_cmd(fresh, method, stage, block, seed), capture_output=True, text=True)
+    assert res2.returncode == 0, res2.stderr[-2000:]
+    return res.stderr, done, killed, checkpoint.load(fresh.model(method, seed, stage))

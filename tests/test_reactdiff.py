@@ -4,17 +4,11 @@ generation are checked by the method contract test.)"""
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from method_helpers import TINY_BLOCKS, build_results, copy_results
+from method_helpers import TINY_BLOCKS, build_results, copy_results, kill_and_resume
 from mafrg import checkpoint
 from mafrg.methods.reactdiff.config import reactdiff_config
 from mafrg.methods.reactdiff.diffusion import LatentDiffusion, LatentNorm
@@ -131,37 +125,12 @@ def results(tiny_dataset, tmp_path_factory):
     return build_results(tiny_dataset, tmp_path_factory.mktemp("rd") / "results")
 
 
-def _train_cmd(paths, stage: str, block: dict, seed: int = 0):
-    return [sys.executable, "-m", "mafrg", "train", "--method", "ReactDiff", "--stage", stage, "--seed", str(seed),
-            "--results", paths.results, "--root", paths.root, "--block", json.dumps(block), "--threads", "1"]
-
-
 @pytest.mark.slow
 def test_training_resumes_after_being_killed(results, tmp_path):
     """Kill a run after its first epoch checkpoint; rerunning finishes it with the weights of an unbroken run."""
-    import os
-
     fresh = copy_results(results, tmp_path / "whole")  # before anything is trained in `results`
     block = dict(TINY, train_mmt={"epochs": 8, "batch_size": 2})
-    state = f"{results.train_state('ReactDiff', 3, 'mmt')}/last.pt"
-    complete = state + ".sha256"  # a state counts once its checksum sidecar is written
-    proc = subprocess.Popen(_train_cmd(results, "mmt", block, seed=3), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not os.path.exists(complete) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = checkpoint.load(state)[1]["epoch"] + 1
-    assert 1 <= done < 8, f"run was not interrupted mid-way ({done} epochs done)"
-    assert not os.path.exists(results.model("ReactDiff", 3, "mmt"))
-    res = subprocess.run(_train_cmd(results, "mmt", block, seed=3), capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert f"resuming from {state}: epoch {done} of 8 done" in res.stderr
-    killed = checkpoint.load(results.model("ReactDiff", 3, "mmt"))
-    res = subprocess.run(_train_cmd(fresh, "mmt", block, seed=3), capture_output=True, text=True)  # unbroken
-    assert res.returncode == 0, res.stderr[-2000:]
-    whole = checkpoint.load(fresh.model("ReactDiff", 3, "mmt"))
+    _, _, killed, whole = kill_and_resume(results, fresh, "ReactDiff", "mmt", block, epochs=8)
     assert [h["train_loss"] for h in killed[1]["history"]] == [h["train_loss"] for h in whole[1]["history"]]
     for k in whole[0]["model"]:
         assert torch.equal(killed[0]["model"][k], whole[0]["model"][k]), k

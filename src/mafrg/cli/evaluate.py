@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -92,7 +93,9 @@ def cmd_evaluate_3dmm(a: argparse.Namespace) -> None:
 
     cfg = from_dict(EvalConfig, settings(a.settings))
     out = {"method": a.method, "split": a.split, "seed": a.seed}
-    out |= evaluate_run(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps)
+    source = a.data if cfg.listener_protocol == "l2l" else a.train
+    cache = (str(Path(a.train).parent.parent / "cache" / "si_clusters"), source)  # results/cache/ beside data/
+    out |= evaluate_run(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps, cache)
     out["provenance"] = provenance(settings(a.settings))
     write_json(a.out, out)
     print(json.dumps({k: out[k] for k in ("FRRea", "FD_behaviour", "listener_metrics")}))

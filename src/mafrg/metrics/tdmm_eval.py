@@ -19,8 +19,33 @@ class TdmmEvalError(ValueError):
     pass
 
 
-def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int) -> dict[str, Any]:
-    """Realism and listener metrics of one run from its emotion shards (3DMM companions beside them)."""
+def _clusters(cfg: EvalConfig, data, train, cache: tuple[str, str] | None):
+    """The SI clusters, fitted once per (protocol, data, k) and kept under the cache folder: every run of a
+    split uses the same ones, and k-means took most of a small run's 3DMM evaluation."""
+    from mafrg.cache import cached_array, stamp
+    from mafrg.metrics.listener import ExpressionClusters
+
+    if cache is None:
+        return fit_clusters(cfg.listener_protocol, train.listener_tdmm, data.listener_tdmm, cfg.si_clusters)
+    folder, source = cache
+    made: dict[str, Any] = {}
+
+    def centres(g: str) -> np.ndarray:
+        if not made:
+            made.update(fit_clusters(cfg.listener_protocol, train.listener_tdmm, data.listener_tdmm, cfg.si_clusters))
+        return made[g].centres
+
+    key = stamp(source, cfg.listener_protocol, cfg.si_clusters)
+    return {g: ExpressionClusters(np.array(cached_array(Path(folder) / f"{g}.{key}.npy", lambda g=g: centres(g))))
+            for g in ("expression", "rotation")}
+
+
+def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int,
+                 cluster_cache: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Realism and listener metrics of one run from its emotion shards (3DMM companions beside them).
+
+    ``cluster_cache``: (folder, file the clusters are fitted from: the training split, or for the l2l
+    protocol the evaluated split) to reuse the SI clusters across runs."""
     from mafrg.data.layout import clip_files
     from mafrg.provenance import file_sha256
 
@@ -30,7 +55,7 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
     if problem:
         raise TdmmEvalError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
                             f"{data.n_rows} rows of split {data.split} once each ({problem})")
-    clusters = fit_clusters(cfg.listener_protocol, train.listener_tdmm, data.listener_tdmm, cfg.si_clusters)
+    clusters = _clusters(cfg, data, train, cluster_cache)
     lm = ListenerMetrics(clusters, cfg.listener_protocol)
     first_emo, first_3dmm = [], []
     for (lo, hi), p in shards:
