@@ -238,6 +238,6 @@ CODE = {
     "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
     "metrics": code_hash(["metrics", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
     "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
-    "features": code_hash(["features", "data.readers", "data.layout", "media", "cli.features"]),
+    "features": code_hash(["features", "data.readers", "data.layout", "cli.features"]),
 }
 METHOD_CODE = {r.name: method_code_hash(r.method) for r in WF.runs}

@@ -24,12 +24,13 @@ def cmd_methods(a: argparse.Namespace) -> None:
         print(f"# {m.name} (preset {a.preset or m.default_preset}): {m.description}")
         print(yaml.safe_dump(to_jsonable(cfg), sort_keys=False), end="")
         return
+    width = max(len(m.name) for m in methods.registered())
     for m in methods.registered():
         vs = ", ".join(f"{v.name}{' (causal)' if v.causal else ''}" for v in m.variants)
         stages = " -> ".join(s.name for s in m.stages) or "none"
-        print(f"{m.name:<12} variants: {vs:<30} stages: {stages:<14} presets: {', '.join(sorted(m.presets))}")
+        print(f"{m.name:<{width}} variants: {vs:<30} stages: {stages:<14} presets: {', '.join(sorted(m.presets))}")
         if m.description:
-            print(f"{'':<12} {m.description}")
+            print(f"{'':<{width}} {m.description}")
 
 
 def _paths(a: argparse.Namespace):

@@ -1,0 +1,117 @@
+"""Efficient Listener's headline, measured: FLOPs and CPU time of ELNet from raw frames and audio against
+ReactDiff end to end (feature extraction included), for one speaker segment, batch 1, inference only.
+
+    python benchmarks/efficiency_bench.py                 # 64-frame segment, paper sizes, 2 threads
+    python benchmarks/efficiency_bench.py --preset demo
+
+(a) Efficient Listener: 96 x 96 frames (resized from 256 x 256 decoded frames, the resize is timed) and 16 kHz
+    audio -> log-mel, ResNet-18 + spatial softmax, ELNet, one denoising step; one reaction.
+(b) ReactDiff: the per-frame extractors it needs at their published sizes -- ME-GraphAU's ResNet-50 backbone
+    at 224 x 224 (its graph head is left out), wav2vec2-base on the audio, Kaldi MFCC -- then the MMT and the
+    20-step DDIM; one reaction. ELIM (valence/arousal) and the EfficientNet-B2 expression network are left out,
+    so (b) is a lower bound of ReactDiff's real cost and the ratio a conservative one.
+Weights are random (speed does not depend on them). FLOPs are counted by ``torch.utils.flop_counter`` (matrix
+products and convolutions; 2 FLOPs per multiply-add). Also: reactions per second for a full 750-frame clip
+with 10 reactions, and the real-time factor (segment duration / generation time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def _best(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _flops(fn) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return float(fc.get_total_flops())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=64)
+    ap.add_argument("--preset", choices=["paper", "demo"], default="paper")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-reactdiff", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    from torchaudio.compliance.kaldi import mfcc
+    from torchaudio.models import wav2vec2_base
+
+    from mafrg.backbones.resnet import ResNet
+    from mafrg.media import resize_square
+    from mafrg.methods import get
+    from mafrg.methods.efficient_listener.model import FacialActionDiffusion
+    from mafrg.methods.efficient_listener.stages import react as el_react
+    from mafrg.methods.reactdiff.diffusion import LatentDiffusion
+    from mafrg.methods.reactdiff.mmt import MMT
+    from mafrg.methods.reactdiff.stages import react as rd_react
+    from mafrg.methods.settings import resolve
+
+    t = a.frames
+    rng = np.random.default_rng(0)
+    decoded = rng.integers(0, 256, (t, 256, 256, 3), dtype=np.uint8)
+    audio = rng.normal(0, 0.1, t * 640).astype(np.float32)
+    el = FacialActionDiffusion(resolve(get("EfficientListener"), {"preset": a.preset}).config).eval()
+    size = el.cfg.perception.image_size
+
+    @torch.no_grad()
+    def efficient_listener(frames=t, n=1):
+        video = resize_square(decoded[:frames] if frames <= t else np.resize(decoded, (frames, 256, 256, 3)), size)
+        wav = audio[: frames * 640] if frames <= t else np.resize(audio, frames * 640)
+        return el_react(el, video, wav, n, online=True, steps=1, seed=0)
+
+    el_s, el_f = _best(efficient_listener, a.repeats), _flops(efficient_listener)
+    print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}")
+    print(f"(a) Efficient Listener: {el_f / 1e9:9.2f} GFLOPs {el_s * 1000:9.1f} ms  "
+          f"real-time factor {t / 25 / el_s:.1f}x")
+    clip_s = _best(lambda: efficient_listener(750, 10), 1)
+    print(f"    750-frame clip, 10 reactions: {clip_s:.2f} s -> {10 / clip_s:.1f} reactions/s")
+    if a.skip_reactdiff:
+        return
+
+    rd_cfg = resolve(get("ReactDiff"), {"preset": a.preset}).config
+    au_net = ResNet("resnet50").eval()  # ME-GraphAU backbone (49 tokens x 2048 -> its 512-d graph features)
+    w2v = wav2vec2_base().eval()
+    mmt, diff = MMT(rd_cfg.mmt).eval(), LatentDiffusion(rd_cfg.mmt, rd_cfg.ddim).eval()
+
+    @torch.no_grad()
+    def reactdiff():
+        x = torch.from_numpy(resize_square(decoded, 224)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        fmap = torch.cat([au_net.features(x[i : i + 16]) for i in range(0, t, 16)])  # (T, 2048, 7, 7)
+        hidden, _ = w2v(torch.from_numpy(audio)[None])  # 50 Hz, 768-d (one frame short: the last repeats)
+        hidden = torch.cat([hidden, hidden[:, -1:].expand(1, max(0, 2 * t - hidden.shape[1]), -1)], dim=1)
+        m = mfcc(torch.from_numpy(audio)[None], sample_frequency=16000.0, frame_length=40.0, frame_shift=40.0,
+                 num_ceps=26, num_mel_bins=26, dither=0.0)
+        feats = {  # the streams at their dimensions (AU: 49 tokens x 512, the graph head's output size)
+            "au": fmap.flatten(2).transpose(1, 2)[..., :512].flatten(1)[None],
+            "fe": torch.zeros(1, t, 1408), "va": torch.zeros(1, t, 64),
+            "mfcc": m[None, :t], "wav2vec2": hidden[:, : 2 * t].reshape(1, t, 1536),
+        }
+        return rd_react(mmt, diff, feats, t, 1, True, rd_cfg.ddim.sample_steps, 0.0, 0)
+
+    rd_s, rd_f = _best(reactdiff, max(1, a.repeats - 2)), _flops(reactdiff)
+    print(f"(b) ReactDiff end to end: {rd_f / 1e9:9.2f} GFLOPs {rd_s * 1000:9.1f} ms  "
+          f"real-time factor {t / 25 / rd_s:.2f}x  (lower bound: ELIM and the FER network left out)")
+    print(f"ratio (b)/(a): {rd_f / el_f:.1f}x FLOPs, {rd_s / el_s:.1f}x time")
+
+
+if __name__ == "__main__":
+    main()
