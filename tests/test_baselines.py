@@ -70,3 +70,27 @@ def test_unknown_baseline_and_missing_means(split):
         make_baseline("B_Foo", val.speaker_emotion, val.listener_emotion)
     with pytest.raises(ValueError, match="needs training means"):
         make_baseline("B_MeanFr", val.speaker_emotion, val.listener_emotion)
+
+
+def test_classical_baselines_of_the_listening_protocol():
+    """NN: reaction k is the listener of the k-th nearest training speaker (a training speaker finds its own
+    listener first); Median is the per-coefficient median frame; the candidates are both directions."""
+    from types import SimpleNamespace
+
+    from mafrg.methods.baselines import classical
+
+    rng = np.random.default_rng(0)
+    rows = [SimpleNamespace(speaker=f"s{i}", listener=f"l{i}") for i in range(3)]
+    arr = {k: rng.normal(size=(3, 20, d)).astype(np.float32) for k, d in
+           (("speaker_emotion", 25), ("listener_emotion", 25), ("speaker_tdmm", 58), ("listener_tdmm", 58))}
+    train = SimpleNamespace(rows=rows, **arr)
+    sp_rel, sp, le, lt, li_rel = classical.candidates(train)
+    assert sp_rel == ["s0", "s1", "s2", "l0", "l1", "l2"] and list(li_rel) == ["l0", "l1", "l2", "s0", "s1", "s2"]
+    np.testing.assert_array_equal(le[4], arr["speaker_emotion"][1])  # person l1 as the speaker: s1 listens
+    query = np.concatenate([arr["listener_emotion"][2], arr["listener_tdmm"][2]], -1)
+    pick = classical.nearest(query, sp, 4)
+    assert pick[0] == 5 and len(set(pick.tolist())) == 4  # itself first, then 3 other real listeners
+    assert classical.nearest(query, sp[:2], 5).tolist()[:2] == classical.nearest(query, sp[:2], 2).tolist()
+    med = classical.median_frame(np.concatenate([le, lt], -1))
+    np.testing.assert_allclose(med[:25], np.median(le.reshape(-1, 25), axis=0), rtol=1e-6)
+    assert classical.fit_frames(le[0], 25).shape == (25, 25) and np.array_equal(classical.fit_frames(le[0], 25)[-1], le[0][-1])

@@ -25,8 +25,8 @@ class NoSettings:
     """A baseline without settings."""
 
 
-class NaiveBaseline(Method):
-    """GT / B_Random / B_Mime / B_MeanSeq / B_MeanFr: one variant, no training."""
+class Baseline(Method):
+    """A reference method: no settings, one variant, no training, drawn as a reference line."""
 
     config_cls = NoSettings
     presets = {"default": NoSettings}
@@ -34,6 +34,10 @@ class NaiveBaseline(Method):
     reference = True
     stochastic = False
     generate_runtime = 10
+
+
+class NaiveBaseline(Baseline):
+    """GT / B_Random / B_Mime / B_MeanSeq / B_MeanFr."""
 
     def generate(self, ctx: GenerationContext, variant: str) -> Reactions:
         lo, hi = ctx.rows
@@ -69,15 +73,8 @@ _baseline("B_MeanSeq", "per-frame mean of the training clips", causal=True)
 _baseline("B_MeanFr", "the global mean frame of the training clips", causal=True)
 
 
-class ClassicalBaseline(Method):
-    """NN_motion / NN_audio / Random_listener / Median (:mod:`.classical`): one variant, no training."""
-
-    config_cls = NoSettings
-    presets = {"default": NoSettings}
-    default_preset = "default"
-    reference = True
-    stochastic = False
-    generate_runtime = 10
+class ClassicalBaseline(Baseline):
+    """NN_motion / NN_audio / Random_listener / Median (:mod:`.classical`)."""
 
     def generate(self, ctx: GenerationContext, variant: str) -> Reactions:
         lo, hi = ctx.rows
