@@ -25,8 +25,9 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     report = tmp_path / "results" / "report"
     for split in ("val", "test"):
         df = pd.read_csv(report / f"{split}.csv")
-        assert df.method.tolist() == ["GT", "B_Random", "B_MeanSeq", "B_MeanFr", "ReactDiff_offline",
-                                      "ReactDiff_online"]
+        assert df.method.tolist() == ["GT", "B_Random", "B_MeanSeq", "B_MeanFr", "NN_motion", "NN_audio",
+                                      "Random_listener", "Median", "EfficientListener_offline",
+                                      "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online"]
         assert list(df.columns[:10]) == ["method", "seeds", "FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRRea",
                                          "FD_behaviour", "FRSyn"]
         gt = df.set_index("method").loc["GT"]
@@ -93,8 +94,9 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     res = snakemake(tmp_path, "--cores", "2", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     val = pd.read_csv(report / "val.csv")
-    assert val.method.tolist() == ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr", "ReactDiff_offline",
-                                   "ReactDiff_online", "Toy_live"]
+    assert val.method.tolist() == ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr", "NN_motion", "NN_audio",
+                                   "Random_listener", "Median", "EfficientListener_offline",
+                                   "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online", "Toy_live"]
     toy = val.set_index("method").loc["Toy_live"]
     assert np.isfinite(toy.FRCorr) and toy.FRDiv > 0
     assert (results / "models" / "Toy" / "seed0" / "fit.pt").is_file()
@@ -122,7 +124,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     cfg_nb = dict(cfg, neighbours={"quantile": 0.3})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg_nb))
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1", env=env)).stdout + r.stderr)
-    assert jobs == {"neighbours": 2, "evaluate_shard": 24, "aggregate_metrics": 16, "report": 1, "all": 1}, jobs
+    assert jobs == {"neighbours": 2, "evaluate_shard": 42, "aggregate_metrics": 28, "report": 1, "all": 1}, jobs
 
 
 def check_html_report(report, tmp_path):
@@ -147,6 +149,16 @@ def check_html_report(report, tmp_path):
     assert val.FRRea.isna().all() and val.set_index("method").FD_behaviour.loc["GT"] == pytest.approx(0.0, abs=1e-3)
     lst = pd.read_csv(report / "val_listener.csv").set_index("method")
     assert lst.loc["GT", "L2_expression"] == 0.0 and lst.loc["B_MeanFr", "SI"] == 0.0
+    # every registered method of config.yaml went through the generic rules: Efficient Listener (raw media, no
+    # feature shards) and the classical baselines, with every REACT and listener metric
+    from mafrg.metrics import table as mt
+
+    new = ["EfficientListener_offline", "EfficientListener_online", "NN_motion", "NN_audio", "Random_listener", "Median"]
+    react = val.set_index("method")
+    assert set(new) <= set(react.index) and set(new) <= set(lst.index)
+    assert react.loc[new, ["FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn"]].notna().all().all()
+    assert lst.loc[new, list(mt.names(table="listener"))].drop(columns="TLCC_lag").notna().all().all()
+    assert "Definition `mafrg`" in (report / "val_listener.md").read_text()
 
 
 @pytest.mark.xdist_group("workflow")
