@@ -1,7 +1,11 @@
-"""ReactDiff generation speed on this CPU: reactions per second as a function of DDIM steps.
+"""Generation speed on this CPU: reactions per second as a function of sampler steps (ReactDiff, ReactDiff-K).
 
-    python benchmarks/generate_bench.py                   # demo configuration, T = 750 (a REACT clip)
+    python benchmarks/generate_bench.py                   # ReactDiff, demo configuration, T = 750 (a REACT clip)
     python benchmarks/generate_bench.py --preset paper --steps 20 --clips 1   # seconds per reaction
+    python benchmarks/generate_bench.py --method ReactDiffK --steps 10 25 50 --guidance 1 2
+
+ReactDiff-K: DPM-Solver++(2M) SDE steps per window, windows one after another; a guidance scale other than 1
+evaluates the conditional and unconditional model (one batch of 2n).
 
 Speed does not depend on the weights, so the models are randomly initialised (or pass --mmt/--ddim to time
 trained checkpoints). Features are random with the real stream sizes. One "reaction" is one generated clip of
@@ -19,7 +23,9 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", choices=["ReactDiff", "ReactDiffK"], default="ReactDiff")
     ap.add_argument("--preset", choices=["demo", "paper"], default="demo")
+    ap.add_argument("--guidance", type=float, nargs="+", default=[1.0], help="ReactDiff-K guidance scales")
     ap.add_argument("--frames", type=int, default=750)
     ap.add_argument("--n", type=int, default=10, help="reactions per speaker clip")
     ap.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20], help="DDIM steps (at most ddim.train_timesteps, 20 in both presets)")
@@ -28,13 +34,15 @@ def main() -> None:
     ap.add_argument("--mmt")
     ap.add_argument("--ddim")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.method == "ReactDiffK":
+        return bench_reactdiffk(a)
 
     from mafrg.methods.reactdiff.config import reactdiff_config
     from mafrg.methods.reactdiff.diffusion import LatentDiffusion
     from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS
     from mafrg.methods.reactdiff.stages import load_models, react
 
-    torch.set_num_threads(a.threads)
     if a.mmt and a.ddim:
         mmt, diff, _ = load_models(a.mmt, a.ddim)
     else:
@@ -53,6 +61,34 @@ def main() -> None:
                 react(mmt, diff, f, a.frames, a.n, online, steps, 0.0, i)
             rates.append(a.clips * a.n / (time.perf_counter() - t))
         print(f"{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+
+
+def bench_reactdiffk(a) -> None:
+    import numpy as np
+
+    from mafrg.methods import get
+    from mafrg.methods.reactdiffk.model import MODALITIES, ReactDiffK, modalities
+    from mafrg.methods.reactdiffk.stages import react
+    from mafrg.methods.settings import resolve
+
+    cfg = resolve(get("ReactDiffK"), {"preset": a.preset}).config
+    torch.manual_seed(0)
+    model = ReactDiffK(cfg).eval()
+    rng = np.random.default_rng(0)
+    spk = [{s: rng.normal(size=(a.frames, MODALITIES[s])).astype(np.float32) for s in modalities(cfg)}
+           for _ in range(a.clips)]
+    react(model, spk[0], a.n, False, 2, 1.0, 0)  # warm-up
+    print(f"ReactDiffK preset={a.preset} T={a.frames} window={cfg.window} reactions/clip={a.n} threads={a.threads}")
+    print(f"{'steps':>6}{'guidance':>10}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
+    for steps in a.steps:
+        for scale in a.guidance:
+            rates = []
+            for online in (False, True):
+                t = time.perf_counter()
+                for i, f in enumerate(spk):
+                    react(model, f, a.n, online, steps, scale, i)
+                rates.append(a.clips * a.n / (time.perf_counter() - t))
+            print(f"{steps:>6}{scale:>10.2f}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
 
 
 if __name__ == "__main__":

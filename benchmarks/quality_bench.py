@@ -7,7 +7,7 @@
 
 Runs the workflow (config.yaml, in this checkout's results/ by default, so whatever `make run` already built --
 demo data, features, seed 0 -- is reused and only the extra seeds train) with ``methods.<M>.seeds`` set for each
-method (default: ReactDiff and EfficientListener), then checks on every evaluated split, for each method's
+method (default: ReactDiff, EfficientListener and ReactDiffK), then checks on every evaluated split, for each method's
 offline and online variants against B_Random, B_MeanSeq and B_MeanFr:
 
     FRCorr:  mean - std  >  baseline + its std      (higher is better)
@@ -31,7 +31,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = ("B_Random", "B_MeanSeq", "B_MeanFr")
-TRAINED = ("ReactDiff", "EfficientListener")
+TRAINED = ("ReactDiff", "EfficientListener", "ReactDiffK")
 METHODS = tuple(f"{m}_{v}" for m in TRAINED for v in ("offline", "online"))
 
 

@@ -21,6 +21,10 @@ TINY_BLOCKS = {
                                          "audio_dim": 8},
                           "elnet": {"down_dims": [16, 32], "step_embed_dim": 16},
                           "train": {"epochs": 2, "batch_size": 8}, "clips_per_row": 2},
+    "ReactDiffK": {"preset": "demo", "window": 8, "crop": 32, "context": 4, "crops_per_row": 2,
+                   "net": {"depths": [1, 1], "widths": [16, 32], "mapping_dim": 16, "group_size": 8, "head_size": 8,
+                           "key_dim": 16},
+                   "edm": {"sample_steps": 3}, "guidance": {"scale": 1.5}, "train": {"epochs": 2, "batch_size": 8}},
 }
 FRAMES = 60
 

@@ -27,7 +27,8 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
         df = pd.read_csv(report / f"{split}.csv")
         assert df.method.tolist() == ["GT", "B_Random", "B_MeanSeq", "B_MeanFr", "NN_motion", "NN_audio",
                                       "Random_listener", "Median", "EfficientListener_offline",
-                                      "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online"]
+                                      "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online",
+                                      "ReactDiffK_offline", "ReactDiffK_online"]
         assert list(df.columns[:10]) == ["method", "seeds", "FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRRea",
                                          "FD_behaviour", "FRSyn"]
         gt = df.set_index("method").loc["GT"]
@@ -96,7 +97,8 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     val = pd.read_csv(report / "val.csv")
     assert val.method.tolist() == ["GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr", "NN_motion", "NN_audio",
                                    "Random_listener", "Median", "EfficientListener_offline",
-                                   "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online", "Toy_live"]
+                                   "EfficientListener_online", "ReactDiff_offline", "ReactDiff_online", "ReactDiffK_offline",
+                                   "ReactDiffK_online", "Toy_live"]
     toy = val.set_index("method").loc["Toy_live"]
     assert np.isfinite(toy.FRCorr) and toy.FRDiv > 0
     assert (results / "models" / "Toy" / "seed0" / "fit.pt").is_file()
@@ -124,7 +126,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     cfg_nb = dict(cfg, neighbours={"quantile": 0.3})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg_nb))
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1", env=env)).stdout + r.stderr)
-    assert jobs == {"neighbours": 2, "evaluate_shard": 42, "aggregate_metrics": 28, "report": 1, "all": 1}, jobs
+    assert jobs == {"neighbours": 2, "evaluate_shard": 48, "aggregate_metrics": 32, "report": 1, "all": 1}, jobs
 
 
 def check_html_report(report, tmp_path):
@@ -140,8 +142,8 @@ def check_html_report(report, tmp_path):
     ok, total = int(shown.group(1)), int(shown.group(2))
     # per split: bar charts + scatter; 3 trace rows; 2 rendered GIFs; training curves
     assert total >= 2 * 2 + 3 + 2 + 1 and ok == total, shown.group(0)
-    assert dom.count("<table>") >= 4  # paper-style and listener tables of both splits
-    for text in ("FRCorr", "ReactDiff_offline", "Efficient Listener", "FRRea is not available", "UNTRAINED",
+    assert dom.count("<table>") >= 6  # paper-style, listener and smoothness tables of both splits
+    for text in ("FRCorr", "ReactDiff_offline", "ReactDiffK_online", "Efficient Listener", "Smoothness and anatomy", "FRRea is not available", "UNTRAINED",
                  "config_hash", "data:image/gif;base64"):
         assert text in dom, text
     # the report's CSV tables carry the realism and listener columns
@@ -159,6 +161,11 @@ def check_html_report(report, tmp_path):
     assert react.loc[new, ["FRCorr", "FRDist", "FRDiv", "FRVar", "FRDvs", "FRSyn"]].notna().all().all()
     assert lst.loc[new, list(mt.names(table="listener"))].drop(columns="TLCC_lag").notna().all().all()
     assert "Definition `mafrg`" in (report / "val_listener.md").read_text()
+    # the smoothness table: every run, the GT row is the true listeners' motion, uniform noise is far jerkier
+    sm = pd.read_csv(report / "val_smoothness.csv").set_index("method")
+    assert set(react.index) == set(sm.index) and sm[list(mt.names(table="smoothness"))].notna().all().all()
+    assert sm.loc["B_Random", "Acc_emotion"] > 2 * sm.loc["GT", "Acc_emotion"] and sm.loc["B_MeanFr", "Vel_3DMM"] == 0
+    assert 0 <= sm.loc["GT", "ExclAU"] < 1 and "ExclAU" in (report / "val_smoothness.md").read_text()
 
 
 @pytest.mark.xdist_group("workflow")

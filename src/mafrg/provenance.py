@@ -54,7 +54,7 @@ def code_hash(modules: Iterable[str] | None = None) -> str:
         for mod in modules:
             p = PACKAGE_ROOT / mod.replace(".", "/")
             if p.is_dir():
-                files.extend(sorted([*p.rglob("*.py"), *p.rglob("*.c")]))  # .c: compiled kernels
+                files.extend(sorted([*p.rglob("*.py"), *p.rglob("*.c"), *p.rglob("*.json")]))  # .c: kernels; .json: data
             else:
                 files.append(p.with_suffix(".py"))
         files = sorted(set(files))

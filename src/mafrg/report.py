@@ -27,6 +27,7 @@ from mafrg.metrics import table as mt
 REACT_GROUPS = mt.groups("react")
 COLUMNS = [m.name for _, ms in REACT_GROUPS for m in ms]
 LISTENER_COLUMNS = mt.names(table="listener")
+SMOOTHNESS_COLUMNS = mt.names(table="smoothness")
 DECIMALS = mt.decimals()
 
 
@@ -104,6 +105,18 @@ def split_table(results: dict[str, dict[int, dict[str, Any]]],
 def listener_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
     return _frame(_rows(realism, lambda label, seed, d, c: d["listener_metrics"].get(c), LISTENER_COLUMNS),
                   LISTENER_COLUMNS)
+
+
+def smoothness_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
+    return _frame(_rows(realism, lambda label, seed, d, c: d.get("smoothness", {}).get(c), SMOOTHNESS_COLUMNS),
+                  SMOOTHNESS_COLUMNS)
+
+
+SMOOTHNESS_DEFINITION = (
+    "Vel / Acc = mean absolute first / second difference over frames of the generated 3DMM coefficients and "
+    "emotion channels (all reactions); the GT row is the true listeners' value, the reference to be close to. "
+    "ExclAU = share of (frame, pair) with both AUs of a mutually exclusive pair active (> 0.5): AU12/AU15, "
+    "AU24/AU25, AU24/AU26.")
 
 
 LISTENER_DEFINITIONS = {
@@ -189,7 +202,7 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
 
     sections = []
     tables: dict[str, pd.DataFrame] = {}
-    ltables: dict[str, pd.DataFrame] = {}
+    ltables: dict[str, list[tuple[str, pd.DataFrame]]] = {}
     for split in sorted(results, key=lambda s: ("val", "test").index(s) if s in ("val", "test") else 9):
         df = tables[split] = split_table(results[split], realism.get(split))
         _write_csv(df, out_dir / f"{split}.csv")
@@ -204,12 +217,18 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
             + (f"; mean ± std over up to {seeds} seeds" if seeds > 1 else "") + f")\n\n{md}\n"
         )
         if realism.get(split):
-            lt = ltables[split] = listener_table(realism[split])
+            lt = listener_table(realism[split])
             _write_csv(lt, out_dir / f"{split}_listener.csv")
             lmd = simple_markdown(lt)
             which = listener_definition(realism[split])
             write_text(out_dir / f"{split}_listener.md", f"# {split}: Efficient Listener metrics\n\n{which}\n\n{lmd}\n")
             sections.append(f"### `{split}`: Efficient Listener metrics (on 3DMM)\n\n{which}\n\n{lmd}\n")
+            st = smoothness_table(realism[split])
+            _write_csv(st, out_dir / f"{split}_smoothness.csv")
+            smd = simple_markdown(st)
+            write_text(out_dir / f"{split}_smoothness.md", f"# {split}: smoothness\n\n{SMOOTHNESS_DEFINITION}\n\n{smd}\n")
+            sections.append(f"### `{split}`: smoothness and anatomy\n\n{SMOOTHNESS_DEFINITION}\n\n{smd}\n")
+            ltables[split] = [("Efficient Listener metrics (on 3DMM)", lt), ("Smoothness and anatomy", st)]
     ds = prov["dataset"]
     synthetic = bool(ds.get("generator"))
     notes = [

@@ -211,7 +211,7 @@ window.addEventListener('load', function () {
 
 
 def render_html(title: str, warnings: list[str], notes: list[str], split_tables: dict[str, pd.DataFrame],
-                listener_tables: dict[str, pd.DataFrame], charts: dict[str, list[tuple[str, str]]],
+                extra_tables: dict[str, list[tuple[str, pd.DataFrame]]], charts: dict[str, list[tuple[str, str]]],
                 showcase_traces: list[tuple[str, str]], gifs: list[tuple[str, str]], training_png: str | None,
                 provenance_yaml: str, decimals: dict[str, int]) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -224,9 +224,9 @@ def render_html(title: str, warnings: list[str], notes: list[str], split_tables:
         for cap, uri in charts.get(split, []):
             parts.append(f"<figure><img alt='{html.escape(cap)}' src='{uri}'><figcaption>{html.escape(cap)}"
                          "</figcaption></figure>")
-        if split in listener_tables:
-            parts.append("<h3>Efficient Listener metrics (learning-to-listen protocol, on 3DMM)</h3>")
-            parts.append(_table(listener_tables[split], decimals, HIGHER_IS_BETTER))
+        for heading, extra in extra_tables.get(split, []):
+            parts.append(f"<h3>{html.escape(heading)}</h3>")
+            parts.append(_table(extra, decimals, HIGHER_IS_BETTER))
     if showcase_traces:
         parts.append("<h2 id='traces'>Traces: speaker, true listener, three generated reactions</h2>")
         parts += [f"<figure><img alt='{html.escape(c)}' src='{u}'><figcaption>{html.escape(c)}</figcaption></figure>"
@@ -243,7 +243,7 @@ def render_html(title: str, warnings: list[str], notes: list[str], split_tables:
     return "\n".join(parts)
 
 
-def page(tables: dict[str, pd.DataFrame], listener_tables: dict[str, pd.DataFrame], notes: list[str],
+def page(tables: dict[str, pd.DataFrame], extra_tables: dict[str, list[tuple[str, pd.DataFrame]]], notes: list[str],
          untrained: list[str], synthetic: bool, prov: dict[str, Any], showcase: Showcase | None,
          training_png, decimals: dict[str, int]) -> str:
     """The whole report page from the tables and (optionally) a showcase of rows."""
@@ -270,5 +270,5 @@ def page(tables: dict[str, pd.DataFrame], listener_tables: dict[str, pd.DataFram
     if training_png is not None and training_png.is_file():
         train_uri = _uri(training_png.read_bytes(), "image/png")
     title = "mafrg report" + (" (synthetic demo data)" if synthetic else "")
-    return render_html(title, warnings, plain, tables, listener_tables, charts, tr, gifs, train_uri,
+    return render_html(title, warnings, plain, tables, extra_tables, charts, tr, gifs, train_uri,
                        yaml.safe_dump(prov, sort_keys=False, allow_unicode=True), decimals)

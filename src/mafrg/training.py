@@ -44,6 +44,15 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def split_digest(data) -> str:
+    """A short hash of an assembled split's arrays and row order (SplitArrays): what a training run saw."""
+    h = hashlib.sha256()
+    for a in (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr([(r.speaker, r.listener) for r in data.rows]).encode())
+    return h.hexdigest()[:16]
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

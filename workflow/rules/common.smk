@@ -236,7 +236,7 @@ CODE = {
     "synth": code_hash(["synth", "render", "atomic", "cli.data"]),
     "data": code_hash(["data", "atomic", "constants", "io", "cli.data"]),
     "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
-    "metrics": code_hash(["metrics", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
+    "metrics": code_hash(["metrics", "methods.reactdiffk.priors", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
     "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
     "features": code_hash(["features", "data.readers", "data.layout", "cli.features"]),
 }

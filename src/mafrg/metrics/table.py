@@ -63,6 +63,16 @@ METRICS: tuple[Metric, ...] = (
            "Shannon index of k-means cluster assignments of predicted head-rotation frames"),
     Metric("TLCC_lag", "Synchrony", False, "row", "listener", "listener", 4,
            "mean |lag| of the peak TLCC between speaker and predicted listener 3DMM"),
+    Metric("Vel_3DMM", "Smoothness", False, "split", "smoothness", "smoothness", 4,
+           "mean |frame-to-frame change| of the 58 3DMM coefficients (GT row: the true listeners')"),
+    Metric("Acc_3DMM", "Smoothness", False, "split", "smoothness", "smoothness", 4,
+           "mean |second difference| (acceleration, jitter) of the 3DMM coefficients"),
+    Metric("Vel_emotion", "Smoothness", False, "split", "smoothness", "smoothness", 4,
+           "mean |frame-to-frame change| of the 25 emotion channels"),
+    Metric("Acc_emotion", "Smoothness", False, "split", "smoothness", "smoothness", 4,
+           "mean |second difference| of the emotion channels"),
+    Metric("ExclAU", "Anatomy", False, "split", "smoothness", "smoothness", 4,
+           "share of frames with both AUs of a mutually exclusive pair active (> 0.5), e.g. AU12 with AU15"),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 

@@ -1,5 +1,5 @@
 """The metrics of a run that need its 3DMM predictions: realism (FRRea, or FD_behaviour without an image
-network) and the Efficient Listener metrics, streamed over the run's prediction shards."""
+network), the Efficient Listener metrics and the smoothness measures, streamed over the run's prediction shards."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mafrg import predictions
 from mafrg.config import EvalConfig
 from mafrg.metrics import realism
 from mafrg.metrics.listener import ListenerMetrics, fit_clusters
+from mafrg.metrics.smoothness import Smoothness
 from mafrg.sharding import coverage_problem, parse_rows
 
 
@@ -57,6 +58,7 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
                             f"{data.n_rows} rows of split {data.split} once each ({problem})")
     clusters = _clusters(cfg, data, train, cluster_cache)
     lm = ListenerMetrics(clusters, cfg.listener_protocol)
+    smooth = Smoothness()
     first_emo, first_3dmm = [], []
     for (lo, hi), p in shards:
         emo = predictions.load_emotion(p)
@@ -64,11 +66,12 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
         if not np.isfinite(tdmm).all():
             raise TdmmEvalError(f"{predictions.tdmm_path(p)}: contains NaN or inf")
         lm.update(tdmm, data.listener_tdmm[lo:hi], data.speaker_tdmm[lo:hi])
+        smooth.update(emo, tdmm)
         first_emo.append(np.asarray(emo[:, 0]))
         first_3dmm.append(np.asarray(tdmm[:, 0]))
     pe, p3 = np.concatenate(first_emo), np.concatenate(first_3dmm)
     out: dict[str, Any] = {"listener_metrics": lm.value(data.listener_tdmm), "si_clusters": int(len(clusters["expression"].centres)),
-                           "listener_protocol": cfg.listener_protocol}
+                           "listener_protocol": cfg.listener_protocol, "smoothness": smooth.value()}
     out["FD_behaviour"] = realism.behaviour_fd(pe, p3, data.listener_emotion, data.listener_tdmm, cfg.frrea_stride)
     if cfg.frrea_weights == realism.NOT_AVAILABLE:
         out["FRRea"] = None

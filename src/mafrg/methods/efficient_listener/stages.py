@@ -19,7 +19,9 @@ from mafrg.methods.efficient_listener.model import (
 from mafrg.methods.settings import merge
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, package_versions
-from mafrg.training import device, loader, peak_rss_mb, seed_everything, split_items, train, write_losses
+from mafrg.training import (
+    device, loader, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
+)
 
 log = logging.getLogger(__name__)
 KIND = "efficient_listener.fad"
@@ -75,7 +77,7 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
         g = torch.Generator(device=dev).manual_seed(0) if step < 0 else None  # comparable val losses
         return m.loss(batch["target"], batch_condition(m, batch), sched, g)
 
-    identity = {"stage": "fad", "config": to_jsonable(cfg), "data": _data_digest(data)}
+    identity = {"stage": "fad", "config": to_jsonable(cfg), "data": split_digest(data)}
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir, identity, ctx.progress, seed=seed)
     loaded = sum(d.loaded_frames for d in datasets)
     seconds = sum(d.load_seconds for d in datasets)
@@ -91,15 +93,6 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     write_losses(ctx.losses, history)
     return meta
 
-
-def _data_digest(data) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr([(r.speaker, r.listener) for r in data.rows]).encode())
-    return h.hexdigest()[:16]
 
 
 def load_model(path) -> tuple[FacialActionDiffusion, dict[str, Any]]:

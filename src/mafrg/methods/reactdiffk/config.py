@@ -1,0 +1,127 @@
+"""ReactDiff-K settings, with the authors' (``paper``) and CPU-demo (``demo``) sizes as presets.
+
+The paper (arXiv 2510.04712) gives no numbers beyond the method's outline, so ``paper`` is the authors' public
+code (lingjivoo/ReactDiff, ``configs/config_train.json``, ``scripts/train.py``, ``scripts/sample.py``), with its
+bugs fixed (README: "ReactDiff-K"). Every place where ``demo`` differs from ``paper`` is listed in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mafrg.config import ConfigError, TrainConfig
+
+
+@dataclass
+class NetConfig:
+    depths: tuple[int, ...] = (2, 4, 4)  # residual blocks per U-Net level (authors)
+    widths: tuple[int, ...] = (128, 256, 512)  # channels per level, no temporal down-sampling (authors)
+    mapping_dim: int = 256  # noise-level / frame-index embedding width (authors: mapping_out 256)
+    group_size: int = 32  # channels per GroupNorm group (authors)
+    head_size: int = 64  # channels per attention head (authors)
+    key_dim: int = 256  # width the speaker tokens are projected to before cross-attention
+    dropout: float = 0.05  # (authors)
+    # GroupNorm statistics: the authors take them over the window's channels and frames, which lets a frame see
+    # later ones. "causal": over frames 0..t of the window (running); "frame": each frame alone.
+    norm: Literal["causal", "frame"] = "causal"
+
+
+@dataclass
+class EDMConfig:
+    sigma_data: float = 0.5  # (authors)
+    sigma_min: float = 0.01  # sampling schedule (authors)
+    sigma_max: float = 80.0
+    rho: float = 7.0  # Karras schedule exponent (authors)
+    # Training noise levels: the truncated v-diffusion ("cosine") density of k-diffusion, with its default
+    # bounds (the authors' config names the type only).
+    density_min: float = 1e-3
+    density_max: float = 1e3
+    sample_steps: int = 50  # sampler steps (authors: 50)
+    # DPM-Solver++(2M) SDE (authors' sample.py); "dpmsolver++" is the deterministic ODE variant.
+    algorithm: Literal["sde-dpmsolver++", "dpmsolver++"] = "sde-dpmsolver++"
+
+
+@dataclass
+class PriorConfig:
+    """The two priors; both act only on the training samples of the lowest noise levels (``fraction``)."""
+
+    fraction: float = 0.1  # share of the noise-level draws (the lowest ones) the priors apply to (authors: 10 %)
+    kinematics_weight: float = 1.0  # prior (i): first differences of the head pose (authors' weight_velocity_loss)
+    pose_scale: float = 10.0  # pose terms x10 (authors)
+    # Which channels prior (i) constrains: the head pose (authors) or every channel (pose still x pose_scale).
+    kinematics_channels: Literal["pose", "all"] = "pose"
+    dependency_weight: float = 0.01  # prior (ii): facial-action pair differences (authors' weight_kinematics_loss)
+    # Which pair lists prior (ii) uses: the authors' 3DMM expression pairs, mafrg's REACT AU pairs, or both.
+    pairs: Literal["3dmm", "au", "both"] = "both"
+
+
+@dataclass
+class GuidanceConfig:
+    """Classifier-free guidance (named by the paper, absent from the authors' code)."""
+
+    cond_dropout: float = 0.1  # training: share of samples whose speaker condition is dropped (null token)
+    # Sampling: D = D_uncond + scale * (D_cond - D_uncond); 1 = conditional only (no extra pass), 0 = unconditional.
+    scale: float = 1.0
+
+
+@dataclass
+class ReactDiffKConfig:
+    net: NetConfig = field(default_factory=NetConfig)
+    edm: EDMConfig = field(default_factory=EDMConfig)
+    priors: PriorConfig = field(default_factory=PriorConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    window: int = 16  # frames generated per window, one window after another (authors: 16)
+    # Speaker frames a window's cross-attention sees around it: [start - context, end + context) offline,
+    # [start - context, current frame] online. Authors: the window's own frames only (0).
+    context: int = 0
+    speaker_emotion: bool = False  # also attend to the speaker's 25 emotion channels (REACT; not in the authors' code)
+    # Head-pose momentum across windows at inference (authors: 0.99 on translation, half of it on rotation,
+    # in standardised units, towards the previous window's last frame). 0 switches it off.
+    momentum: float = 0.99
+    crop: int = 256  # training crops of this many frames (authors: clip_length 256), a whole number of windows
+    crops_per_row: int = 1  # random crops per training row and epoch
+    # Authors: AdamW lr 1e-4, betas (0.95, 0.999), eps 1e-6, wd 1e-3, batch 100, constant lr, gradient clipping
+    # 1.0; their EMA warms up ("inverse", power 2/3) to 0.9999, mafrg's loop keeps a constant decay.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999))
+    generate_seed: int = 9173  # added to the run's seed
+
+    def check(self) -> None:
+        n, w = self.net, "methods.ReactDiffK"
+        if len(n.depths) != len(n.widths) or not n.depths:
+            raise ConfigError(f"{w}.net.depths and net.widths must have the same (non-zero) length")
+        if any(c % n.group_size and c > n.group_size for c in n.widths):
+            raise ConfigError(f"{w}.net.widths must be multiples of net.group_size")
+        if self.window < 2 or self.crop % self.window or self.crop < self.window:
+            raise ConfigError(f"{w}.crop must be a positive multiple of window (>= 2), got crop {self.crop}, "
+                              f"window {self.window}")
+        if not 0 <= self.guidance.cond_dropout < 1:
+            raise ConfigError(f"{w}.guidance.cond_dropout must be in [0, 1)")
+        if self.guidance.scale != 1 and self.guidance.cond_dropout == 0:
+            raise ConfigError(f"{w}.guidance.scale {self.guidance.scale} needs an unconditional model: "
+                              "set guidance.cond_dropout > 0")
+        if not 0 <= self.priors.fraction <= 1 or not 0 <= self.momentum < 1:
+            raise ConfigError(f"{w}.priors.fraction must be in [0, 1] and momentum in [0, 1)")
+        if self.edm.sample_steps < 1 or not 0 < self.edm.sigma_min < self.edm.sigma_max:
+            raise ConfigError(f"{w}.edm: sample_steps >= 1 and 0 < sigma_min < sigma_max")
+
+
+def paper() -> ReactDiffKConfig:
+    return ReactDiffKConfig()
+
+
+def demo() -> ReactDiffKConfig:
+    """Sized for 2 CPU cores and the demo budget (README: "ReactDiff-K presets")."""
+    return ReactDiffKConfig(
+        net=NetConfig(depths=(1, 1), widths=(64, 128), mapping_dim=64, group_size=16, head_size=32, key_dim=64,
+                      dropout=0.0),
+        edm=EDMConfig(sample_steps=10),
+        speaker_emotion=True,  # measured on the demo: lower FRDist on both splits and variants (README)
+        crop=64,
+        crops_per_row=4,
+        train=TrainConfig(epochs=20, batch_size=32, lr=1e-3, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.99),
+    )
+
+
+PRESETS = {"paper": paper, "demo": demo}

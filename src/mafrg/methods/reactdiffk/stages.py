@@ -1,0 +1,173 @@
+"""ReactDiff-K's one training stage and its window-by-window generation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mafrg import checkpoint
+from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
+from mafrg.methods.reactdiffk import data as kd
+from mafrg.methods.reactdiffk.config import ReactDiffKConfig
+from mafrg.methods.reactdiffk.edm import draw_sigmas, sample_window, training_loss
+from mafrg.methods.reactdiffk.model import ONLINE, OFFLINE, ReactDiffK, WindowCondition, modalities, token_mask
+from mafrg.methods.reactdiffk.priors import EMOTION_DIM, POSE
+from mafrg.methods.settings import merge
+from mafrg.predictions import Reactions
+from mafrg.provenance import code_version, package_versions
+from mafrg.training import (
+    device, loader, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
+)
+
+log = logging.getLogger(__name__)
+KIND = "reactdiffk.edm"
+
+
+def _stats(arrays) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and standard deviation over the frames of several (T, D) arrays (streamed)."""
+    s = sq = None
+    n = 0
+    for a in arrays:
+        a = np.asarray(a, np.float64)
+        s = a.sum(0) if s is None else s + a.sum(0)
+        sq = (a * a).sum(0) if sq is None else sq + (a * a).sum(0)
+        n += len(a)
+    mu = s / n
+    return torch.from_numpy(mu).float(), torch.from_numpy(np.sqrt(np.maximum(sq / n - mu * mu, 0))).float()
+
+
+def train_edm(ctx: TrainContext) -> dict[str, Any]:
+    cfg: ReactDiffKConfig = ctx.config
+    tc = cfg.train
+    data = ctx.train_data
+    frames = data.speaker_emotion.shape[1]
+    if frames < cfg.crop:
+        raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
+                         f"ReactDiff-K training crop ({cfg.crop}); lower methods.ReactDiffK.crop")
+    its = kd.items(data)
+    tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
+    audio = kd.audio_cache(ctx.feature_shard, ctx.paths.cache("reactdiffk", "train"), frames)
+    seed = tc.seed + ctx.seed
+    seed_everything(seed)
+    model = ReactDiffK(cfg)
+    model.set_stats("target", *_stats(it.target for it in tr))
+    streams = {"tdmm": lambda it: it.speaker_tdmm, "emotion": lambda it: it.speaker_emotion,
+               "audio": lambda it: audio(it.speaker)}
+    for s in modalities(cfg):
+        model.set_stats(s, *_stats(tqdm((streams[s](it) for it in tr), total=len(tr), desc=f"{s} statistics",
+                                        disable=not ctx.progress or s != "audio", leave=False)))
+    dev = device()
+    log.info("ReactDiff-K: %d training items (rows x 2 directions), %d held out, %d crops of %d frames per item "
+             "and epoch, %s params", len(tr), len(va), cfg.crops_per_row, cfg.crop,
+             f"{sum(p.numel() for p in model.parameters()):,}")
+
+    def make_loader(epoch: int, is_train: bool):
+        part = tr if is_train else va
+        if not part:
+            return []
+        ds = kd.Crops(part, audio, cfg, frames, seed, epoch if is_train else 1_000_000)  # val: fixed crops
+        return loader(ds, tc.batch_size, seed, epoch, is_train, tc.num_workers)
+
+    def step_loss(m, batch, step):
+        batch = {k: v.to(dev) for k, v in batch.items()}
+        g = torch.Generator(device=dev).manual_seed(0 if step < 0 else seed * 7919 + step)
+        x = m.standardise("target", batch["target"])
+        sigma, mask = draw_sigmas(len(x), cfg.edm, cfg.priors.fraction, g, dev)
+        noise = torch.randn(x.shape, generator=g, device=dev)
+        return training_loss(m, x, kd.batch_condition(m, batch), sigma, mask, noise)
+
+    identity = {"stage": "edm", "config": to_jsonable(cfg), "data": split_digest(data)}
+    ema, history = train(model, step_loss, make_loader, tc, ctx.workdir, identity, ctx.progress, seed=seed)
+    meta = {"config": to_jsonable(cfg), "frames": frames, "seed": seed, "history": history,
+            "data_digest": identity["data"], "code_version": code_version(), "packages": package_versions(),
+            "peak_rss_mb": peak_rss_mb()}
+    checkpoint.save(ctx.out, KIND, {"model": ema.module.state_dict()}, meta)
+    write_losses(ctx.losses, history)
+    return meta
+
+
+
+def load_model(path) -> tuple[ReactDiffK, dict[str, Any]]:
+    tensors, meta = checkpoint.load(path, kind=KIND)
+    cfg = merge(ReactDiffKConfig(), meta["config"], "checkpoint config")
+    model = ReactDiffK(cfg)
+    try:
+        model.load_state_dict(tensors["model"])
+    except RuntimeError as exc:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit its own configuration ({exc})") from exc
+    return model.eval(), meta
+
+
+def momentum_blend(x0: torch.Tensor, prev: torch.Tensor, m: float) -> torch.Tensor:
+    """The authors' head-pose smoothing across windows (standardised units): translation pulled towards the
+    previous window's last frame with weight m, rotation with m / 2."""
+    if m == 0:
+        return x0
+    x0 = x0.clone()
+    rot = slice(POSE.start, POSE.start + 3)
+    trans = slice(POSE.start + 3, POSE.stop)
+    x0[..., trans] = m * prev[:, None, trans] + (1 - m) * x0[..., trans]
+    x0[..., rot] = m / 2 * prev[:, None, rot] + (1 - m / 2) * x0[..., rot]
+    return x0
+
+
+@torch.no_grad()
+def react(model: ReactDiffK, speaker: dict[str, np.ndarray], n_pred: int, online: bool, steps: int, scale: float,
+          seed: int, momentum: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker ({stream: (T, dim)}), window after
+    window, each from fresh noise and the previous window's last frame. Reaction j's noise comes from its own
+    generator (seed, j)."""
+    cfg = model.cfg
+    w, names = cfg.window, modalities(cfg)
+    t = len(speaker["tdmm"])
+    n_win = -(-t // w)
+    spk = {s: model.standardise(s, torch.from_numpy(np.asarray(speaker[s], np.float32))).numpy() for s in names}
+    off = torch.as_tensor(kd.offsets(cfg)).expand(n_pred, -1)
+    mode = torch.full((n_pred,), ONLINE if online else OFFLINE)
+    gens = [torch.Generator().manual_seed(seed * 1_000_003 + j) for j in range(n_pred)]
+    prev = torch.zeros(n_pred, model.target_mean.numel())
+    has_prev = torch.zeros(n_pred, dtype=torch.bool)
+    m = cfg.momentum if momentum is None else momentum
+    out = []
+    for i in range(n_win):
+        tokens, valid = {}, None
+        for s in names:
+            span, valid = kd.window_span(spk[s], np.array([i * w]), w, cfg.context)
+            tokens[s] = torch.from_numpy(span).expand(n_pred, -1, -1)
+        valid = torch.from_numpy(valid).expand(n_pred, -1)
+        mask = token_mask(valid, off, w, mode, torch.ones(n_pred, dtype=torch.bool))
+        cond = WindowCondition(prev, has_prev, model.net.speaker_tokens(tokens, off), mask, mode)
+        x0 = sample_window(model, cond, w, steps, scale, gens)
+        if i:
+            x0 = momentum_blend(x0, prev, m)
+        out.append(x0)
+        prev, has_prev = x0[:, -1], torch.ones(n_pred, dtype=torch.bool)
+    x = model.destandardise_target(torch.cat(out, dim=1)[:, :t]).numpy().astype(np.float32)
+    return x[..., :EMOTION_DIM], x[..., EMOTION_DIM:]
+
+
+def speaker_streams(sp, cfg: ReactDiffKConfig) -> dict[str, np.ndarray]:
+    out = {"tdmm": sp.tdmm, "emotion": sp.emotion}
+    out["audio"] = sp.features(["wav2vec2"])["wav2vec2"][: sp.frames].astype(np.float32)
+    return {s: out[s] for s in modalities(cfg)}
+
+
+def generate(ctx: GenerationContext, variant: str) -> Reactions:
+    """Reactions for rows ``ctx.rows``; row k's noise comes from its own seed (independent of sharding)."""
+    model, _ = load_model(ctx.checkpoint("edm"))
+    run: ReactDiffKConfig = ctx.config  # sampling settings come from the run's config, not the checkpoint
+    lo, hi = ctx.rows
+    n, frames = ctx.n_predictions, ctx.frames
+    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
+    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
+    base = run.generate_seed + ctx.seed
+    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
+                               disable=not ctx.progress)):
+        sp = ctx.speaker(k)
+        emotion[i], tdmm[i] = react(model, speaker_streams(sp, model.cfg), n, variant == "online",
+                                    run.edm.sample_steps, run.guidance.scale, base * 100_003 + k, run.momentum)
+    return Reactions(emotion, tdmm)

@@ -1,0 +1,48 @@
+"""Smoothness and facial-anatomy measures of generated reactions (every method; ReactDiff-K's priors target them).
+
+* ``Vel_*``: mean absolute frame-to-frame change |x[t+1] - x[t]| over channels, frames, reactions and rows;
+* ``Acc_*``: mean absolute second difference |x[t+1] - 2 x[t] + x[t-1]| (acceleration: jitter shows here first);
+  both for the 58 3DMM coefficients and the 25 emotion channels, in their own units. The GT row of the table
+  is the true listeners' value: the reference a method should be close to, not below.
+* ``ExclAU``: the share of (frame, pair) where both AUs of a mutually exclusive pair are active (> 0.5), over
+  the REACT AU pairs of ReactDiff-K's prior (:mod:`mafrg.methods.reactdiffk.priors`, e.g. AU12 with AU15).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AU_ACTIVE = 0.5
+
+
+def exclusive_au_pairs() -> list[tuple[int, int]]:
+    from mafrg.methods.reactdiffk.priors import au_pairs
+
+    return au_pairs("exclusive")
+
+
+class Smoothness:
+    """Streamed over prediction shards: ``update`` with (rows, alpha, T, 25) and (rows, alpha, T, 58)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.pairs = exclusive_au_pairs()
+
+    def _add(self, name: str, values: np.ndarray) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + float(np.abs(values, dtype=np.float64).sum())
+        self.counts[name] = self.counts.get(name, 0) + values.size
+
+    def update(self, emotion: np.ndarray, tdmm: np.ndarray) -> None:
+        for name, x in (("3DMM", tdmm), ("emotion", emotion)):
+            x = np.asarray(x, np.float64)
+            d1 = np.diff(x, axis=-2)
+            self._add(f"Vel_{name}", d1)
+            self._add(f"Acc_{name}", np.diff(d1, axis=-2))
+        au = np.asarray(emotion)[..., :15] > AU_ACTIVE
+        both = np.stack([au[..., i] & au[..., j] for i, j in self.pairs], axis=-1)
+        self.sums["ExclAU"] = self.sums.get("ExclAU", 0.0) + float(both.sum())
+        self.counts["ExclAU"] = self.counts.get("ExclAU", 0) + both.size
+
+    def value(self) -> dict[str, float]:
+        return {k: self.sums[k] / self.counts[k] for k in self.sums if self.counts[k]}

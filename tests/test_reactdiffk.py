@@ -1,0 +1,301 @@
+"""ReactDiff-K: EDM preconditioning and noise density, the two priors on constructed cases, the pair lists,
+classifier-free guidance (scale 0 = unconditional, 1 = conditional), frame-causality of the network, the
+momentum blend, the smoothness measures, resume after a kill and checkpoint errors. (Shapes, sharding and
+frame-causality of whole generation: the method contract test.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from method_helpers import TINY_BLOCKS, build_results, copy_results, kill_and_resume, train_all
+from mafrg import checkpoint
+from mafrg.config import ConfigError
+from mafrg.methods import get
+from mafrg.methods.reactdiffk import priors
+from mafrg.methods.reactdiffk.config import ReactDiffKConfig
+from mafrg.methods.reactdiffk.edm import draw_sigmas, guided_raw, sample_window, scheduler, training_loss
+from mafrg.methods.reactdiffk.model import OFFLINE, ONLINE, ReactDiffK, WindowCondition, scalings, token_mask
+from mafrg.methods.reactdiffk.stages import momentum_blend
+from mafrg.methods.settings import resolve
+from mafrg.metrics.smoothness import Smoothness
+
+TINY = TINY_BLOCKS["ReactDiffK"]
+SHARED_PRIORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "priors" / "reactdiffk_au_pairs.json"
+
+
+def _cfg(**over) -> ReactDiffKConfig:
+    return resolve(get("ReactDiffK"), {**TINY, **over}).config
+
+
+def _model(cfg=None, seed=0) -> ReactDiffK:
+    torch.manual_seed(seed)
+    m = ReactDiffK(cfg or _cfg()).eval()
+    with torch.no_grad():  # the zero-initialised head would make every output equal
+        m.net.proj_out.weight.normal_(0, 0.3)
+        for mod in m.modules():
+            if hasattr(mod, "out") and isinstance(mod.out, torch.nn.Linear):
+                mod.out.weight.normal_(0, 0.3)
+    return m
+
+
+def _cond(model, b=3, seed=0, mode=ONLINE, cond=True):
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    span = cfg.window + 2 * cfg.context
+    off = torch.arange(-cfg.context, cfg.window + cfg.context).expand(b, -1)
+    spk = {"tdmm": torch.randn(b, span, 58, generator=g), "audio": torch.randn(b, span, 1536, generator=g)}
+    valid = torch.ones(b, span, dtype=torch.bool)
+    modes = torch.full((b,), mode)
+    mask = token_mask(valid, off, cfg.window, modes, torch.full((b,), cond))
+    return WindowCondition(torch.randn(b, 83, generator=g), torch.ones(b, dtype=torch.bool),
+                           model.net.speaker_tokens(spk, off), mask, modes), spk, off
+
+
+# ------------------------------------------------------------------------------------------ EDM
+def test_karras_preconditioning_values_and_identity():
+    sd = 0.5
+    c_skip, c_out, c_in = scalings(torch.tensor([1e-4, sd, 80.0]), sd)
+    assert c_skip[0] == pytest.approx(1, abs=1e-6) and c_out[0] == pytest.approx(1e-4, rel=1e-3)
+    assert c_skip[1] == pytest.approx(0.5) and c_out[1] == pytest.approx(sd / 2**0.5) and c_in[1] == pytest.approx(1 / (sd * 2**0.5))
+    assert c_skip[2] == pytest.approx(sd**2 / (80**2 + sd**2)) and c_in[2] == pytest.approx(1 / (80**2 + sd**2) ** 0.5)
+    # unit variance at the network's input and target for data of std sigma_data (EDM's design rule)
+    sig = torch.tensor([0.2, 3.0])
+    cs, co, ci = scalings(sig, sd)
+    assert torch.allclose(ci**2 * (sd**2 + sig**2), torch.ones(2))
+    assert torch.allclose((1 - cs) ** 2 * sd**2 / co**2 + cs**2 * sig**2 / co**2, torch.ones(2), atol=1e-5)
+    # diffusers' scheduler (the sampler) applies the same c_skip / c_out to the network output
+    s = scheduler(_cfg().edm, 5)
+    x, f = torch.randn(2, 4, 83), torch.randn(2, 4, 83)
+    for sigma in s.sigmas[:-1]:
+        cs, co, _ = scalings(sigma, 0.5)
+        assert torch.allclose(s.precondition_outputs(x, f, sigma), cs * x + co * f, atol=1e-6)
+    assert s.sigmas[0] == pytest.approx(80.0) and s.sigmas[-2] == pytest.approx(0.01, rel=1e-4) and s.sigmas[-1] == 0
+
+
+def test_noise_density_and_prior_mask_pick_the_least_noised():
+    edm = _cfg().edm
+    sigma, mask = draw_sigmas(20000, edm, 0.1, torch.Generator().manual_seed(0))
+    assert sigma.min() >= edm.density_min * 0.999 and sigma.max() <= edm.density_max * 1.001
+    assert 0.09 < mask.float().mean() < 0.11
+    assert sigma[mask].max() < sigma[~mask].min()  # the masked draws are the lowest noise levels
+    assert (sigma < edm.sigma_data).float().mean() == pytest.approx(0.5, abs=0.02)  # median sigma_data (v-diffusion)
+
+
+def test_training_loss_is_mse_of_the_karras_target_when_priors_are_off():
+    cfg = _cfg(priors={"kinematics_weight": 0.0, "dependency_weight": 0.0}, guidance={"scale": 1.0})
+    m = _model(cfg)
+    b, k = 2, 3
+    x = torch.randn(b, k * cfg.window, 83)
+    cond, _, _ = _cond(m, b * k)
+    sigma = torch.tensor([0.3, 2.0])
+    noise = torch.randn_like(x)
+    loss = training_loss(m, x, cond, sigma, torch.ones(b, dtype=torch.bool), noise)
+    x_n = x + noise * sigma[:, None, None]
+    cs, co, _ = scalings(sigma, 0.5)
+    with torch.no_grad():
+        f = m.raw(x_n.reshape(b * k, cfg.window, 83), sigma.repeat_interleave(k), cond).reshape(x.shape)
+    target = (x - cs[:, None, None] * x_n) / co[:, None, None]
+    assert float(loss.detach()) == pytest.approx(float((f - target).pow(2).mean()), rel=1e-5)
+    # the denoised estimate D = c_skip x_n + c_out F recovers x exactly when F is the target
+    assert torch.allclose(cs[:, None, None] * x_n + co[:, None, None] * target, x, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ priors
+def test_kinematics_prior_sees_pose_motion_only():
+    t = torch.randn(2, 32, 83)
+    mask = torch.ones(2, dtype=torch.bool)
+    assert float(priors.kinematics_loss(t + 3.0, t, 8, mask)) == pytest.approx(0, abs=1e-9)  # same motion, other offset: no penalty
+    other = t.clone()
+    other[..., : priors.POSE.start] += torch.randn(2, 32, priors.POSE.start)  # expression and emotion jitter
+    assert float(priors.kinematics_loss(other, t, 8, mask)) == 0
+    jitter = t.clone()
+    jitter[:, 1::2, priors.POSE] += 0.5  # alternate frames: pose jitter
+    got = float(priors.kinematics_loss(jitter, t, 8, mask))
+    # lag-1 differences are all +-0.5 (SmoothL1: 0.5 * 0.5^2 = 0.125); lag-8 differences are 0 (even lag)
+    assert got == pytest.approx(10 * 0.125, rel=1e-5)
+    assert float(priors.kinematics_loss(jitter, t, 8, torch.tensor([True, False]))) == pytest.approx(got / 2, rel=1e-5)
+    assert float(priors.kinematics_loss(jitter, t, 8, torch.zeros(2, dtype=torch.bool))) == 0
+
+
+def test_dependency_prior_penalises_broken_pairs_only():
+    pairs = priors.dependency_pairs("au")
+    t = torch.rand(1, 10, 83)
+    mask = torch.ones(1, dtype=torch.bool)
+    shift = t.clone()
+    shift[..., :15] += 0.7  # every AU moved together: every pair difference kept
+    assert float(priors.dependency_loss(shift, t, pairs, mask)) == pytest.approx(0, abs=1e-6)
+    broken = t.clone()
+    au12 = 7
+    broken[..., au12] += 0.4  # AU12 alone: breaks (AU6, AU12) and (AU12, AU15)
+    n_pairs = sum(au12 in p for p in priors.au_pairs("co_occurred") + priors.au_pairs("exclusive"))
+    assert n_pairs == 2
+    expect = n_pairs * 0.5 * 0.4**2  # SmoothL1 below 1: 0.5 d^2 per broken pair, mean over frames
+    assert float(priors.dependency_loss(broken, t, pairs, mask)) == pytest.approx(expect, rel=1e-5)
+    assert float(priors.dependency_loss(broken, t, pairs, torch.zeros(1, dtype=torch.bool))) == 0
+    # the 3DMM lists act on the 3DMM columns only
+    i, j = priors.dependency_pairs("3dmm")
+    assert int(i.min()) >= 25 and int(j.max()) < 25 + 52
+
+
+def test_pair_lists_are_the_authors_and_name_real_aus():
+    lists = priors.pair_lists()
+    assert [len(lists["tdmm"][k]) for k in ("symmetry", "co_occurred", "exclusive")] == [20, 30, 58]
+    if SHARED_PRIORS.exists():
+        shared = json.loads(SHARED_PRIORS.read_text())
+        for k in ("symmetry", "co_occurred", "exclusive"):
+            assert lists["tdmm"][k] == shared[k]
+    assert (3, 7) in priors.au_pairs("co_occurred")  # AU6 with AU12
+    assert (7, 9) in priors.au_pairs("exclusive")  # AU12 and AU15
+    assert len(priors.dependency_pairs("both")[0]) == 108 + 10
+
+
+# ------------------------------------------------------------------------------------------ guidance
+def test_guidance_scale_zero_is_unconditional_and_one_is_conditional():
+    m = _model()
+    cond, _, _ = _cond(m, mode=OFFLINE)
+    x, sigma = torch.randn(3, m.cfg.window, 83), torch.full((3,), 1.3)
+    with torch.no_grad():
+        f_c, f_u = m.raw(x, sigma, cond), m.raw(x, sigma, cond.unconditional())
+        assert not torch.allclose(f_c, f_u)
+        assert torch.allclose(guided_raw(m, x, sigma, cond, 1.0), f_c)
+        assert torch.allclose(guided_raw(m, x, sigma, cond, 0.0), f_u)
+        assert torch.allclose(guided_raw(m, x, sigma, cond, 2.5), f_u + 2.5 * (f_c - f_u), atol=1e-5)
+        # the unconditional model does not read the speaker at all
+        other, _, _ = _cond(m, seed=5, mode=OFFLINE)
+        other.prev, other.has_prev = cond.prev, cond.has_prev
+        assert torch.equal(m.raw(x, sigma, other.unconditional()), f_u)
+
+
+def test_config_rejects_guidance_without_an_unconditional_model():
+    with pytest.raises(ConfigError, match="needs an unconditional model"):
+        _cfg(guidance={"cond_dropout": 0.0, "scale": 2.0})
+    with pytest.raises(ConfigError, match="multiple of window"):
+        _cfg(crop=30)
+
+
+# ------------------------------------------------------------------------------------------ causality
+def test_online_network_is_frame_causal_and_offline_sees_the_span():
+    m = _model()
+    cfg = m.cfg
+    x, sigma = torch.randn(3, cfg.window, 83), torch.full((3,), 0.7)
+    for mode in (ONLINE, OFFLINE):
+        cond, spk, off = _cond(m, mode=mode)
+        q = 3  # perturb speaker frames at offsets >= q (and the noisy listener frames >= q)
+        spk2 = {s: v.clone() for s, v in spk.items()}
+        for v in spk2.values():
+            v[:, cfg.context + q :] += 5.0
+        x2 = x.clone()
+        x2[:, q:] += 1.0
+        cond2 = WindowCondition(cond.prev, cond.has_prev, m.net.speaker_tokens(spk2, off), cond.mask, cond.mode)
+        with torch.no_grad():
+            a, b = m.raw(x, sigma, cond), m.raw(x2, sigma, cond2)
+        if mode == ONLINE:
+            assert torch.equal(a[:, :q], b[:, :q]) and not torch.equal(a[:, q:], b[:, q:])
+        else:
+            assert not torch.allclose(a[:, :q], b[:, :q])
+
+
+def test_sampling_noise_of_a_reaction_does_not_depend_on_the_batch():
+    m = _model()
+    cond, _, _ = _cond(m, b=3)
+    gens = lambda: [torch.Generator().manual_seed(100 + j) for j in range(3)]  # noqa: E731
+    full = sample_window(m, cond, m.cfg.window, 3, 1.5, gens())
+    one = sample_window(m, cond.select(torch.tensor([1])), m.cfg.window, 3, 1.5, [gens()[1]])
+    assert torch.allclose(full[1:2], one, atol=1e-5)
+
+
+def test_momentum_blend_pulls_head_pose_towards_the_previous_frame():
+    x0, prev = torch.zeros(2, 4, 83), torch.ones(2, 83)
+    out = momentum_blend(x0, prev, 0.9)
+    assert torch.allclose(out[..., 80:], torch.full((2, 4, 3), 0.9))  # translation: m
+    assert torch.allclose(out[..., 77:80], torch.full((2, 4, 3), 0.45))  # rotation: m / 2
+    assert torch.equal(out[..., :77], x0[..., :77]) and torch.equal(momentum_blend(x0, prev, 0.0), x0)
+
+
+# ------------------------------------------------------------------------------------------ smoothness
+def test_smoothness_measures_on_constructed_reactions():
+    t = np.arange(10, dtype=np.float32)
+    tdmm = np.broadcast_to(t[:, None] * 0.5, (1, 2, 10, 58)).copy()  # constant velocity 0.5, no acceleration
+    emo = np.zeros((1, 2, 10, 25), np.float32)
+    emo[..., 1::2, :] = 1.0  # alternating: |d1| = 1, |d2| = 2
+    emo[..., 0, 7] = emo[..., 0, 9] = 1.0  # AU12 and AU15 both on at frame 0 (exclusive pair)
+    s = Smoothness()
+    s.update(emo, tdmm)
+    v = s.value()
+    assert v["Vel_3DMM"] == pytest.approx(0.5) and v["Acc_3DMM"] == pytest.approx(0.0)
+    assert v["Vel_emotion"] == pytest.approx(1.0, abs=0.02) and v["Acc_emotion"] == pytest.approx(2.0, abs=0.05)
+    # frames 1, 3, ...: every AU on -> all 3 exclusive pairs co-active; frame 0: AU12 + AU15 only
+    assert v["ExclAU"] == pytest.approx((5 * 3 + 1) / (10 * 3))
+
+
+# ------------------------------------------------------------------------------------------ training
+@pytest.fixture(scope="module")
+def results(tiny_dataset, tmp_path_factory):
+    return build_results(tiny_dataset, tmp_path_factory.mktemp("rdk") / "results")
+
+
+@pytest.mark.slow
+def test_training_resumes_after_a_kill_with_the_same_weights(results, tmp_path):
+    fresh = copy_results(results, tmp_path / "fresh")
+    killed_tree = copy_results(results, tmp_path / "killed")
+    block = {**TINY, "train": {"epochs": 6, "batch_size": 8}}
+    log, done, killed, whole = kill_and_resume(killed_tree, fresh, "ReactDiffK", "edm", block, epochs=6)
+    for k, v in whole[0]["model"].items():
+        assert torch.equal(killed[0]["model"][k], v), k
+    assert [h["train_loss"] for h in killed[1]["history"]] == [h["train_loss"] for h in whole[1]["history"]]
+    assert len(whole[1]["history"]) == 6
+
+
+@pytest.mark.slow
+def test_checkpoint_errors_name_the_file(results, tmp_path):
+    from mafrg.methods.reactdiffk.stages import load_model
+
+    train_all(results, "ReactDiffK", TINY, seed=0)
+    path = results.model("ReactDiffK", 0, "edm")
+    model, meta = load_model(path)
+    assert meta["config"]["window"] == 8 and model.target_std.min() > 0  # the statistics travel with it
+    with pytest.raises(checkpoint.CheckpointError, match="reactdiff.mmt"):
+        checkpoint.load(path, kind="reactdiff.mmt")
+    tensors, meta = checkpoint.load(path)
+    meta["config"]["net"]["widths"] = [16, 64]
+    bad = tmp_path / "bad.pt"
+    checkpoint.save(bad, "reactdiffk.edm", tensors, meta)
+    with pytest.raises(checkpoint.CheckpointError, match="do not fit its own configuration"):
+        load_model(bad)
+
+
+def test_parameter_counts_quoted_in_the_readme():
+    """README: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 0.93 M."""
+    from mafrg.methods.reactdiffk.config import demo, paper
+
+    def counts(cfg):
+        net = ReactDiffK(cfg).net
+        named = list(net.named_parameters())
+        return (sum(p.numel() for _, p in named), sum(p.numel() for n, p in named if ".blocks." in n),
+                sum(p.numel() for n, p in named if ".attn." in n))
+
+    assert counts(paper()) == (43_570_643, 19_840_640, 22_695_424)
+    assert counts(demo())[0] == 932_051
+    assert paper().net.depths == (2, 4, 4) and paper().net.widths == (128, 256, 512) and paper().window == 16
+
+
+def test_causal_group_norm_uses_the_frames_up_to_t_only():
+    from torch.nn import functional as F
+
+    from mafrg.methods.reactdiffk.model import frame_norm
+
+    x = torch.randn(2, 6, 8) * 3 + 1
+    got = frame_norm(x, 2, "causal")
+    for t in (0, 3, 5):
+        # GroupNorm over (channels of the group, frames 0..t): the authors' window statistics, cut at t
+        ref = F.group_norm(x[:, : t + 1].transpose(1, 2), 2).transpose(1, 2)[:, -1]
+        assert torch.allclose(got[:, t], ref, atol=1e-4)
+    later = x.clone()
+    later[:, 4:] += 10.0
+    assert torch.equal(frame_norm(later, 2, "causal")[:, :4], got[:, :4])
+    assert torch.allclose(frame_norm(x, 2, "frame"), F.group_norm(x.reshape(12, 8), 2).reshape(2, 6, 8), atol=1e-5)
