@@ -19,7 +19,9 @@ from mafrg.methods import get
 from mafrg.methods.reactdiffk import priors
 from mafrg.methods.reactdiffk.config import ReactDiffKConfig
 from mafrg.methods.reactdiffk.edm import draw_sigmas, guided_raw, sample_window, scheduler, training_loss
-from mafrg.methods.reactdiffk.model import OFFLINE, ONLINE, ReactDiffK, WindowCondition, scalings, token_mask
+from mafrg.methods.reactdiffk.model import (
+    MODALITIES, OFFLINE, ONLINE, ReactDiffK, WindowCondition, modalities, scalings, token_mask,
+)
 from mafrg.methods.reactdiffk.stages import momentum_blend
 from mafrg.methods.settings import resolve
 from mafrg.metrics.smoothness import Smoothness
@@ -48,7 +50,7 @@ def _cond(model, b=3, seed=0, mode=ONLINE, cond=True):
     g = torch.Generator().manual_seed(seed)
     span = cfg.window + 2 * cfg.context
     off = torch.arange(-cfg.context, cfg.window + cfg.context).expand(b, -1)
-    spk = {"tdmm": torch.randn(b, span, 58, generator=g), "audio": torch.randn(b, span, 1536, generator=g)}
+    spk = {s: torch.randn(b, span, MODALITIES[s], generator=g) for s in modalities(cfg)}
     valid = torch.ones(b, span, dtype=torch.bool)
     modes = torch.full((b,), mode)
     mask = token_mask(valid, off, cfg.window, modes, torch.full((b,), cond))
@@ -270,7 +272,7 @@ def test_checkpoint_errors_name_the_file(results, tmp_path):
 
 
 def test_parameter_counts_quoted_in_the_readme():
-    """README: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 0.93 M."""
+    """README: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 1.08 M."""
     from mafrg.methods.reactdiffk.config import demo, paper
 
     def counts(cfg):
@@ -280,7 +282,7 @@ def test_parameter_counts_quoted_in_the_readme():
                 sum(p.numel() for n, p in named if ".attn." in n))
 
     assert counts(paper()) == (43_570_643, 19_840_640, 22_695_424)
-    assert counts(demo())[0] == 932_051
+    assert counts(demo())[0] == 1_075_155 and demo().speaker_emotion and not paper().speaker_emotion
     assert paper().net.depths == (2, 4, 4) and paper().net.widths == (128, 256, 512) and paper().window == 16
 
 
