@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mafrg.atomic import atomic_path, write_json
 from mafrg.provenance import file_sha256
@@ -68,6 +68,18 @@ def _check_sidecar(path: Path, full: bool) -> str | None:
         if file_sha256(path) != want_sha:
             return "sha256 does not match the one recorded when it was written (corrupt or edited)"
     return None
+
+
+def load_model(path: str | Path, kind: str, build: Callable[[dict[str, Any]], Any]) -> tuple[Any, dict[str, Any]]:
+    """(module in eval mode, meta) of a one-model checkpoint: ``build(meta)`` makes the module from the config
+    stored in the checkpoint, then its ``"model"`` weights load strictly; a mismatch names the file."""
+    tensors, meta = load(path, kind=kind)
+    model = build(meta)
+    try:
+        model.load_state_dict(tensors["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit its own configuration ({exc})") from exc
+    return model.eval(), meta
 
 
 def load(path: str | Path, kind: str | None = None, map_location: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:

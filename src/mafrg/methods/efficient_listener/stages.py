@@ -94,16 +94,9 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     return meta
 
 
-
 def load_model(path) -> tuple[FacialActionDiffusion, dict[str, Any]]:
-    tensors, meta = checkpoint.load(path, kind=KIND)
-    cfg = merge(ELConfig(), meta["config"], "checkpoint config")
-    model = FacialActionDiffusion(cfg)
-    try:
-        model.load_state_dict(tensors["model"])
-    except RuntimeError as exc:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit its own configuration ({exc})") from exc
-    return model.eval(), meta
+    return checkpoint.load_model(
+        path, KIND, lambda meta: FacialActionDiffusion(merge(ELConfig(), meta["config"], "checkpoint config")))
 
 
 @torch.no_grad()

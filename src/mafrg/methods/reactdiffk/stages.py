@@ -90,16 +90,9 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
     return meta
 
 
-
 def load_model(path) -> tuple[ReactDiffK, dict[str, Any]]:
-    tensors, meta = checkpoint.load(path, kind=KIND)
-    cfg = merge(ReactDiffKConfig(), meta["config"], "checkpoint config")
-    model = ReactDiffK(cfg)
-    try:
-        model.load_state_dict(tensors["model"])
-    except RuntimeError as exc:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit its own configuration ({exc})") from exc
-    return model.eval(), meta
+    return checkpoint.load_model(
+        path, KIND, lambda meta: ReactDiffK(merge(ReactDiffKConfig(), meta["config"], "checkpoint config")))
 
 
 def momentum_blend(x0: torch.Tensor, prev: torch.Tensor, m: float) -> torch.Tensor:
