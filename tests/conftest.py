@@ -52,6 +52,14 @@ def tiny_run(tmp_path_factory):
 
     from workflow_helpers import TINY, snakemake
 
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # the workers share their parent temp folder: a second run of this fixture would leave a trace
+        trace = tmp_path_factory.getbasetemp().parent / "tiny_run.worker"
+        assert not trace.exists(), (f"the tiny workflow already ran on {trace.read_text()}: --dist loadgroup did not "
+                                    "keep the 'workflow' group on one worker (pytest / pytest-xdist versions?)")
+        trace.write_text(worker)
     work = tmp_path_factory.mktemp("tiny_run")
     (work / "config.yaml").write_text(yaml.safe_dump(TINY))
     res = snakemake(work, "--cores", "2")

@@ -300,7 +300,6 @@ def test_snakemake_submission_round_trips_to_the_report(tiny_run, tmp_path):
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
 
 
-@pytest.mark.xdist_group("workflow")
 def test_submission_config_errors_only_stop_the_submission_target(tmp_path):
     """A submission section that does not fit the config (a split that is not evaluated, a method that is not
     enabled) leaves the main workflow runnable and makes `snakemake submission` fail with a message naming the key."""

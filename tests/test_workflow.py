@@ -168,7 +168,6 @@ def check_html_report(report, tmp_path):
     assert 0 <= sm.loc["GT", "ExclAU"] < 1 and "ExclAU" in (report / "val_smoothness.md").read_text()
 
 
-@pytest.mark.xdist_group("workflow")
 def test_bad_config_fails_before_any_job(tmp_path):
     bad = dict(TINY, dataset=dict(TINY["dataset"], clip_lenght=750), evaluation={"threads": "two"})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(bad))

@@ -5,7 +5,7 @@
   both for the 58 3DMM coefficients and the 25 emotion channels, in their own units. The GT row of the table
   is the true listeners' value: the reference a method should be close to, not below.
 * ``ExclAU``: the share of (frame, pair) where both AUs of a mutually exclusive pair are active (> 0.5), over
-  the REACT AU pairs of ReactDiff-K's prior (:mod:`mafrg.methods.reactdiffk.priors`, e.g. AU12 with AU15).
+  the REACT AU pairs of ReactDiff-K's prior (:mod:`mafrg.methods.reactdiffk.pairs`, e.g. AU12 with AU15).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ AU_ACTIVE = 0.5
 
 
 def exclusive_au_pairs() -> list[tuple[int, int]]:
-    from mafrg.methods.reactdiffk.priors import au_pairs
+    from mafrg.methods.reactdiffk.pairs import au_pairs
 
     return au_pairs("exclusive")
 

@@ -1,38 +1,17 @@
-"""ReactDiff-K's two priors as training losses, and the pair lists they use (``priors.json``).
+"""ReactDiff-K's two priors as training losses (the pair lists and the target layout: :mod:`.pairs`).
 
 Both compare the network's output F with its EDM training target (F* = (x - c_skip * x_noised) / c_out), as the
 authors do. Because D - x = c_out * (F - F*) for the denoised estimate D, a difference-of-frames or
 difference-of-channels term on F is the same term on D divided by c_out: the priors shape the *denoised* motion
 and the facial configuration of the least-noised samples, the only ones they act on.
-
-Target layout (83 columns): 25 emotion channels (15 AUs, valence, arousal, 8 expressions), then the 58 3DMM
-coefficients (52 expression, 3 rotation, 3 translation).
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from importlib import resources
-
 import torch
 from torch.nn import functional as F
 
-from mafrg.constants import AU_NAMES
-
-EMOTION_DIM = 25
-TARGET_DIM = EMOTION_DIM + 58
-POSE = slice(EMOTION_DIM + 52, TARGET_DIM)  # rotation and translation of the 3DMM
-
-
-@lru_cache(maxsize=1)
-def pair_lists() -> dict:
-    return json.loads(resources.files("mafrg.methods.reactdiffk").joinpath("priors.json").read_text())
-
-
-def au_pairs(kind: str) -> list[tuple[int, int]]:
-    """REACT AU pairs (``co_occurred`` or ``exclusive``) as indices of the 15 AU channels."""
-    return [(AU_NAMES.index(a), AU_NAMES.index(b)) for a, b, _ in pair_lists()["au"][kind]]
+from mafrg.methods.reactdiffk.pairs import EMOTION_DIM, POSE, TARGET_DIM, au_pairs, pair_lists  # noqa: F401
 
 
 def dependency_pairs(which: str) -> tuple[torch.Tensor, torch.Tensor]:
