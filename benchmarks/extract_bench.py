@@ -2,6 +2,9 @@
 
     python benchmarks/extract_bench.py                 # tiny untrained networks (what the demo runs)
     python benchmarks/extract_bench.py --backbone resnet50   # ResNet-50-sized random network per visual stream
+    python benchmarks/extract_bench.py --backbone real       # the published extractors (random weights):
+        # frames/s per network at batch 1 / 8 / 32 and the projected hours for the REACT 2024 training set
+    python benchmarks/extract_bench.py --backbone real --device cuda --batches 8,32,128   # the same on a GPU
 
 * decode+preprocess: mafrg (decord batches, torch resize/crop/normalise on the batch) vs naive (cv2.VideoCapture
   frame by frame, per-frame resize/crop/normalise);
@@ -71,6 +74,58 @@ def resnet50_like(dim: int):
     return Net().eval()
 
 
+def real_networks() -> dict[str, tuple[object, int]]:
+    """The published architectures mafrg loads (random weights): name -> (network, input size)."""
+    from mafrg.extractors import published
+
+    fe = published("fe")
+    return {
+        "va  ELIM (AlexNet)": (published("va"), 224),
+        "au  ME-GraphAU Swin-B": (published("au", "swin_base"), 224),
+        "au  ME-GraphAU ResNet-50": (published("au", "resnet50"), 224),
+        "fe  HSEmotion B2 @224 (reactdiff)": (fe, 224),
+        "fe  HSEmotion B2 @260 (native)": (fe, 260),
+    }
+
+
+def bench_real(threads: int, train_frames: int, batches=(1, 8, 32), device: str = "cpu") -> None:
+    import torch
+
+    from mafrg.features.networks import visual_device
+
+    torch.set_num_threads(threads)
+    dev = visual_device(device)  # on a GPU: TF32 off, as the extraction runs
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    where = torch.cuda.get_device_name() if dev.type == "cuda" else f"CPU, {threads} threads"
+    print(f"published extractor architectures, random weights, {where}; frames/s by batch size; "
+          f"hours: {train_frames / 1e6:.2f} M training frames at the best batch size\n")
+    head = "".join(f"{'batch ' + str(b):>11}" for b in batches)
+    print(f"{'network':<36}{'params':>9}{head}{'hours':>9}")
+    hours: dict[str, float] = {}
+    for name, (net, size) in real_networks().items():
+        params = sum(p.numel() for p in net.parameters())
+        fps = []
+        net = net.to(dev)
+        with torch.inference_mode():
+            for b in batches:
+                x = torch.randn(b, 3, size, size, device=dev)
+                net(x)  # warm-up (cuDNN picks its algorithms per shape)
+                sync()
+                reps = max(1, 8 // b) if dev.type == "cpu" else max(3, 512 // b)
+                t = time.perf_counter()
+                for _ in range(reps):
+                    net(x)
+                sync()
+                fps.append(b * reps / (time.perf_counter() - t))
+        hours[name] = train_frames / max(fps) / 3600
+        print(f"{name:<36}{params / 1e6:8.1f}M" + "".join(f"{f:11.2f}" for f in fps) + f"{hours[name]:9.1f}")
+    names = list(hours)
+    authors = hours[names[0]] + hours[names[1]] + hours[names[3]]
+    r50 = hours[names[0]] + hours[names[2]] + hours[names[3]]
+    print(f"\nREACT 2024 training set, the three video streams on this machine: {authors:.0f} h with ReactDiff's set "
+          f"(ELIM, ME-GraphAU Swin-B, HSEmotion B2 at 224); {r50:.0f} h with the ResNet-50 AU backbone")
+
+
 def timed(fn, *a):
     t = time.perf_counter()
     out = fn(*a)
@@ -80,8 +135,10 @@ def timed(fn, *a):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--backbone", choices=["untrained", "resnet50"], default="untrained")
+    ap.add_argument("--backbone", choices=["untrained", "resnet50", "real"], default="untrained")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batches", default="1,8,32", help="--backbone real: batch sizes to time")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="--backbone real: where to run them")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-clips", type=int, default=3188)
     ap.add_argument("--naive-frames", type=int, default=64, help="frames timed for the batch-1 network loop")
@@ -89,7 +146,11 @@ def main() -> None:
 
     import torch
 
+    if a.backbone == "real":
+        bench_real(a.threads, a.train_clips * 751, tuple(int(b) for b in a.batches.split(",")), a.device)
+        return
     from mafrg.features.audio import align_audio, mfcc_per_frame
+    from mafrg.features.config import FeatureConfig
     from mafrg.features.networks import load_visual, run_visual
     from mafrg.features.video import iter_frame_batches, plan_grid, preprocess
     from mafrg.features.wav2vec import untrained_wav2vec2, wav2vec2_per_frame
@@ -108,7 +169,7 @@ def main() -> None:
 
     dims = {"va": 64, "au": 25088, "fe": 1408}
     for s, d in dims.items():
-        net = resnet50_like(d) if a.backbone == "resnet50" else load_visual(s, "untrained", d, 224, 0)
+        net = resnet50_like(d) if a.backbone == "resnet50" else load_visual(s, FeatureConfig())[0]
         run_visual(net, batches[0][:2])  # warm-up
         t_b, _ = timed(lambda: [run_visual(net, x) for x in batches])
         frames1 = torch.cat(batches)[: a.naive_frames]

@@ -34,25 +34,29 @@ def _rel(root, split="val", i=0):
 def test_saved_torchscript_checkpoints_load_and_are_checked(tmp_path):
     va = save_torchscript(tmp_path / "va.pt", 64)
     au = save_torchscript(tmp_path / "au.pt", 49 * 512, tokens=49)
-    net = load_visual("va", str(va), 64, 224, 0)
+    net, fmt = load_visual("va", FeatureConfig.from_dict({"va": {"checkpoint": str(va)}}))
     assert net(__import__("torch").zeros(3, 3, 224, 224)).shape == (3, 64)
-    load_visual("au", str(au), 25088, 224, 0)  # (N, 49, 512) output is flattened per frame
-    with pytest.raises(WeightsError, match=r"va.pt: the fe network gives 64 values per frame .* features.fe.dim expects 1408"):
-        load_visual("fe", str(va), 1408, 224, 0)
-    with pytest.raises(WeightsError, match=r"features.va.checkpoint: .*elim.pt not found \(va stream\). Put a TorchScript export of the ELIM"):
-        load_visual("va", str(tmp_path / "elim.pt"), 64, 224, 0)
+    assert fmt == "TorchScript feature network (features = net(x))"
+    load_visual("au", FeatureConfig.from_dict({"au": {"checkpoint": str(au)}}))  # (N, 49, 512) flattened per frame
+    with pytest.raises(WeightsError, match=r"va.pt: the fe network \(TorchScript feature network .*\) gives 64 values "
+                                           r"per frame .* features.fe.dim expects 1408"):
+        load_visual("fe", FeatureConfig.from_dict({"fe": {"checkpoint": str(va)}}))
+    with pytest.raises(WeightsError, match=r"features.va.checkpoint: .*elim.pt not found \(va stream\). Put ELIM's"):
+        load_visual("va", FeatureConfig.from_dict({"va": {"checkpoint": str(tmp_path / "elim.pt")}}))
     (tmp_path / "bad.pt").write_bytes(b"junk")
-    with pytest.raises(WeightsError, match="cannot be loaded as TorchScript"):
-        load_visual("va", str(tmp_path / "bad.pt"), 64, 224, 0)
+    with pytest.raises(WeightsError, match="bad.pt: not a readable PyTorch checkpoint"):
+        load_visual("va", FeatureConfig.from_dict({"va": {"checkpoint": str(tmp_path / "bad.pt")}}))
 
 
 def test_untrained_networks_are_deterministic():
     import torch
 
     x = torch.randn(2, 3, 224, 224)
-    a = load_visual("au", "untrained", 25088, 224, 3)(x)
-    b = load_visual("au", "untrained", 25088, 224, 3)(x)
-    c = load_visual("au", "untrained", 25088, 224, 4)(x)
+
+    def au(seed):
+        return load_visual("au", FeatureConfig.from_dict({"untrained_seed": seed}))[0](x)
+
+    a, b, c = au(3), au(3), au(4)
     assert torch.equal(a, b) and not torch.equal(a, c) and a.reshape(2, -1).shape[1] == 25088
 
 

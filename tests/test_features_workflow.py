@@ -41,7 +41,6 @@ def _add_session(root, src_session, new_session):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_incremental_feature_extraction(tmp_path):
     from mafrg.synth.generator import generate
 
@@ -52,7 +51,8 @@ def test_incremental_feature_extraction(tmp_path):
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(_config(root)))
     target = "results/features/val.manifest.json"
-    res = snakemake(work, "--cores", "2")  # everything, ReactDiff training included
+    # the val features and ReactDiff's training (generation and evaluation play no part here)
+    res = snakemake(work, target, "results/models/ReactDiff/seed0/ddim.pt", "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
     shards = sorted((work / "results/features/val").rglob("*.parquet"))
     assert len(shards) == 2
@@ -96,7 +96,72 @@ def test_incremental_feature_extraction(tmp_path):
         assert "computing ['va']; reusing ['au', 'fe', 'mfcc', 'wav2vec2']" in log, log[-500:]
 
 
-@pytest.mark.xdist_group("workflow")
+@pytest.mark.slow
+def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
+    """ELIM's three .t7 files (as a folder), an ME-GraphAU ResNet-50 .pth saved from DataParallel and
+    HSEmotion's whole pickled model, at the published sizes (weights by the fixtures' fill rule), through the
+    workflow; then a changed FE preprocessing recomputes that stream only."""
+    import numpy as np
+    import torch
+
+    import extractor_fixtures as fx
+    from mafrg import extractors
+    from mafrg.features.shard import read_meta
+    from mafrg.features.video import iter_frame_batches, plan_grid, preprocess
+    from mafrg.synth.generator import generate
+
+    if not fx.available():
+        pytest.skip("../shared/data/extractors is not present")
+    root = tmp_path / "data"
+    generate(SynthConfig(seed=3, sessions={"train": 1, "val": 1, "test": 1}, clips_per_session=1, frames=31,
+                         image_size=64, audio="procedural"), root)
+    w = tmp_path / "weights"
+    elim = fx.elim_state_dicts()
+    for name, part in (("enc2.t7", "encoder"), ("reg2.t7", "regressor"), ("header2.t7", "header")):
+        fx.save(elim[part], w / "elim" / name)
+    sd = fx.state_dict("megraphau_r50")
+    fx.save({"epoch": 20, "state_dict": {f"module.{k}": v for k, v in sd.items()}, "optimizer": {}},
+            w / "OpenGprahAU-ResNet50_first_stage.pth")
+    fx.save_pickled_timm_model(fx.state_dict("hsemotion_enet_b2_8"), w / "enet_b2_8.pt")
+    cfg = _config(root)
+    cfg["dataset"]["clip_length"] = 30
+    cfg["features"] = {"threads": 1, "va": {"checkpoint": str(w / "elim")},
+                       "au": {"checkpoint": str(w / "OpenGprahAU-ResNet50_first_stage.pth"), "batch_size": 8},
+                       "fe": {"checkpoint": str(w / "enet_b2_8.pt")}}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/features/val.manifest.json"
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    shards = sorted((work / "results/features/val").rglob("*.parquet"))
+    assert len(shards) == 2
+    meta = read_meta(shards[0])["streams"]
+    assert meta["va"]["settings"]["format"].startswith("ELIM encoder + regressor + header")
+    assert "resnet50 backbone, stage-1 ANFL head (200 keys) left out" in meta["au"]["settings"]["format"]
+    assert "whole pickled model (timm.models.efficientnet.EfficientNet)" in meta["fe"]["settings"]["format"]
+    assert all(meta[s]["identity"].startswith("sha256:") and not meta[s]["untrained"] for s in ("va", "au", "fe"))
+    clip = load_clip(shards[0], ["va", "au", "fe"], dtype=None)
+    assert clip["va"].shape == (31, 64) and clip["au"].shape == (31, 25088) and clip["fe"].shape == (31, 1408)
+    # the stored VA features are the network's features of the decoded, preprocessed frames
+    video = read_meta(shards[0])["source"]["video"]
+    frames = np.concatenate([b for _, b in iter_frame_batches(video, plan_grid(video, 25), 64)])
+    with torch.inference_mode():
+        direct = extractors.load("va", str(w / "elim")).net(preprocess(frames, 256, 224)).numpy()
+    np.testing.assert_allclose(clip["va"], direct, rtol=1e-4, atol=1e-5 * np.abs(direct).max())
+
+    cfg["features"]["fe"]["preprocess"] = "native"  # HSEmotion's own 260 x 260, ImageNet mean/std
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    for p in shards:
+        rel = p.relative_to(work / "results/features/val").with_suffix(".log")
+        log = (work / "results/logs/features/val" / rel).read_text()
+        assert "computing ['fe']; reusing ['va', 'au', 'mfcc', 'wav2vec2']" in log, log[-500:]
+    fe = read_meta(shards[0])["streams"]["fe"]["settings"]
+    assert (fe["preprocess"], fe["resize"], fe["square"], fe["pool"]) == ("native", 260, True, "max")
+
+
 def test_missing_weights_fail_before_any_job(tmp_path):
     cfg = _config(tmp_path / "data")
     cfg["features"]["fe"] = {"checkpoint": str(tmp_path / "fer.pt")}
@@ -104,4 +169,4 @@ def test_missing_weights_fail_before_any_job(tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode != 0
     err = res.stdout + res.stderr
-    assert f"features.fe.checkpoint: {tmp_path / 'fer.pt'} not found (fe stream). Put a TorchScript export" in err
+    assert f"features.fe.checkpoint: {tmp_path / 'fer.pt'} not found (fe stream). Put HSEmotion's enet_b2_8.pt" in err

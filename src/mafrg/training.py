@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import random
 import resource
 import time
@@ -38,9 +39,11 @@ def device() -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    # cuBLAS is deterministic only with a fixed workspace; the variable must be set before its first use.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -80,15 +83,22 @@ def loader(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool, num_w
 
 
 def _rng_state() -> dict[str, Any]:
+    """Every generator a training step may draw from. On a GPU, noise and dropout draw from the CUDA
+    generators: without their state a resumed run would not end with an uninterrupted run's weights."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
-                                                      int(has_gauss), float(gauss)], "python": random.getstate()}
+    st = {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                    int(has_gauss), float(gauss)], "python": random.getstate()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
 
 
 def _set_rng_state(st: dict[str, Any]) -> None:
-    torch.set_rng_state(st["torch"])
+    torch.set_rng_state(st["torch"].cpu())
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in st["cuda"]])
     name, keys, pos, has_gauss, gauss = st["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(st["python"])
 
 

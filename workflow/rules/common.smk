@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from mafrg import checkpoint as ckpt
 from mafrg.data.layout import clip_files, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
+from mafrg.extractors import weight_files
 from mafrg.features.networks import check_checkpoint
 from mafrg.provenance import code_hash
 from mafrg.sharding import parse_rows, shard_names
@@ -182,8 +183,11 @@ def extract_inputs(wildcards):
     files = {"video": str(f.video)}
     if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
         files["audio"] = str(f.audio)
-    weights = [FEATURES.weights_path(s) for s in FEATURES.enabled()
-               if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED]
+    weights = []  # every weight file (ELIM comes as a set of files; wav2vec2 as a folder)
+    for s in FEATURES.enabled():
+        if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED:
+            w = FEATURES.weights_path(s)
+            weights += [w] if s == "wav2vec2" else [str(f) for f in weight_files(s, w)]
     if weights:
         files["weights"] = weights
     return files
@@ -236,8 +240,8 @@ CODE = {
     "synth": code_hash(["synth", "render", "atomic", "cli.data"]),
     "data": code_hash(["data", "atomic", "constants", "io", "cli.data"]),
     "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
-    "metrics": code_hash(["metrics", "methods.reactdiffk.priors", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
+    "metrics": code_hash(["metrics", "methods.reactdiffk.pairs", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
     "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
-    "features": code_hash(["features", "data.readers", "data.layout", "cli.features"]),
+    "features": code_hash(["features", "extractors", "backbones", "data.readers", "data.layout", "cli.features"]),
 }
 METHOD_CODE = {r.name: method_code_hash(r.method) for r in WF.runs}

@@ -22,6 +22,7 @@ rule extract_features:
         ENV
     threads: FEATURES.threads
     resources:
+        gpu=int(FEATURES.device == "cuda"),
         mem_mb=6000,
         runtime=30,
     shell:

@@ -11,10 +11,10 @@ import argparse
 import logging
 import sys
 
-from mafrg.cli import data, evaluate, features, methods, report, submit
+from mafrg.cli import data, evaluate, extractors, features, methods, report, submit
 
 log = logging.getLogger("mafrg")
-MODULES = (data, features, methods, evaluate, report, submit)
+MODULES = (data, features, extractors, methods, evaluate, report, submit)
 
 
 def _setup_logging(verbose: bool) -> None:

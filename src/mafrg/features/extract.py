@@ -21,7 +21,7 @@ from mafrg.config import DatasetConfig
 from mafrg.data.layout import clip_files
 from mafrg.data.readers import DataError, fit_length
 from mafrg.features import shard as sh
-from mafrg.features.config import AUDIO_STREAMS, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
+from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_checkpoint, load_visual, run_visual, stream_seed, weights_identity
 from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
 
@@ -75,7 +75,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
         if s in WEIGHTED_STREAMS:
             check_checkpoint(s, fcfg.weights_path(s))
 
-    from mafrg.features.video import face_box, iter_frame_batches, plan_grid, preprocess
+    from mafrg.features.video import crop_frames, face_box, iter_frame_batches, normalise, plan_grid
 
     plan = plan_grid(files.video, dcfg.fps)
     n = plan.frames
@@ -92,15 +92,26 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
 
     video_sha = source_checksum(files.video, "video")
     audio_sha = source_checksum(files.audio, "audio") if any(s in AUDIO_STREAMS for s in streams) else None
+    # Real networks are loaded first: the format found in the file is part of the stream's settings (a file
+    # read another way -- say a TorchScript predictor called on other sub-modules -- is recomputed).
+    nets: dict[str, Any] = {}
+    formats: dict[str, str] = {}
+    for s in streams:
+        if s in VIDEO_STREAMS:
+            if fcfg.weights_path(s) == UNTRAINED:
+                formats[s] = "untrained stand-in"
+            else:
+                nets[s], formats[s] = load_visual(s, fcfg)
     wanted: dict[str, dict[str, Any]] = {}
     for s in streams:
+        settings = fcfg.stream_settings(s, dcfg.fps) | ({"format": formats[s]} if s in formats else {})
         wanted[s] = {
             "dim": getattr(fcfg, s).dim,
             "dtype": getattr(fcfg, s).dtype,
             "identity": weights_identity(fcfg.weights_path(s), s, fcfg.untrained_seed)
             if s in WEIGHTED_STREAMS else "torchaudio.compliance.kaldi.mfcc",
-            "settings": fcfg.stream_settings(s, dcfg.fps),
-            "settings_hash": fcfg.stream_hash(s, dcfg.fps),
+            "settings": settings,
+            "settings_hash": config_hash(settings),
             "source_sha256": video_sha if s in VIDEO_STREAMS else audio_sha,
             "frames": total,
         }
@@ -126,8 +137,10 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
     vis = [s for s in todo if s in VIDEO_STREAMS]
     if vis:
         t0 = time.perf_counter()
-        nets = {s: load_visual(s, fcfg.weights_path(s), getattr(fcfg, s).dim, fcfg.crop_size,
-                               fcfg.untrained_seed) for s in vis}
+        for s in vis:
+            if s not in nets:
+                nets[s] = load_visual(s, fcfg)[0]
+        pre = {s: fcfg.preprocessing(s) for s in vis}
         box = None
         if fcfg.face_crop:
             box = face_box(files.video, plan, fcfg.face_margin)
@@ -138,9 +151,12 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
         outs = {s: np.empty((n, getattr(fcfg, s).dim), np.float32) for s in vis}
         for start, frames in tqdm(iter_frame_batches(files.video, plan, bs), total=-(-n // bs),
                                   desc=f"video {rel}", unit="batch", disable=not progress):
-            x = preprocess(frames, fcfg.image_size, fcfg.crop_size, box)
+            crops = {g: crop_frames(frames, g.resize, g.crop, g.square, box) for g in {p.geometry for p in pre.values()}}
+            inputs: dict[Any, Any] = {}  # streams with the same preprocessing share one normalised batch
             for s in vis:
-                outs[s][start : start + len(frames)] = run_visual(nets[s], x)
+                if pre[s] not in inputs:
+                    inputs[pre[s]] = normalise(crops[pre[s].geometry], pre[s].mean, pre[s].std)
+                outs[s][start : start + len(frames)] = run_visual(nets[s], inputs[pre[s]], fcfg.device)
         for s in vis:
             columns[s] = sh.stream_array(fit_length(outs[s], total, files.video, pad=True), getattr(fcfg, s).dtype)
         result.seconds["video"] = time.perf_counter() - t0
@@ -175,9 +191,9 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
         "streams": {s: wanted[s] for s in streams},
         "untrained": sorted(s for s in streams if wanted[s]["untrained"]),
         "source": source,
-        "preprocessing": {"image_size": fcfg.image_size, "crop_size": fcfg.crop_size,
-                          "normalise": "mean 0.5 std 0.5", "face_crop": fcfg.face_crop,
-                          "grid": "nearest source frame", "sample_rate": fcfg.sample_rate},
+        "preprocessing": {"face_crop": fcfg.face_crop, "grid": "nearest source frame", "sample_rate": fcfg.sample_rate,
+                          "device": fcfg.device,
+                          "visual": {s: fcfg.preprocessing(s).settings() for s in streams if s in VIDEO_STREAMS}},
         "config_hash": config_hash({"streams": {s: wanted[s]["settings"] for s in streams},
                                     "fps": dcfg.fps, "clip_length": dcfg.clip_length, "pad_short": dcfg.pad_short}),
         "code_version": code_version(),

@@ -1,10 +1,10 @@
-"""Per-frame visual feature networks: TorchScript checkpoints, or small untrained stand-ins.
+"""Per-frame visual feature networks: the published extractors, or small untrained stand-ins.
 
-The authors' code loads ELIM, ME-GraphAU and the FER network as TorchScript files; mafrg does the same from
-paths in ``config.yaml`` and checks at load, with one dummy batch, that a network gives the configured number
-of values per frame. ``untrained`` builds a small randomly initialised CNN with the right output size
-(deterministic by seed) so that the demo and the tests run without weights; features from it are marked
-``untrained`` in every shard and report.
+Real checkpoints load through :mod:`mafrg.extractors` in the formats their authors distribute (state dicts,
+ELIM's three files, HSEmotion's pickled model, facetorch's TorchScript predictors), from paths in
+``config.yaml``; at load one dummy batch checks that the network gives the configured number of values per
+frame. ``untrained`` builds a small random network with the right output size (deterministic by seed) so that
+the demo and the tests run without weights; features from it are marked ``untrained`` in every shard and report.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from mafrg.features.config import STREAM_HELP, UNTRAINED
+from mafrg.features.config import STREAM_HELP, UNTRAINED, FeatureConfig
 from mafrg.features.wav2vec import WeightsError
 from mafrg.provenance import file_sha256
 
@@ -65,26 +65,31 @@ def _untrained(stream: str, dim: int, seed: int):
     return net.eval()
 
 
-def weights_identity(path: str, stream: str, seed: int) -> str:
-    """What a stream's values depend on besides its settings: the checkpoint's sha256, or for untrained
-    stand-ins the seed plus the code that builds them and the torch version (its initialisers draw the weights).
+def weights_identity(path: str | list[str], stream: str, seed: int) -> str:
+    """What a stream's values depend on besides its settings: the checkpoint's sha256 (of each file, for a set
+    of files or a folder), or for untrained stand-ins the seed plus the code that builds them and the torch
+    version (its initialisers draw the weights).
 
     Without the code part a changed stand-in would keep its identity, and shard reuse would silently keep
     columns computed by the old networks (this happened: features of an earlier stand-in survived a rerun).
     """
+    import hashlib
+
     if path == UNTRAINED:
         return f"untrained:{stream}:seed{seed}:code{_untrained_code()}:torch{_torch_version()}"
-    p = Path(path)
-    if p.is_dir():  # wav2vec2 folder: hash its config and weight files
-        import hashlib
+    if stream == "wav2vec2":  # folder: hash its config and weight files
+        files = [f for f in sorted(Path(path).iterdir()) if f.suffix in {".json", ".bin", ".safetensors"}]
+    else:
+        from mafrg.extractors import weight_files
 
-        h = hashlib.sha256()
-        for f in sorted(p.iterdir()):
-            if f.suffix in {".json", ".bin", ".safetensors"}:
-                h.update(f.name.encode())
-                h.update(_cached_sha(str(f)).encode())
-        return f"sha256:{h.hexdigest()}"
-    return f"sha256:{_cached_sha(str(p))}"
+        files = weight_files(stream, path)
+        if len(files) == 1:
+            return f"sha256:{_cached_sha(str(files[0]))}"
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(_cached_sha(str(f)).encode())
+    return f"sha256:{h.hexdigest()}"
 
 
 @lru_cache(maxsize=1)
@@ -106,46 +111,73 @@ def _cached_sha(path: str) -> str:
     return file_sha256(path)
 
 
-def check_checkpoint(stream: str, path: str) -> None:
+def check_checkpoint(stream: str, path: str | list[str]) -> None:
     """Fail at once, before any decoding, when a configured checkpoint is missing."""
     if path == UNTRAINED:
         return
-    key = "model_dir" if stream == "wav2vec2" else "checkpoint"
-    p = Path(path)
-    ok = (p / "config.json").is_file() if stream == "wav2vec2" else p.is_file()
-    if not ok:
-        raise WeightsError(
-            f"features.{stream}.{key}: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
-            f"or set features.{stream}.{key} to 'untrained' (random weights: for demos and tests only)."
-        )
+    if stream == "wav2vec2":
+        p = Path(path)
+        if not (p / "config.json").is_file():
+            raise WeightsError(f"features.wav2vec2.model_dir: {p} not found (wav2vec2 stream). Put "
+                               f"{STREAM_HELP['wav2vec2']} there, or set it to 'untrained' (random weights: for "
+                               "demos and tests only).")
+        return
+    for p in map(Path, [path] if isinstance(path, str) else path):
+        if not p.exists():
+            raise WeightsError(
+                f"features.{stream}.checkpoint: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
+                f"or set features.{stream}.checkpoint to 'untrained' (random weights: for demos and tests only)."
+            )
 
 
-def load_visual(stream: str, path: str, dim: int, crop_size: int, seed: int):
-    """A network mapping (N, 3, crop, crop) in [-1, 1] to (N, dim) (outputs are flattened per frame)."""
+def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
+    """The stream's network, mapping its preprocessed batch (N, 3, S, S) to (N, dim), and the format found."""
     import torch
 
+    st = getattr(fcfg, stream)
+    path = st.checkpoint
     check_checkpoint(stream, path)
     if path == UNTRAINED:
-        net = _untrained(stream, dim, seed)
+        net, fmt = _untrained(stream, st.dim, fcfg.untrained_seed), "untrained stand-in"
     else:
-        try:
-            net = torch.jit.load(path, map_location="cpu").eval()
-        except Exception as exc:  # noqa: BLE001
-            raise WeightsError(f"{path}: cannot be loaded as TorchScript ({stream} stream): {exc}") from exc
+        from mafrg import extractors
+
+        loaded = extractors.load(stream, path, pool=getattr(st, "pool", "max"), variant=getattr(st, "variant", "tf"))
+        net, fmt = loaded.net, loaded.format
+    dev = visual_device(fcfg.device)
+    net = net.to(dev)
+    size = fcfg.preprocessing(stream).geometry.crop
     with torch.inference_mode():
-        out = net(torch.zeros(2, 3, crop_size, crop_size))
+        try:
+            out = net(torch.zeros(2, 3, size, size, device=dev))
+        except Exception as exc:  # noqa: BLE001
+            raise WeightsError(f"{path}: the {stream} network ({fmt}) fails on a {size} x {size} input: {exc}") from exc
     got = int(out.reshape(2, -1).shape[1]) if out.ndim >= 2 else -1
-    if got != dim:
+    if got != st.dim:
         raise WeightsError(
-            f"{path}: the {stream} network gives {got} values per frame (output shape {tuple(out.shape)}), "
-            f"features.{stream}.dim expects {dim}"
+            f"{path}: the {stream} network ({fmt}) gives {got} values per frame (output shape {tuple(out.shape)}), "
+            f"features.{stream}.dim expects {st.dim}"
         )
-    return net
+    return net, fmt
 
 
-def run_visual(net, batch) -> "object":
+def visual_device(name: str):
+    """The torch device of ``features.device``. On a GPU, TF32 is switched off so that features agree with the
+    CPU's to float32 precision (cuDNN's default TF32 convolutions differ at about 1e-3)."""
+    import torch
+
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise WeightsError("features.device is 'cuda' but this job sees no CUDA device (on SLURM the rule asks "
+                               "for gpu=1; locally, set features.device: cpu)")
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return torch.device(name)
+
+
+def run_visual(net, batch, device: str = "cpu") -> "object":
     import torch
 
     with torch.inference_mode():
-        out = net(batch)
-    return out.reshape(out.shape[0], -1).float().numpy()
+        out = net(batch.to(device, non_blocking=True))
+    return out.reshape(out.shape[0], -1).float().cpu().numpy()

@@ -1,7 +1,8 @@
-"""Video decoding onto the 25 fps grid and the authors' preprocessing, in batches.
+"""Video decoding onto the 25 fps grid and the visual streams' preprocessing, in batches.
 
-Preprocessing (as the ReactDiff authors' code): resize the shorter side to 256 (bilinear, antialiased), centre
-crop 224, scale to [0, 1], normalise with mean 0.5 / std 0.5 -> [-1, 1]. Optionally a face crop first.
+Preprocessing (:mod:`mafrg.features.preprocess` names it per stream): optionally a face crop, then a resize
+(bilinear, antialiased) and a centre crop on uint8, then per-channel normalisation. The ReactDiff authors'
+transform: shorter side to 256, centre crop 224, mean 0.5 / std 0.5 -> [-1, 1].
 
 Frame-rate conversion: grid frame k (time k / 25 s) takes the source frame nearest in time,
 ``round(k * src_fps / 25)``; the grid has ``floor(n_src * 25 / src_fps)`` frames, so it never extends past the
@@ -120,27 +121,31 @@ def face_box(path: str | Path, plan: GridPlan, margin: float, samples: int = 16)
     return int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half))
 
 
-def _crop_to_unit_nchw(frames: np.ndarray, top: int, left: int, crop: int):
-    """uint8 (n, H, W, 3) -> float32 tensor (n, 3, crop, crop) = v * 2/255 - 1, i.e. (v/255 - 0.5) / 0.5.
+def normalise(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]):
+    """uint8 (n, S, S, 3) -> float32 tensor (n, 3, S, S) = (v / 255 - mean) / std per channel.
 
-    Two in-place passes over one float buffer. (A numba kernel was 5x faster per batch, but loading its
-    compiled code took 0.7 s in every extraction job: more than a whole 250-frame clip's crops; the values are
-    bit for bit the same.)"""
+    Computed as ``v * (1 / (255 std)) - mean / std`` in two in-place passes over one float buffer. For
+    mean = std = 0.5 that is ``v * 2/255 - 1``, bit for bit the values of mafrg's earlier single-normalisation
+    code, so shards computed before per-stream preprocessing existed keep their values.
+    (A numba kernel was 5x faster per batch, but loading its compiled code took 0.7 s in every extraction job:
+    more than a whole 250-frame clip's crops.)"""
     import torch
 
-    view = torch.from_numpy(frames[:, top : top + crop, left : left + crop]).permute(0, 3, 1, 2)
-    out = torch.empty((frames.shape[0], 3, crop, crop), dtype=torch.float32)
+    view = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    out = torch.empty(view.shape, dtype=torch.float32)
     out.copy_(view)
-    return out.mul_(np.float32(2.0 / 255.0)).sub_(1.0)
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=torch.float32).view(1, 3, 1, 1)
+    shift = torch.tensor([m / s for m, s in zip(mean, std)], dtype=torch.float32).view(1, 3, 1, 1)
+    return out.mul_(scale).sub_(shift)
 
 
-def preprocess(frames: np.ndarray, image_size: int, crop_size: int,
-               box: tuple[int, int, int, int] | None = None):
-    """uint8 RGB (n, H, W, 3) -> float32 tensor (n, 3, crop, crop) in [-1, 1].
+def crop_frames(frames: np.ndarray, resize: int, crop: int, square: bool = False,
+                box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """uint8 RGB (n, H, W, 3) -> uint8 (n, crop, crop, 3): optional face box, resize, centre crop.
 
-    The resize (only when the frame's shorter side is not already ``image_size``) runs on uint8 with torch's
-    antialiased bilinear kernel -- like the PIL pipeline of the authors' torchvision transforms, whose resized
-    image is uint8 too. Then crop, scaling and the NHWC->NCHW transpose.
+    The resize (shorter side to ``resize``, or both sides when ``square``; skipped when the frame already has
+    that size) runs on uint8 with torch's antialiased bilinear kernel -- like the PIL pipeline of the authors'
+    torchvision transforms, whose resized image is uint8 too.
     """
     import torch
     import torch.nn.functional as F
@@ -149,12 +154,24 @@ def preprocess(frames: np.ndarray, image_size: int, crop_size: int,
         x0, y0, x1, y1 = box
         frames = frames[:, y0:y1, x0:x1]
     h, w = frames.shape[1:3]
-    scale = image_size / min(h, w)
-    size = (max(crop_size, round(h * scale)), max(crop_size, round(w * scale)))
+    if square:
+        size = (resize, resize)
+    else:
+        scale = resize / min(h, w)
+        size = (max(crop, round(h * scale)), max(crop, round(w * scale)))
     if size != (h, w):
         t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # channels-last view, no copy
         t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
         frames = t.permute(0, 2, 3, 1).numpy()
-    top = (frames.shape[1] - crop_size) // 2
-    left = (frames.shape[2] - crop_size) // 2
-    return _crop_to_unit_nchw(frames, top, left, crop_size)
+    top = (frames.shape[1] - crop) // 2
+    left = (frames.shape[2] - crop) // 2
+    return frames[:, top : top + crop, left : left + crop]
+
+
+def preprocess(frames: np.ndarray, image_size: int, crop_size: int,
+               box: tuple[int, int, int, int] | None = None):
+    """uint8 RGB (n, H, W, 3) -> float32 tensor (n, 3, crop, crop) in [-1, 1]: the ReactDiff authors' transform
+    (shorter side to ``image_size``, centre crop, mean = std = 0.5)."""
+    from mafrg.features.preprocess import HALF
+
+    return normalise(crop_frames(frames, image_size, crop_size, box=box), *HALF)

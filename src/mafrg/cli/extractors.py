@@ -1,0 +1,35 @@
+"""``mafrg extractors check``: load a face feature extractor's checkpoint and report what it is."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_check(a: argparse.Namespace) -> None:
+    from mafrg.extractors.check import check
+
+    ck = a.checkpoint[0] if len(a.checkpoint) == 1 else a.checkpoint
+    rep = check(a.stream, ck, preprocess=a.preprocess, pool=a.pool, variant=a.variant, batch=a.batch,
+                threads=a.threads)
+    if a.json:
+        print(json.dumps(rep.__dict__, indent=2))
+    else:
+        print("\n".join(rep.lines()))
+
+
+def add_parsers(sub) -> None:
+    s = sub.add_parser("extractors", help="face feature extractors (ELIM, ME-GraphAU, HSEmotion): check a checkpoint")
+    ssub = s.add_subparsers(dest="extractors_command", required=True)
+    c = ssub.add_parser("check", help="load a checkpoint; report its format, parameter count, output size on a "
+                                      "test image and the time per frame on this machine")
+    c.add_argument("--stream", required=True, choices=["va", "au", "fe"])
+    c.add_argument("--checkpoint", required=True, nargs="+",
+                   help="a file; for va also ELIM's enc/reg/header files or their folder")
+    c.add_argument("--preprocess", default="reactdiff", choices=["reactdiff", "native"])
+    c.add_argument("--pool", default="max", choices=["avg", "max"], help="fe: global pooling of the head")
+    c.add_argument("--variant", default="tf", choices=["tf", "torch"], help="fe: timm tf_efficientnet or efficientnet")
+    c.add_argument("--batch", type=int, default=8)
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(func=cmd_check)
