@@ -271,6 +271,26 @@ def test_checkpoint_errors_name_the_file(results, tmp_path):
         load_model(bad)
 
 
+@pytest.mark.slow
+def test_sampler_settings_come_from_the_run_not_the_checkpoint(results, tmp_path):
+    """edm.algorithm / sample_steps given at generation reach the sampler (the algorithm used to be read from the
+    checkpoint's config, so an ODE run silently sampled with the SDE)."""
+    from mafrg.methods.run import generate_shard
+
+    paths = copy_results(results, tmp_path / "r")
+    train_all(paths, "ReactDiffK", TINY, seed=0)
+
+    def gen(edm):
+        block = {**TINY, "edm": {**TINY["edm"], **edm}}
+        out = tmp_path / f"gen{len(list(tmp_path.glob('gen*.npy')))}.npy"
+        return generate_shard(paths, "ReactDiffK", block, "offline", 0, "val", (0, 2), 2, out, threads=1,
+                              progress=False).emotion
+
+    sde, ode = gen({}), gen({"algorithm": "dpmsolver++"})
+    assert not np.array_equal(sde, ode)
+    np.testing.assert_array_equal(ode, gen({"algorithm": "dpmsolver++"}))  # and the ODE run is deterministic
+
+
 def test_parameter_counts_quoted_in_the_readme():
     """README: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 1.08 M."""
     from mafrg.methods.reactdiffk.config import demo, paper

@@ -80,12 +80,16 @@ def scheduler(edm: EDMConfig, steps: int):
 
 @torch.no_grad()
 def sample_window(model: ReactDiffK, cond: WindowCondition, window: int, steps: int, scale: float,
-                  generators: list[torch.Generator]) -> torch.Tensor:
+                  generators: list[torch.Generator], edm: EDMConfig | None = None) -> torch.Tensor:
     """One window for each of the B conditions: (B, W, 83) standardised. Sample b's noise (initial and SDE)
-    comes from ``generators[b]`` only, so a sample does not depend on what else is in the batch."""
+    comes from ``generators[b]`` only, so a sample does not depend on what else is in the batch. ``edm``: the
+    sampler's settings (the run's; default the model's). sigma_data always comes from the model: it is part of
+    the network's preconditioning, not of the sampler."""
+    from dataclasses import replace
+
     from diffusers.utils.torch_utils import randn_tensor
 
-    sched = scheduler(model.edm, steps)
+    sched = scheduler(model.edm if edm is None else replace(edm, sigma_data=model.edm.sigma_data), steps)
     b = len(generators)
     shape = (b, window, model.net.proj_out.out_features)
     x = randn_tensor(shape, generator=generators, dtype=torch.float32) * sched.sigmas[0]

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from mafrg import checkpoint
 from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
 from mafrg.methods.reactdiffk import data as kd
-from mafrg.methods.reactdiffk.config import ReactDiffKConfig
+from mafrg.methods.reactdiffk.config import EDMConfig, ReactDiffKConfig
 from mafrg.methods.reactdiffk.edm import draw_sigmas, sample_window, training_loss
 from mafrg.methods.reactdiffk.model import ONLINE, OFFLINE, ReactDiffK, WindowCondition, modalities, token_mask
 from mafrg.methods.reactdiffk.priors import EMOTION_DIM, POSE
@@ -110,7 +110,7 @@ def momentum_blend(x0: torch.Tensor, prev: torch.Tensor, m: float) -> torch.Tens
 
 @torch.no_grad()
 def react(model: ReactDiffK, speaker: dict[str, np.ndarray], n_pred: int, online: bool, steps: int, scale: float,
-          seed: int, momentum: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+          seed: int, momentum: float | None = None, edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker ({stream: (T, dim)}), window after
     window, each from fresh noise and the previous window's last frame. Reaction j's noise comes from its own
     generator (seed, j)."""
@@ -134,7 +134,7 @@ def react(model: ReactDiffK, speaker: dict[str, np.ndarray], n_pred: int, online
         valid = torch.from_numpy(valid).expand(n_pred, -1)
         mask = token_mask(valid, off, w, mode, torch.ones(n_pred, dtype=torch.bool))
         cond = WindowCondition(prev, has_prev, model.net.speaker_tokens(tokens, off), mask, mode)
-        x0 = sample_window(model, cond, w, steps, scale, gens)
+        x0 = sample_window(model, cond, w, steps, scale, gens, edm)
         if i:
             x0 = momentum_blend(x0, prev, m)
         out.append(x0)
@@ -162,5 +162,6 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
                                disable=not ctx.progress)):
         sp = ctx.speaker(k)
         emotion[i], tdmm[i] = react(model, speaker_streams(sp, model.cfg), n, variant == "online",
-                                    run.edm.sample_steps, run.guidance.scale, base * 100_003 + k, run.momentum)
+                                    run.edm.sample_steps, run.guidance.scale, base * 100_003 + k, run.momentum,
+                                    run.edm)
     return Reactions(emotion, tdmm)
