@@ -5,7 +5,8 @@
     python benchmarks/generate_bench.py --method ReactDiffK --steps 10 25 50 --guidance 1 2
 
 ReactDiff-K: DPM-Solver++(2M) SDE steps per window, windows one after another; a guidance scale other than 1
-evaluates the conditional and unconditional model (one batch of 2n).
+evaluates the conditional and unconditional model (one batch of 2n). Clips are sampled in blocks of
+``--rows`` (the config's ``generate_rows``; 1 = one clip at a time, as before the blocks).
 
 Speed does not depend on the weights, so the models are randomly initialised (or pass --mmt/--ddim to time
 trained checkpoints). Features are random with the real stream sizes. One "reaction" is one generated clip of
@@ -30,6 +31,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10, help="reactions per speaker clip")
     ap.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20], help="DDIM steps (at most ddim.train_timesteps, 20 in both presets)")
     ap.add_argument("--clips", type=int, default=3)
+    ap.add_argument("--rows", type=int, nargs="+", default=None,
+                    help="ReactDiff-K: clips per batch (default: 1 and the preset's generate_rows)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mmt")
     ap.add_argument("--ddim")
@@ -77,18 +80,21 @@ def bench_reactdiffk(a) -> None:
     rng = np.random.default_rng(0)
     spk = [{s: rng.normal(size=(a.frames, MODALITIES[s])).astype(np.float32) for s in modalities(cfg)}
            for _ in range(a.clips)]
-    react(model, spk[0], a.n, False, 2, 1.0, 0)  # warm-up
-    print(f"ReactDiffK preset={a.preset} T={a.frames} window={cfg.window} reactions/clip={a.n} threads={a.threads}")
-    print(f"{'steps':>6}{'guidance':>10}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
-    for steps in a.steps:
-        for scale in a.guidance:
-            rates = []
-            for online in (False, True):
-                t = time.perf_counter()
-                for i, f in enumerate(spk):
-                    react(model, f, a.n, online, steps, scale, i)
-                rates.append(a.clips * a.n / (time.perf_counter() - t))
-            print(f"{steps:>6}{scale:>10.2f}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+    react(model, spk[:1], a.n, False, 2, 1.0, [0])  # warm-up
+    print(f"ReactDiffK preset={a.preset} T={a.frames} window={cfg.window} reactions/clip={a.n} threads={a.threads} "
+          f"clips={a.clips}")
+    print(f"{'rows':>5}{'steps':>6}{'guidance':>10}{'offline reactions/s':>22}{'online reactions/s':>21}"
+          f"{'offline s/reaction':>21}")
+    for rows in a.rows or sorted({1, cfg.generate_rows}):
+        for steps in a.steps:
+            for scale in a.guidance:
+                rates = []
+                for online in (False, True):
+                    t = time.perf_counter()
+                    for i in range(0, a.clips, rows):
+                        react(model, spk[i:i + rows], a.n, online, steps, scale, list(range(i, min(i + rows, a.clips))))
+                    rates.append(a.clips * a.n / (time.perf_counter() - t))
+                print(f"{rows:>5}{steps:>6}{scale:>10.2f}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
 
 
 if __name__ == "__main__":

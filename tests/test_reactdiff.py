@@ -212,3 +212,21 @@ def test_unet_output_depends_on_condition_and_timestep(preset):
         by_cond = (diff.unet(x, t1, c2) - base).abs().mean() / base.abs().mean()
         by_time = (diff.unet(x, t2, c1) - base).abs().mean() / base.abs().mean()
     assert by_cond > 1e-3 and by_time > 1e-3, (float(by_cond), float(by_time))  # the bug: ~1e-7
+
+
+@pytest.mark.parametrize("norm", ["clip", "dataset"])
+def test_au_projection_in_the_projected_space_is_the_same_function(norm):
+    """The Linear AU path centres and standardises after projecting (MMTEncoder.project_au): outputs and weight
+    gradients equal those of projecting the centred, standardised, padded full-width tokens."""
+    cfg = reactdiff_config({"preset": "demo", "mmt": {"window": 10, "input_norm": norm}})
+    torch.manual_seed(0)
+    enc = MMT(cfg.mmt, SMALL_DIMS).encoder
+    d = SMALL_DIMS["au"]
+    enc.set_input_stats({"au": (torch.randn(d), torch.rand(d) + 0.5)})
+    v = torch.randn(2, 23, d) * 2 + 1  # 23 frames: the last window is padded
+    fast = enc.project_au(v)
+    ref = enc.au(enc.normalised("au", v))
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+    g_fast = torch.autograd.grad(fast.square().sum(), enc.au.weight)[0]
+    g_ref = torch.autograd.grad(ref.square().sum(), enc.au.weight)[0]
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-3, atol=1e-3)

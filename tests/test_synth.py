@@ -40,9 +40,14 @@ def test_layout_and_manifest(tiny_dataset, tiny_synth_config):
 
 def test_deterministic_by_seed(tmp_path, tiny_dataset, tiny_synth_config):
     root = tmp_path / "again"
-    generate(tiny_synth_config, root)
-    for rel in ["val.csv", "train.csv", "test/Emotion/Synth/session003/P1/1.csv"]:
-        assert (root / rel).read_bytes() == (tiny_dataset / rel).read_bytes(), rel
+    generate(tiny_synth_config, root, workers=2)  # sessions written in two processes: the same dataset
+    files = sorted(p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.suffix in (".csv", ".npy", ".wav"):
+            assert (root / rel).read_bytes() == (tiny_dataset / rel).read_bytes(), rel
+    assert (json.loads((root / "manifest.json").read_text())["sessions"]
+            == json.loads((tiny_dataset / "manifest.json").read_text())["sessions"])
     np.testing.assert_array_equal(np.load(root / "test/3D_FV_files/Synth/session003/P2/2.npy"),
                                   np.load(tiny_dataset / "test/3D_FV_files/Synth/session003/P2/2.npy"))
     other = tmp_path / "other"

@@ -31,3 +31,30 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
         raise FileFormatError(f"{p}: cannot be read as .npy ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - truncated header or data
         raise FileFormatError(f"{p}: cannot be read as .npy ({exc})") from exc
+
+
+# Arrow arrays built over numpy buffers. pa.array(ndarray), pa.array(list) and pa.table(dict) give the same
+# arrays and tables but import pandas first, which cost every per-clip extraction job and every metric shard job
+# 0.25 s on this machine (measured: an extraction job 4.28 s -> 3.73 s, median of 8).
+def arrow_numeric(values: np.ndarray, type_=None):
+    """A numeric array as a flat Arrow array (its own dtype unless ``type_`` is given: same bits, no copy)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values).reshape(-1)
+    return pa.Array.from_buffers(type_ or pa.from_numpy_dtype(values.dtype), len(values),
+                                 [None, pa.py_buffer(values)])
+
+
+def arrow_repeated(text: str, n: int):
+    """``text`` n times as an Arrow string array."""
+    import pyarrow as pa
+
+    data = text.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * len(data)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+
+
+def arrow_table(columns: dict):
+    import pyarrow as pa
+
+    return pa.Table.from_arrays(list(columns.values()), names=list(columns))

@@ -242,6 +242,6 @@ CODE = {
     "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
     "metrics": code_hash(["metrics", "methods.reactdiffk.pairs", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
     "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
-    "features": code_hash(["features", "extractors", "backbones", "data.readers", "data.layout", "cli.features"]),
+    "features": code_hash(["features", "extractors", "backbones", "data.readers", "data.layout", "io", "cli.features"]),
 }
 METHOD_CODE = {r.name: method_code_hash(r.method) for r in WF.runs}

@@ -16,12 +16,13 @@ if DATASET.generate:
             P.benchmark("synth_dataset")
         conda:
             ENV
-        threads: 1
+        threads: 2  # sessions are written side by side (capped at --cores; a cluster job asks for 2 CPUs); the output does not depend on it
         resources:
             mem_mb=2000,
             runtime=30,
         shell:
-            "python -m mafrg synth --out {params.root:q} --settings {params.settings:q} > {log:q} 2>&1"
+            "python -m mafrg synth --out {params.root:q} --settings {params.settings:q} --threads {threads} "
+            "> {log:q} 2>&1"
 
 
 checkpoint validate_split:

@@ -21,6 +21,9 @@ rule extract_features:
     conda:
         ENV
     threads: FEATURES.threads
+    # Features first: every trained method waits for them, and training is the longest path of a run (the demo
+    # on 2 cores: 15 min 32 s with the first training beside the extraction, measured; README "Demo budget").
+    priority: 20
     resources:
         gpu=int(FEATURES.device == "cuda"),
         mem_mb=6000,

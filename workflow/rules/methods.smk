@@ -22,6 +22,9 @@ rule train:
     conda:
         ENV
     threads: lambda wc: WF.run(wc.method).threads
+    # Training stages lie on the longest path of a run (features -> train -> generate -> evaluate): start them as
+    # soon as their inputs exist, ahead of jobs that are ready at the same time.
+    priority: 10
     resources:
         gpu=lambda wc: int(WF.run(wc.method).method.stage(wc.stage).gpu),
         mem_mb=lambda wc: WF.run(wc.method).method.stage(wc.stage).mem_mb,

@@ -15,7 +15,7 @@ def cmd_synth(a: argparse.Namespace) -> None:
     from mafrg.config import SynthConfig, from_dict
     from mafrg.synth.generator import generate
 
-    generate(from_dict(SynthConfig, settings(a.settings)), a.out)
+    generate(from_dict(SynthConfig, settings(a.settings)), a.out, workers=a.threads)
 
 
 def cmd_validate(a: argparse.Namespace) -> None:
@@ -64,6 +64,7 @@ def add_parsers(sub) -> None:
     s = sub.add_parser("synth", help="generate the demo dataset in the REACT 2024 layout")
     s.add_argument("--out", required=True)
     s.add_argument("--settings", help="JSON of the synth config section")
+    s.add_argument("--threads", type=int, default=1, help="processes writing sessions side by side (same output)")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("validate", help="check every file the splits reference; list all problems")

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mafrg.constants import MODALITY_DIRS
+
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class LayoutError(ValueError):
@@ -82,6 +85,8 @@ def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """Read ``<root>/<split>.csv`` -> DataFrame with columns speaker_path, listener_path (csv order)."""
+    import pandas as pd  # here, not at the top: every per-clip extraction job imports this module (0.5 s)
+
     path = Path(root) / f"{split}.csv"
     if not path.is_file():
         raise LayoutError(f"{path}: split file missing (expected header ',speaker_path,listener_path')")

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from mafrg.constants import EMOTION_COLUMNS, N_3DMM, N_AU, N_EMOTION
 
@@ -32,6 +31,8 @@ def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
     """Emotion CSV -> (T, 25) float32. One header row naming the 25 REACT columns in their order (case,
     spaces and zero-padding aside; ``check_header=False`` trusts the order alone), numeric, finite values in
     each channel's range (± RANGE_TOLERANCE)."""
+    import pandas as pd  # lazily: the per-clip extraction jobs import this module but read no CSV
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: emotion file missing")

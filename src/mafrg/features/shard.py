@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mafrg.atomic import atomic_path
+from mafrg.io import arrow_numeric, arrow_repeated, arrow_table
 
 FORMAT = "mafrg-features/1"
 KEY_COLUMNS = ("clip", "person", "frame", "timestamp")
@@ -42,8 +43,7 @@ def read_meta(path: str | Path) -> dict[str, Any] | None:
 def stream_array(values: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
     values = np.ascontiguousarray(values, dtype=np.float16 if dtype == "float16" else np.float32)
     n, dim = values.shape
-    flat = pa.array(values.reshape(-1), type=_PA_DTYPE[dtype])
-    return pa.FixedSizeListArray.from_arrays(flat, dim)
+    return pa.FixedSizeListArray.from_arrays(arrow_numeric(values, _PA_DTYPE[dtype]), dim)
 
 
 def write_shard(path: str | Path, clip: str, person: str, fps: int, streams: dict[str, pa.Array],
@@ -51,13 +51,13 @@ def write_shard(path: str | Path, clip: str, person: str, fps: int, streams: dic
     n = len(next(iter(streams.values())))
     frames = np.arange(n, dtype=np.int32)
     cols = {
-        "clip": pa.array([clip] * n, pa.string()),
-        "person": pa.array([person] * n, pa.string()),
-        "frame": pa.array(frames),
-        "timestamp": pa.array(frames / float(fps), pa.float64()),
+        "clip": arrow_repeated(clip, n),
+        "person": arrow_repeated(person, n),
+        "frame": arrow_numeric(frames),
+        "timestamp": arrow_numeric(frames / float(fps)),
         **streams,
     }
-    table = pa.table(cols)
+    table = arrow_table(cols)
     table = table.replace_schema_metadata({b"mafrg": json.dumps(meta | {"format": FORMAT}).encode()})
     float_cols = [k for k in streams]
     with atomic_path(path, suffix=".parquet") as tmp:

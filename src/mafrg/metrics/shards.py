@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mafrg.atomic import atomic_path
+from mafrg.io import arrow_numeric, arrow_table
 from mafrg.metrics.core import FRDvsAccumulator
 from mafrg.metrics.engine import MetricInputError, MetricResult, RowContributions, aggregate, contributions
 from mafrg.metrics.table import ENGINE_PER_ROW as PER_ROW
@@ -25,14 +26,13 @@ def dvs_path(parquet: str | Path) -> Path:
 
 
 def write_contributions(path: str | Path, part: RowContributions, meta: dict[str, Any]) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols = {"row": pa.array(np.asarray(part.rows, np.int64))}
-    cols |= {k: pa.array(part.per_row[k].astype(np.float64)) for k in PER_ROW}
+    cols = {"row": arrow_numeric(np.asarray(part.rows, np.int64))}
+    cols |= {k: arrow_numeric(part.per_row[k].astype(np.float64)) for k in PER_ROW}
     book = {"start": part.start, "n_pred": part.n_pred, "n_ch": part.n_ch, "pairs_total": part.pairs_total,
             "pruning": [int(x) for x in part.pruning], "frames": part.frames, "frdist_kernel": part.kernel}
-    table = pa.table(cols).replace_schema_metadata({b"mafrg": json.dumps(meta | book).encode()})
+    table = arrow_table(cols).replace_schema_metadata({b"mafrg": json.dumps(meta | book).encode()})
     with atomic_path(dvs_path(path), suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             d = part.dvs

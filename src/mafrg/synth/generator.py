@@ -44,13 +44,45 @@ def resolve_audio_method(requested: str) -> str:
     return requested
 
 
-def generate(cfg: SynthConfig, root: str | Path) -> dict:
+def _session(cfg: SynthConfig, root: Path, split: str, session: str, seed: np.random.SeedSequence,
+             audio_method: str) -> tuple[dict, list[tuple[str, str]]]:
+    """Write one session's clips; returns its manifest entry and its (speaker, listener) rows. Everything it
+    draws comes from its own seed, so sessions can be written in any order, in parallel."""
+    rng = np.random.default_rng(seed)
+    people = [Person(f"P{i + 1}", FaceIdentity.random(rng), ListenerStyle.random(rng)) for i in range(2)]
+    pitches = [int(rng.integers(30, 70)) for _ in people]
+    rows = []
+    for clip in range(1, cfg.clips_per_session + 1):
+        spk_i = (clip - 1 + int(rng.integers(2))) % 2
+        speaker, listener = people[spk_i], people[1 - spk_i]
+        sb, sv, sa = speaker_behaviour(rng, speaker, cfg.frames, cfg.fps)
+        lb = listener_behaviour(rng, listener, cfg.frames, cfg.fps, sv, sa, sb.speaking)
+        for person, beh, pitch in ((speaker, sb, pitches[spk_i]), (listener, lb, pitches[1 - spk_i])):
+            rel = f"{cfg.site}/{session}/{person.name}/{clip}"
+            paths = _clip_paths(root, split, rel, cfg.video_format)
+            write_emotion_csv(paths["emotion"], beh.emotion)
+            write_npy(paths["tdmm"], beh.tdmm)
+            audio = speech_track(rng, beh.speaking, cfg.fps, cfg.sample_rate, audio_method, pitch)
+            write_wav(paths["audio"], audio, cfg.sample_rate)
+            frames = render_sequence(beh.tdmm, person.identity, cfg.image_size)
+            if cfg.video_format == "mp4":
+                write_mp4(frames, paths["video"], cfg.fps)
+            else:
+                write_png_folder(frames, paths["video"])
+        rows.append((f"{cfg.site}/{session}/{speaker.name}/{clip}", f"{cfg.site}/{session}/{listener.name}/{clip}"))
+    return {"split": split, "people": [p.to_dict() for p in people]}, rows
+
+
+def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     """Generate the dataset under ``root``; returns (and writes) its manifest.
 
     Deterministic by ``cfg.seed``: session k (numbered across splits, train first) draws from the k-th child
-    generator, so its content depends only on the seed and k. Changing a split's size therefore renumbers, and so
-    changes, the sessions of the splits after it.
+    generator, so its content depends only on the seed and k -- not on ``workers``, the processes that write
+    sessions side by side. Changing a split's size therefore renumbers, and so changes, the sessions of the
+    splits after it.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     root = Path(root)
     if cfg.video_format not in ("mp4", "png"):
         raise ValueError(f"synth.video_format must be 'mp4' or 'png', got {cfg.video_format!r}")
@@ -65,41 +97,17 @@ def generate(cfg: SynthConfig, root: str | Path) -> dict:
         "splits": {},
     }
     jobs = []
-    session_idx = 0
     for split in SPLITS:
         for _ in range(cfg.sessions.get(split, 0)):
-            jobs.append((split, f"session{session_idx:03d}"))
-            session_idx += 1
+            jobs.append((split, f"session{len(jobs):03d}"))
     child_seeds = seeds.spawn(len(jobs))
     rows: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
-    total = len(jobs) * cfg.clips_per_session * 2
-    with tqdm(total=total, desc="synth clips", unit="clip") as bar:
-        for (split, session), ss in zip(jobs, child_seeds):
-            rng = np.random.default_rng(ss)
-            people = [
-                Person(f"P{i + 1}", FaceIdentity.random(rng), ListenerStyle.random(rng)) for i in range(2)
-            ]
-            pitches = [int(rng.integers(30, 70)) for _ in people]
-            manifest["sessions"][session] = {"split": split, "people": [p.to_dict() for p in people]}
-            for clip in range(1, cfg.clips_per_session + 1):
-                spk_i = (clip - 1 + int(rng.integers(2))) % 2
-                speaker, listener = people[spk_i], people[1 - spk_i]
-                sb, sv, sa = speaker_behaviour(rng, speaker, cfg.frames, cfg.fps)
-                lb = listener_behaviour(rng, listener, cfg.frames, cfg.fps, sv, sa, sb.speaking)
-                for person, beh, pitch in ((speaker, sb, pitches[spk_i]), (listener, lb, pitches[1 - spk_i])):
-                    rel = f"{cfg.site}/{session}/{person.name}/{clip}"
-                    paths = _clip_paths(root, split, rel, cfg.video_format)
-                    write_emotion_csv(paths["emotion"], beh.emotion)
-                    write_npy(paths["tdmm"], beh.tdmm)
-                    audio = speech_track(rng, beh.speaking, cfg.fps, cfg.sample_rate, audio_method, pitch)
-                    write_wav(paths["audio"], audio, cfg.sample_rate)
-                    frames = render_sequence(beh.tdmm, person.identity, cfg.image_size)
-                    if cfg.video_format == "mp4":
-                        write_mp4(frames, paths["video"], cfg.fps)
-                    else:
-                        write_png_folder(frames, paths["video"])
-                    bar.update()
-                rows[split].append((f"{cfg.site}/{session}/{speaker.name}/{clip}", f"{cfg.site}/{session}/{listener.name}/{clip}"))
+    with ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else _Inline() as pool:
+        futures = [pool.submit(_session, cfg, root, split, session, ss, audio_method)
+                   for (split, session), ss in zip(jobs, child_seeds)]
+        for (split, session), fut in zip(jobs, tqdm(futures, desc="synth sessions", unit="session")):
+            manifest["sessions"][session], session_rows = fut.result()
+            rows[split].extend(session_rows)
     for split in SPLITS:
         df = pd.DataFrame(rows[split], columns=["speaker_path", "listener_path"])
         with atomic_path(root / f"{split}.csv", suffix=".csv") as tmp:
@@ -110,6 +118,23 @@ def generate(cfg: SynthConfig, root: str | Path) -> dict:
     write_text(root / "README.md", _readme(cfg, audio_method))
     log.info("demo dataset written to %s (%s)", root, manifest["splits"])
     return manifest
+
+
+class _Inline:
+    """A stand-in for a process pool that runs each task when it is submitted (workers = 1)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f: Future = Future()
+        f.set_result(fn(*args))
+        return f
 
 
 def _readme(cfg: SynthConfig, audio_method: str) -> str:

@@ -27,6 +27,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mafrg.methods.reactdiff.config import MMTConfig
 from mafrg.methods.reactdiff.data import running_mean
@@ -101,18 +102,33 @@ class MMTEncoder(nn.Module):
             getattr(self, f"mu_{s}").copy_(mu)
             getattr(self, f"sd_{s}").copy_(sd.clamp_min(1e-6))
 
+    def normalised(self, s: str, v: torch.Tensor) -> torch.Tensor:
+        """Stream s (B, T, dim) centred on each clip's running mean (input_norm "clip"), standardised with the
+        training statistics and cut into windows: (B*W, window, dim), so attention stays inside a window."""
+        v = v.float()
+        if self.cfg.input_norm == "clip":
+            v = v - running_mean(v, axis=1)
+        v = pad_to_windows((v - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), self.cfg.window)
+        return v.reshape(-1, self.cfg.window, v.shape[-1])
+
+    def project_au(self, v: torch.Tensor) -> torch.Tensor:
+        """``self.au(normalised("au", v))`` for the Linear AU projection, computed in the projected space: the
+        per-frame Linear commutes with the running mean over frames and with the last-frame padding, so the
+        25,088-wide AU tokens are read once instead of being centred, standardised and padded at full width
+        (the same function up to float rounding; measured: README "ReactDiff demo training time")."""
+        w = self.au.weight / self.sd_au  # standardisation folded into the weights
+        z = F.linear(v.float(), w)  # (B, T, h)
+        if self.cfg.input_norm == "clip":
+            z = z - running_mean(z, axis=1)
+        z = pad_to_windows(z + (self.au.bias - w @ self.mu_au), self.cfg.window)
+        return z.reshape(-1, self.cfg.window, z.shape[-1])
+
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         """feats[s]: (B, T, dim_s) -> per-frame latents (B, W*window, latent_dim), W = ceil(T / window)."""
         ws = self.cfg.window
-        x = {}
-        for s, v in feats.items():
-            v = v.float()
-            if self.cfg.input_norm == "clip":
-                v = v - running_mean(v, axis=1)
-            v = pad_to_windows((v - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), ws)
-            x[s] = v.reshape(-1, ws, v.shape[-1])  # (B*W, window, dim): attention stays inside a window
+        x = {s: self.normalised(s, v) for s, v in feats.items() if s != "au" or self.cfg.au_self_attention}
         b, t = feats["fe"].shape[0], x["fe"].shape[0] * ws // feats["fe"].shape[0]
-        face = self.au(x["au"], x["au"]) if self.cfg.au_self_attention else self.au(x["au"])
+        face = self.au(x["au"], x["au"]) if self.cfg.au_self_attention else self.project_au(feats["au"])
         audio = self.audio(x["wav2vec2"], x["mfcc"])
         if self.cfg.positional_encoding:
             pe = sinusoid(ws, self.cfg.hidden_dim, face.device)

@@ -86,6 +86,9 @@ class ReactDiffKConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999))
     generate_seed: int = 9173  # added to the run's seed
+    # Rows sampled as one batch at generation (each with its n reactions). Blocks are fixed by row index, so a
+    # shard equals those rows of a whole-split run; larger blocks amortise the per-call overhead (README).
+    generate_rows: int = 8
 
     def check(self) -> None:
         n, w = self.net, "methods.ReactDiffK"
@@ -101,6 +104,8 @@ class ReactDiffKConfig:
         if self.guidance.scale != 1 and self.guidance.cond_dropout == 0:
             raise ConfigError(f"{w}.guidance.scale {self.guidance.scale} needs an unconditional model: "
                               "set guidance.cond_dropout > 0")
+        if self.generate_rows < 1:
+            raise ConfigError(f"{w}.generate_rows must be >= 1, got {self.generate_rows}")
         if not 0 <= self.priors.fraction <= 1 or not 0 <= self.momentum < 1:
             raise ConfigError(f"{w}.priors.fraction must be in [0, 1] and momentum in [0, 1)")
         if self.edm.sample_steps < 1 or not 0 < self.edm.sigma_min < self.edm.sigma_max:

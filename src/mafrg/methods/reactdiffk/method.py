@@ -15,7 +15,7 @@ def _edm_settings(cfg: ReactDiffKConfig) -> dict:
     for block, keys in SAMPLING_ONLY.items():
         for k in keys:
             d[block].pop(k)
-    for k in ("momentum", "generate_seed"):
+    for k in ("momentum", "generate_seed", "generate_rows"):
         d.pop(k)
     return d
 

@@ -109,38 +109,54 @@ def momentum_blend(x0: torch.Tensor, prev: torch.Tensor, m: float) -> torch.Tens
 
 
 @torch.no_grad()
-def react(model: ReactDiffK, speaker: dict[str, np.ndarray], n_pred: int, online: bool, steps: int, scale: float,
-          seed: int, momentum: float | None = None, edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker ({stream: (T, dim)}), window after
-    window, each from fresh noise and the previous window's last frame. Reaction j's noise comes from its own
-    generator (seed, j)."""
+def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int, online: bool, steps: int,
+          scale: float, seeds: list[int], momentum: float | None = None,
+          edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions to each of R speakers ({stream: (T, dim)}, all of one length): emotion (R, n, T, 25) and
+    3DMM (R, n, T, 58), window after window, each from fresh noise and the previous window's last frame. The R x n
+    reactions are sampled as one batch (per-call overhead dominates a 16-frame window: README "ReactDiff-K
+    speed"); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only."""
     cfg = model.cfg
     w, names = cfg.window, modalities(cfg)
-    t = len(speaker["tdmm"])
+    t = len(speakers[0]["tdmm"])
+    if any(len(sp["tdmm"]) != t for sp in speakers):
+        raise ValueError("react: speakers of one batch must have the same number of frames")
+    r = len(speakers)
+    b = r * n_pred
     n_win = -(-t // w)
-    spk = {s: model.standardise(s, torch.from_numpy(np.asarray(speaker[s], np.float32))).numpy() for s in names}
-    off = torch.as_tensor(kd.offsets(cfg)).expand(n_pred, -1)
-    mode = torch.full((n_pred,), ONLINE if online else OFFLINE)
-    gens = [torch.Generator().manual_seed(seed * 1_000_003 + j) for j in range(n_pred)]
-    prev = torch.zeros(n_pred, model.target_mean.numel())
-    has_prev = torch.zeros(n_pred, dtype=torch.bool)
+    spk = [{s: model.standardise(s, torch.from_numpy(np.asarray(sp[s], np.float32))).numpy() for s in names}
+           for sp in speakers]
+    off = torch.as_tensor(kd.offsets(cfg)).expand(b, -1)
+    mode = torch.full((b,), ONLINE if online else OFFLINE)
+    gens = [torch.Generator().manual_seed(seed * 1_000_003 + j) for seed in seeds for j in range(n_pred)]
+    prev = torch.zeros(b, model.target_mean.numel())
+    has_prev = torch.zeros(b, dtype=torch.bool)
     m = cfg.momentum if momentum is None else momentum
     out = []
     for i in range(n_win):
         tokens, valid = {}, None
         for s in names:
-            span, valid = kd.window_span(spk[s], np.array([i * w]), w, cfg.context)
-            tokens[s] = torch.from_numpy(span).expand(n_pred, -1, -1)
-        valid = torch.from_numpy(valid).expand(n_pred, -1)
-        mask = token_mask(valid, off, w, mode, torch.ones(n_pred, dtype=torch.bool))
+            spans = [kd.window_span(x[s], np.array([i * w]), w, cfg.context) for x in spk]
+            tokens[s] = torch.from_numpy(np.concatenate([sp for sp, _ in spans])).repeat_interleave(n_pred, 0)
+            valid = torch.from_numpy(np.concatenate([v for _, v in spans])).repeat_interleave(n_pred, 0)
+        mask = token_mask(valid, off, w, mode, torch.ones(b, dtype=torch.bool))
         cond = WindowCondition(prev, has_prev, model.net.speaker_tokens(tokens, off), mask, mode)
         x0 = sample_window(model, cond, w, steps, scale, gens, edm)
         if i:
             x0 = momentum_blend(x0, prev, m)
         out.append(x0)
-        prev, has_prev = x0[:, -1], torch.ones(n_pred, dtype=torch.bool)
+        prev, has_prev = x0[:, -1], torch.ones(b, dtype=torch.bool)
     x = model.destandardise_target(torch.cat(out, dim=1)[:, :t]).numpy().astype(np.float32)
+    x = x.reshape(r, n_pred, t, -1)
     return x[..., :EMOTION_DIM], x[..., EMOTION_DIM:]
+
+
+def row_blocks(lo: int, hi: int, size: int, total: int) -> list[tuple[int, int]]:
+    """The fixed blocks [k*size, (k+1)*size) ∩ [0, total) that cover rows [lo, hi). A row is always sampled with
+    the same block, whatever shard asks for it, so a shard equals those rows of a whole-split run bit for bit
+    (batched kernels may round differently at another batch size)."""
+    first, last = lo // size, (hi - 1) // size
+    return [(k * size, min((k + 1) * size, total)) for k in range(first, last + 1)] if hi > lo else []
 
 
 def speaker_streams(sp, cfg: ReactDiffKConfig) -> dict[str, np.ndarray]:
@@ -150,7 +166,8 @@ def speaker_streams(sp, cfg: ReactDiffKConfig) -> dict[str, np.ndarray]:
 
 
 def generate(ctx: GenerationContext, variant: str) -> Reactions:
-    """Reactions for rows ``ctx.rows``; row k's noise comes from its own seed (independent of sharding)."""
+    """Reactions for rows ``ctx.rows``, sampled in fixed blocks of ``generate_rows`` rows; row k's noise comes from
+    its own seed (independent of sharding)."""
     model, _ = load_model(ctx.checkpoint("edm"))
     run: ReactDiffKConfig = ctx.config  # sampling settings come from the run's config, not the checkpoint
     lo, hi = ctx.rows
@@ -158,10 +175,14 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     emotion = np.empty((hi - lo, n, frames, 25), np.float32)
     tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
     base = run.generate_seed + ctx.seed
-    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
-                               disable=not ctx.progress)):
-        sp = ctx.speaker(k)
-        emotion[i], tdmm[i] = react(model, speaker_streams(sp, model.cfg), n, variant == "online",
-                                    run.edm.sample_steps, run.guidance.scale, base * 100_003 + k, run.momentum,
-                                    run.edm)
+    total = int(ctx.data.speaker_emotion.shape[0])
+    blocks = row_blocks(lo, hi, run.generate_rows, total)
+    with tqdm(total=hi - lo, desc=f"generate {ctx.split} ({variant})", unit="row", disable=not ctx.progress) as bar:
+        for a, z in blocks:
+            speakers = [speaker_streams(ctx.speaker(k), model.cfg) for k in range(a, z)]
+            e, d = react(model, speakers, n, variant == "online", run.edm.sample_steps, run.guidance.scale,
+                         [base * 100_003 + k for k in range(a, z)], run.momentum, run.edm)
+            first, stop = max(a, lo), min(z, hi)  # the block's rows that this shard asked for
+            emotion[first - lo:stop - lo], tdmm[first - lo:stop - lo] = e[first - a:stop - a], d[first - a:stop - a]
+            bar.update(stop - first)
     return Reactions(emotion, tdmm)
