@@ -78,14 +78,14 @@ def test_a_pickled_object_checkpoint_is_refused_without_running_it(tmp_path, mon
 
 
 def test_no_torch_load_without_weights_only():
-    """Every torch.load reads with weights_only=True, or (whole pickled models) through mafrg's restricted
-    unpickler, which never resolves a global outside its allow-list (tests/test_extractors.py)."""
+    """Every torch.load reads with weights_only=True (whole pickled models too: their classes are allowed only
+    as inert stand-ins, tests/test_extractors.py)."""
     import re
 
     for f in (REPO / "src").rglob("*.py"):
         for m in re.finditer(r"torch\.load\(([^)]*)\)", f.read_text()):
             args = m.group(1)
-            assert "weights_only=True" in args or "pickle_module=unpickle" in args, f"{f}: {m.group(0)}"
+            assert "weights_only=True" in args, f"{f}: {m.group(0)}"
 
 
 # --------------------------------------------------------------------------- 7: emotion headers and ranges

@@ -7,8 +7,9 @@ Three kinds of file reach the extractors:
 * a ``torch.save`` of plain data -- a state dict, or a dict wrapping one (``{'epoch', 'state_dict',
   'optimizer'}`` from ME-GraphAU, ``{'model': ...}`` from Swin's own releases) -- read with
   ``weights_only=True``;
-* a ``torch.save`` of a whole model (HSEmotion), which ``weights_only`` refuses: its tensors are read through
-  :mod:`mafrg.extractors.unpickle`, which never executes code from the file.
+* a ``torch.save`` of a whole model (HSEmotion), which plain ``weights_only`` refuses: its tensors are read
+  with ``weights_only=True`` and every class it names allowed as an inert stand-in
+  (:mod:`mafrg.extractors.unpickle`), so no code from the file runs.
 
 :func:`read` returns a :class:`Raw` with the state dict (``module.`` prefixes from ``nn.DataParallel``
 removed) and a description of the layout, or the loaded TorchScript module.
@@ -109,10 +110,7 @@ def read(path: str | Path) -> Raw:
     except pickle.UnpicklingError as exc:
         if "weights_only" not in str(exc) and "Unsupported global" not in str(exc):
             raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0]}") from exc
-        try:  # a whole pickled model: its tensors, through the restricted unpickler
-            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=unpickle, mmap=mmap)
-        except Exception as exc2:  # noqa: BLE001
-            raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {exc2}") from exc2
+        obj = unpickle.load_with_stand_ins(path, mmap)  # a whole pickled model: its tensors, no code run
         if isinstance(obj, dict):  # data naming other globals (read as inert stand-ins): its state dict, if any
             sd, layout = _unwrap(obj, path)
             return Raw(path, f"{layout}, read without running the code it names", state_dict=sd)

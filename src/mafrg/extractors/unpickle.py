@@ -2,12 +2,11 @@
 
 HSEmotion distributes its networks as whole pickled timm models. ``torch.load(weights_only=True)`` refuses
 them (they name timm classes), and ``weights_only=False`` would import timm and execute whatever the pickle
-asks for. This module's unpickler resolves only a short allow-list of globals to real objects -- the
-functions torch uses to rebuild tensors and parameters, ``OrderedDict``, dtypes -- and every other global
-(``timm.models.efficientnet.EfficientNet``, ``torch.nn.Conv2d``, but also ``os.system``) to an inert
-:class:`StandIn` class that records its name and whatever state the pickle gives it and does nothing else.
-A stand-in is never called with the file's arguments in a way that reaches real code, so the worst a
-malicious file can do is fail to load.
+asks for. :func:`load_with_stand_ins` keeps torch's ``weights_only`` unpickler and allows each class or function
+the file names (``timm.models.efficientnet.EfficientNet``, ``torch.nn.Conv2d``, ...) as an inert
+:class:`StandIn` that records its name and whatever state the pickle gives it and does nothing else. Globals of
+modules torch blocks outright (``os``, ``subprocess``, ...) are still refused, so the worst a malicious file can do
+is fail to load.
 
 :func:`module_state_dict` then walks the stand-ins as ``nn.Module.state_dict`` would (``_parameters``,
 persistent ``_buffers``, ``_modules``), giving a plain state dict, and :func:`module_classes` lists the
@@ -17,20 +16,10 @@ class of each module (to tell, e.g., timm's ``Conv2dSame`` from ``Conv2d``).
 from __future__ import annotations
 
 import collections
-import pickle
+from pathlib import Path
 from typing import Any
 
 import torch
-
-_SAFE = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
-    ("torch", "Size"): torch.Size,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-}
 
 
 class StandIn:
@@ -68,35 +57,24 @@ def stand_in(module: str, name: str) -> type[StandIn]:
     return _STAND_INS[qual]
 
 
-def _dtype(module: str, name: str) -> Any:
-    if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-        return getattr(torch, name)
-    return None
+def load_with_stand_ins(path: Path, mmap: bool) -> Any:
+    """``torch.load(weights_only=True)`` of a zip-format checkpoint whose non-tensor globals are read as stand-ins
+    (module docstring). Errors name the file and the problem."""
+    from mafrg.extractors.reading import WeightsError
 
-
-def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
-    """copyreg._reconstructor (protocol 0/1 pickles): only ever builds a stand-in."""
-    if isinstance(cls, type) and issubclass(cls, StandIn):
-        return cls()
-    raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}")
-
-
-class Unpickler(pickle.Unpickler):
-    """pickle.Unpickler with an allow-list: see the module docstring."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)  # protocol-2 names
-        if (module, name) in _SAFE:
-            return _SAFE[(module, name)]
-        if (module, name) == ("copyreg", "_reconstructor"):
-            return _reconstructor
-        dt = _dtype(module, name)
-        return dt if dt is not None else stand_in(module, name)
-
-
-def load(file: Any, **kwargs: Any) -> Any:
-    """``pickle.load`` with the restricted unpickler (torch's legacy reader calls this one)."""
-    return Unpickler(file, **kwargs).load()
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception as exc:  # noqa: BLE001 - the names are only listed for torch's zip format
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint: neither plain tensors nor a whole model in "
+                           "torch's zip format (a model saved in the legacy pre-1.6 format cannot be read without "
+                           "running its code: re-save it with a current torch)") from exc
+    allowed = [(stand_in(*n.rsplit(".", 1)), n) for n in names if "." in n]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # noqa: BLE001 - e.g. a global of a module torch blocks (os.system)
+        first = str(exc).split("\n\n")[1] if "\n\n" in str(exc) else str(exc)
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {first.strip()}") from exc
 
 
 def module_state_dict(obj: Any, prefix: str = "") -> "collections.OrderedDict[str, torch.Tensor]":
