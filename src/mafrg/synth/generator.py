@@ -73,6 +73,10 @@ def _session(cfg: SynthConfig, root: Path, split: str, session: str, seed: np.ra
     return {"split": split, "people": [p.to_dict() for p in people]}, rows
 
 
+def _session_of(args: tuple) -> tuple[dict, list[tuple[str, str]]]:
+    return _session(*args)
+
+
 def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     """Generate the dataset under ``root``; returns (and writes) its manifest.
 
@@ -82,6 +86,7 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     splits after it.
     """
     from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
 
     root = Path(root)
     if cfg.video_format not in ("mp4", "png"):
@@ -102,11 +107,12 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
             jobs.append((split, f"session{len(jobs):03d}"))
     child_seeds = seeds.spawn(len(jobs))
     rows: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
-    with ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else _Inline() as pool:
-        futures = [pool.submit(_session, cfg, root, split, session, ss, audio_method)
-                   for (split, session), ss in zip(jobs, child_seeds)]
-        for (split, session), fut in zip(jobs, tqdm(futures, desc="synth sessions", unit="session")):
-            manifest["sessions"][session], session_rows = fut.result()
+    args = [(cfg, root, split, session, ss, audio_method) for (split, session), ss in zip(jobs, child_seeds)]
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        done = (pool.map if pool else map)(_session_of, args)  # in session order either way
+        for (split, session), (entry, session_rows) in zip(jobs, tqdm(done, total=len(jobs), desc="synth sessions",
+                                                                      unit="session")):
+            manifest["sessions"][session] = entry
             rows[split].extend(session_rows)
     for split in SPLITS:
         df = pd.DataFrame(rows[split], columns=["speaker_path", "listener_path"])
@@ -118,23 +124,6 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     write_text(root / "README.md", _readme(cfg, audio_method))
     log.info("demo dataset written to %s (%s)", root, manifest["splits"])
     return manifest
-
-
-class _Inline:
-    """A stand-in for a process pool that runs each task when it is submitted (workers = 1)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        f: Future = Future()
-        f.set_result(fn(*args))
-        return f
 
 
 def _readme(cfg: SynthConfig, audio_method: str) -> str:

@@ -114,8 +114,8 @@ def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int,
           edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions to each of R speakers ({stream: (T, dim)}, all of one length): emotion (R, n, T, 25) and
     3DMM (R, n, T, 58), window after window, each from fresh noise and the previous window's last frame. The R x n
-    reactions are sampled as one batch (per-call overhead dominates a 16-frame window: README "ReactDiff-K
-    speed"); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only."""
+    reactions are sampled as one batch (per-call overhead dominates a 16-frame window: README "ReactDiff-K",
+    generation speed); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only."""
     cfg = model.cfg
     w, names = cfg.window, modalities(cfg)
     t = len(speakers[0]["tdmm"])
