@@ -154,6 +154,47 @@ def test_bad_input_leaves_no_partial_shard(dataset_copy, tmp_path):
     assert out.read_bytes() == stamp
 
 
+def test_session_job_shares_networks_and_keeps_finished_shards(dataset_copy, tmp_path):
+    """One job per session loads its networks once: every shard equals the one a job of its own writes. A job
+    failing on a later clip keeps the shards it finished and writes no record; the rerun reuses those shards
+    whole and computes only the rest."""
+    import json
+
+    from mafrg.data.layout import clips_by_session, referenced_clips
+    from mafrg.features.extract import extract_session
+
+    rels = referenced_clips(dataset_copy, "val")
+    (session, clips), = clips_by_session(rels).items()
+    assert clips == rels and len(rels) == 4 and session == rels[0].rsplit("/", 2)[0]
+    alone = {}
+    for rel in rels:
+        alone[rel] = tmp_path / "alone" / f"{rel}.parquet"
+        extract_shard(dataset_copy, "val", rel, alone[rel], small_cfg(), DCFG, progress=False)
+
+    results, record = tmp_path / "results", tmp_path / "results/features/val/session.json"
+    video = clip_files(dataset_copy, "val", rels[2]).video
+    raw = video.read_bytes()
+    video.write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(DataError, match=str(video)):
+        extract_session(dataset_copy, "val", session, rels, str(results), record, small_cfg(), DCFG, progress=False)
+    shard = {rel: results / "features/val" / f"{rel}.parquet" for rel in rels}
+    assert [shard[r].is_file() for r in rels] == [True, True, False, False] and not record.exists()
+
+    video.write_bytes(raw)
+    done = extract_session(dataset_copy, "val", session, rels, str(results), record, small_cfg(), DCFG,
+                           progress=False)
+    assert [r.computed for r in done[:2]] == [[], []] and all(len(r.computed) == 5 for r in done[2:])
+    rec = json.loads(record.read_text())
+    assert [s["path"] for s in rec["shards"]] == [str(shard[r]) for r in rels]
+    for rel in rels:
+        a, b = features.load_clip(alone[rel], dtype=None), features.load_clip(shard[rel], dtype=None)
+        assert a["meta"] == b["meta"]
+        for stream in ("va", "au", "fe", "mfcc", "wav2vec2"):
+            np.testing.assert_array_equal(a[stream], b[stream])
+    with pytest.raises(ValueError, match="clip\\(s\\) of other sessions"):
+        extract_session(dataset_copy, "val", "Synth/other", rels, str(results), record, small_cfg(), DCFG)
+
+
 def test_short_clip_and_padding(tiny_dataset, tmp_path):
     rel = _rel(tiny_dataset)
     with pytest.raises(DataError, match="shorter than clip_length 80"):

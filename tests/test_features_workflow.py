@@ -1,4 +1,4 @@
-"""The feature stage under Snakemake: per-shard jobs, incremental additions, per-stream reruns, --keep-going."""
+"""The feature stage under Snakemake: per-session jobs, incremental additions, per-stream reruns, --keep-going."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def _add_session(root, src_session, new_session):
     (root / "val.csv").write_text("\n".join(lines) + "\n")
 
 
+def _shard_log(work, shard):
+    """(<site>/<session>/<person>/<clip>, the log of the session job that wrote the val shard)."""
+    rel = shard.relative_to(work / "results/features/val").with_suffix("")
+    return rel, (work / "results/logs/features/val" / rel.parent.parent).with_suffix(".log").read_text()
+
+
 @pytest.mark.slow
 def test_incremental_feature_extraction(tmp_path):
     from mafrg.synth.generator import generate
@@ -59,7 +65,7 @@ def test_incremental_feature_extraction(tmp_path):
 
     # A new val session: only its two clips are extracted, and nothing is retrained (training depends on the
     # frozen training manifest only). (A dry run lists every val extraction: they wait for the re-validation,
-    # a checkpoint, after which only the new clips' shards are missing. So the real run is what is checked.)
+    # a checkpoint, after which only the new session's record is missing. So the real run is what is checked.)
     _add_session(root, "session001", "session009")
     jobs = planned_jobs((r := snakemake(work, "-n", "--cores", "1")).stdout + r.stderr)
     assert "train" not in jobs, jobs
@@ -78,22 +84,23 @@ def test_incremental_feature_extraction(tmp_path):
     bad.write_bytes(good_copy)
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in shards} == old
+    assert (res.stdout + res.stderr).count("rule extract_features:") == 1  # the new session's job only
     au_before = {p: load_clip(p, ["au"], dtype=None)["au"] for p in (work / "results/features/val").rglob("*.parquet")}
 
-    # A different VA network: every shard job reruns, but recomputes VA only.
+    # A different VA network: every session's job reruns, but recomputes VA only.
     cfg = _config(root)
     cfg["features"]["va"] = {"dim": 32}
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs((r := snakemake(work, target, "-n", "--cores", "1")).stdout + r.stderr)
-    assert jobs.get("extract_features") == 4, jobs
+    assert jobs.get("extract_features") == 2, jobs  # one job per session
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
     for p, au in au_before.items():
         clip = load_clip(p, ["va", "au"], dtype=None)
         assert clip["va"].shape[1] == 32 and (clip["au"] == au).all()
-        rel = p.relative_to(work / "results/features/val").with_suffix(".log")
-        log = (work / "results/logs/features/val" / rel).read_text()
-        assert "computing ['va']; reusing ['au', 'fe', 'mfcc', 'wav2vec2']" in log, log[-500:]
+        rel, log = _shard_log(work, p)
+        assert f"{rel}: 61 frames; computing ['va']; reusing ['au', 'fe', 'mfcc', 'wav2vec2']" in log, log[-500:]
 
 
 @pytest.mark.slow
@@ -155,9 +162,8 @@ def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
     for p in shards:
-        rel = p.relative_to(work / "results/features/val").with_suffix(".log")
-        log = (work / "results/logs/features/val" / rel).read_text()
-        assert "computing ['fe']; reusing ['va', 'au', 'mfcc', 'wav2vec2']" in log, log[-500:]
+        rel, log = _shard_log(work, p)
+        assert f"{rel}: 31 frames; computing ['fe']; reusing ['va', 'au', 'mfcc', 'wav2vec2']" in log, log[-500:]
     fe = read_meta(shards[0])["streams"]["fe"]["settings"]
     assert (fe["preprocess"], fe["resize"], fe["square"], fe["pool"]) == ("native", 260, True, "max")
 

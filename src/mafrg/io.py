@@ -34,7 +34,7 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
 
 
 # Arrow arrays built over numpy buffers. pa.array(ndarray), pa.array(list) and pa.table(dict) give the same
-# arrays and tables but import pandas first, which cost every per-clip extraction job and every metric shard job
+# arrays and tables but import pandas first, which cost every extraction job and every metric shard job
 # 0.25 s on this machine (measured: an extraction job 4.28 s -> 3.73 s, median of 8).
 def arrow_numeric(values: np.ndarray, type_=None):
     """A numeric array as a flat Arrow array (its own dtype unless ``type_`` is given: same bits, no copy)."""

@@ -4,6 +4,7 @@ disagree about a path.
 
     results/data/{split}.npz                                    assembled split (emotion, 3DMM, row order)
     results/features/{split}/{rel}.parquet                      feature shard of one (clip, person)
+    results/features/{split}/{site}/{session}.json              record of the job that extracted a session
     results/models/{method}/seed{seed}/{stage}.pt               a trained stage (+ _losses.csv, _state/)
     results/predictions/{split}/{label}/seed{seed}/{shard}.npy  reactions of one row shard (+ _3dmm.npy, .json)
     results/metrics/{split}/{label}/seed{seed}/{shard}.parquet  per-row metric contributions of that shard
@@ -41,6 +42,10 @@ class Paths:
 
     def feature_shard(self, split: str, rel: str) -> str:
         return f"{self.results}/features/{split}/{rel}.parquet"
+
+    def features_session(self, split: str, session: str) -> str:
+        """The record one extraction job writes after its session's shards (``session``: <site>/<session>)."""
+        return f"{self.results}/features/{split}/{session}.json"
 
     def features_manifest(self, split: str) -> str:
         return f"{self.results}/features/{split}.manifest.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from mafrg import checkpoint as ckpt
-from mafrg.data.layout import clip_files, referenced_clips
+from mafrg.data.layout import clip_files, clips_by_session, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.extractors import weight_files
 from mafrg.features.networks import check_checkpoint
@@ -71,6 +71,7 @@ wildcard_constraints:
     stage=_alternatives(WF.stage_names()),
     seed=r"\d+",
     rel="[^/]+/[^/]+/[^/]+/[^/]+",
+    session="[^/]+/[^/]+",
     shard=r"r\d+-\d+",
 
 
@@ -173,16 +174,28 @@ def features_fingerprint() -> str:
     return as_json({s: FEATURES.stream_settings(s, DATASET.fps) for s in FEATURES.enabled()})
 
 
+def session_clips(wildcards):
+    """The clips (<site>/<session>/<person>/<clip>) of one session that a split file references."""
+    clips = clips_by_session(split_clips(wildcards.split)).get(wildcards.session)
+    if not clips:
+        raise ValueError(f"{wildcards.split}.csv references no clip of session {wildcards.session}")
+    return clips
+
+
 def extract_inputs(wildcards):
-    f = clip_files(ROOT, wildcards.split, wildcards.rel)
     # Extraction never starts on an unvalidated split: validate_split is a checkpoint, and asking for it waits
     # until it has passed in this run. It is not a file input, so re-validating after a session was added does
-    # not re-extract the clips that were there (an ancient() input would; Snakemake 9 then also drops the new
-    # clips' jobs from that run).
+    # not re-extract the sessions that were there (an ancient() input would; Snakemake 9 then also drops the new
+    # sessions' jobs from that run).
     checkpoints.validate_split.get(split=wildcards.split)
-    files = {"video": str(f.video)}
-    if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
-        files["audio"] = str(f.audio)
+    files = {"video": [], "audio": []}
+    for rel in session_clips(wildcards):
+        f = clip_files(ROOT, wildcards.split, rel)
+        files["video"].append(str(f.video))
+        if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
+            files["audio"].append(str(f.audio))
+    if not files["audio"]:
+        del files["audio"]
     weights = []  # every weight file (ELIM comes as a set of files; wav2vec2 as a folder)
     for s in FEATURES.enabled():
         if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED:
@@ -193,8 +206,8 @@ def extract_inputs(wildcards):
     return files
 
 
-def shard_paths(wildcards):
-    return [P.feature_shard(wildcards.split, rel) for rel in split_clips(wildcards.split)]
+def session_records(wildcards):
+    return [P.features_session(wildcards.split, s) for s in clips_by_session(split_clips(wildcards.split))]
 
 
 def stage_inputs(wildcards):

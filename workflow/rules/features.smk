@@ -1,23 +1,25 @@
-# Per-frame feature streams: one job (and one Parquet shard) per (clip, person), for the splits some enabled
-# method reads features of.
+# Per-frame feature streams, for the splits some enabled method reads features of: one Parquet shard per
+# (clip, person), one job per session (its networks loaded once; README "Feature extraction").
 
 
 rule extract_features:
     input:
         unpack(extract_inputs),
     output:
-        # update(): the job reads the previous shard and keeps every stream column whose settings, extractor
-        # and source are unchanged (Snakemake backs the file up and restores it if the job fails).
-        update(P.feature_shard("{split}", "{rel}")),
+        # The job's record. The shards (P.feature_shard) are written beside it, each atomically, and are not
+        # declared outputs, so Snakemake never deletes them: a failed or killed job keeps every finished shard, and
+        # a rerun keeps each stream column whose settings, extractor and source are unchanged.
+        P.features_session("{split}", "{session}"),
     params:
         root=ROOT,
+        results=lambda wc, output: results_dir(output[0], 3),  # results/features/<split>/<site>/<session>.json
         fingerprint=features_fingerprint(),
         dataset=EXTRACT_DATASET_JSON,
         code=CODE["features"],
     log:
-        P.log("features/{split}/{rel}"),
+        P.log("features/{split}/{session}"),
     benchmark:
-        P.benchmark("features/{split}/{rel}")
+        P.benchmark("features/{split}/{session}")
     conda:
         ENV
     threads: FEATURES.threads
@@ -29,13 +31,14 @@ rule extract_features:
         mem_mb=6000,
         runtime=30,
     shell:
-        "python -m mafrg extract --root {params.root:q} --split {wildcards.split:q} --rel {wildcards.rel:q} "
-        "--features {FEATURES_JSON:q} --dataset {params.dataset:q} --out {output:q} > {log:q} 2>&1"
+        "python -m mafrg extract --root {params.root:q} --split {wildcards.split:q} --session {wildcards.session:q} "
+        "--results {params.results:q} --features {FEATURES_JSON:q} --dataset {params.dataset:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule features_manifest:
     input:
-        shard_paths,
+        session_records,
     output:
         P.features_manifest("{split}"),
     params:
@@ -49,4 +52,4 @@ rule features_manifest:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m mafrg features-manifest --split {wildcards.split:q} --shards {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m mafrg features-manifest --split {wildcards.split:q} --records {input:q} --out {output:q} > {log:q} 2>&1"

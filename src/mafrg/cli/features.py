@@ -1,4 +1,4 @@
-"""Feature extraction: one (clip, person) into its Parquet shard, and a split's manifest."""
+"""Feature extraction: a session's clips into their Parquet shards (one per clip and person), and a split's manifest."""
 
 from __future__ import annotations
 
@@ -13,32 +13,43 @@ log = logging.getLogger("mafrg")
 def cmd_extract(a: argparse.Namespace) -> None:
     from mafrg.config import DatasetConfig, from_dict
     from mafrg.features.config import FeatureConfig
-    from mafrg.features.extract import extract_shard
+    from mafrg.data.layout import clips_by_session, referenced_clips
+    from mafrg.features.extract import extract_session
 
-    res = extract_shard(a.root, a.split, a.rel, a.out, FeatureConfig.from_dict(settings(a.features)),
-                        from_dict(DatasetConfig, settings(a.dataset)))
-    log.info("shard %s: computed %s, reused %s, seconds %s", res.path, res.computed, res.reused,
-             {k: round(v, 2) for k, v in res.seconds.items()})
+    # Read here, not passed by the rule: a rule parameter computed from the split file would depend on a
+    # checkpoint, which Snakemake refuses in cluster jobs.
+    rels = a.rels or clips_by_session(referenced_clips(a.root, a.split)).get(a.session, [])
+    done = extract_session(a.root, a.split, a.session, rels, a.results, a.out,
+                           FeatureConfig.from_dict(settings(a.features)), from_dict(DatasetConfig, settings(a.dataset)))
+    for res in done:
+        log.info("shard %s: computed %s, reused %s, seconds %s", res.path, res.computed, res.reused,
+                 {k: round(v, 2) for k, v in res.seconds.items()})
 
 
 def cmd_features_manifest(a: argparse.Namespace) -> None:
     from mafrg.features.manifest import build_manifest
 
-    build_manifest(a.split, a.shards, a.out)
+    from mafrg.features.manifest import session_shards
+
+    build_manifest(a.split, session_shards(a.records), a.out)
 
 
 def add_parsers(sub) -> None:
-    s = sub.add_parser("extract", help="extract every feature stream of one (clip, person) into its Parquet shard")
+    s = sub.add_parser("extract", help="extract every feature stream of a session's clips into their Parquet shards "
+                                       "(results/features/<split>/<rel>.parquet), then write the job's record")
     s.add_argument("--root", required=True)
     s.add_argument("--split", required=True)
-    s.add_argument("--rel", required=True, help="<site>/<session>/<person>/<clip> as in the split file")
+    s.add_argument("--session", required=True, help="<site>/<session>")
+    s.add_argument("--rels", nargs="+", help="its clips (<site>/<session>/<person>/<clip>); default: every clip of "
+                   "the session the split file references")
+    s.add_argument("--results", required=True, help="the results folder (shards go to its features/<split>/)")
     s.add_argument("--features", help="JSON of the features config section")
     s.add_argument("--dataset", help="JSON of the dataset config section")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the job's record (JSON)")
     s.set_defaults(func=cmd_extract)
 
     s = sub.add_parser("features-manifest", help="summarise a split's feature shards (frozen list for training)")
     s.add_argument("--split", required=True)
-    s.add_argument("--shards", nargs="*", default=[])
+    s.add_argument("--records", nargs="*", default=[], help="the split's session records (mafrg extract --out)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_features_manifest)

@@ -85,7 +85,7 @@ def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """Read ``<root>/<split>.csv`` -> DataFrame with columns speaker_path, listener_path (csv order)."""
-    import pandas as pd  # here, not at the top: every per-clip extraction job imports this module (0.5 s)
+    import pandas as pd  # here, not at the top: every extraction job imports this module (0.5 s)
 
     path = Path(root) / f"{split}.csv"
     if not path.is_file():
@@ -136,6 +136,22 @@ def split_rows(root: str | Path, split: str, mirrored: bool) -> list[PairRow]:
         n = len(rows)
         rows += [PairRow(n + r.index, r.listener, r.speaker, True) for r in rows[:n]]
     return rows
+
+
+def session_of(rel: str) -> str:
+    """'<site>/<session>/<person>/<clip>' -> '<site>/<session>': the unit of one feature extraction job."""
+    why = check_rel(rel)
+    if why:
+        raise LayoutError(f"clip path {rel!r}: {why}")
+    return rel.rsplit("/", 2)[0]
+
+
+def clips_by_session(rels: list[str]) -> dict[str, list[str]]:
+    """Clips grouped by session, sessions and their clips in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for rel in rels:
+        out.setdefault(session_of(rel), []).append(rel)
+    return out
 
 
 def referenced_clips(root: str | Path, split: str) -> list[str]:

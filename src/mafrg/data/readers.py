@@ -31,7 +31,7 @@ def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
     """Emotion CSV -> (T, 25) float32. One header row naming the 25 REACT columns in their order (case,
     spaces and zero-padding aside; ``check_header=False`` trusts the order alone), numeric, finite values in
     each channel's range (± RANGE_TOLERANCE)."""
-    import pandas as pd  # lazily: the per-clip extraction jobs import this module but read no CSV
+    import pandas as pd  # lazily: the extraction jobs import this module but read no CSV
 
     path = Path(path)
     if not path.is_file():

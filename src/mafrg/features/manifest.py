@@ -17,6 +17,20 @@ from mafrg.provenance import file_sha256, provenance
 log = logging.getLogger(__name__)
 
 
+def session_shards(records: list[str]) -> list[str]:
+    """The shard paths the given session records list (each written by one extraction job)."""
+    import json
+
+    out = []
+    for rec in records:
+        for sh in json.loads(Path(rec).read_text())["shards"]:
+            if read_meta(sh["path"]) is None:
+                raise ValueError(f"{sh['path']}: feature shard listed by {rec} is missing or not a mafrg shard; "
+                                 f"delete {rec} to re-extract its session (what is still valid is reused)")
+            out.append(sh["path"])
+    return out
+
+
 def build_manifest(split: str, shard_paths: list[str], out: str | Path) -> dict[str, Any]:
     shards = []
     identities: dict[str, set[str]] = {}
