@@ -193,6 +193,14 @@ def test_session_job_shares_networks_and_keeps_finished_shards(dataset_copy, tmp
             np.testing.assert_array_equal(a[stream], b[stream])
     with pytest.raises(ValueError, match="clip\\(s\\) of other sessions"):
         extract_session(dataset_copy, "val", "Synth/other", rels, str(results), record, small_cfg(), DCFG)
+    # the split's manifest reads the shards from the records; one deleted by hand is named, with the record
+    from mafrg.features.manifest import session_shards
+
+    assert session_shards([str(record)]) == [str(shard[r]) for r in rels]
+    shard[rels[1]].unlink()
+    with pytest.raises(ValueError, match=f"{shard[rels[1]]}: feature shard listed by {record} is missing .* delete "
+                                         f"{record} to re-extract its session"):
+        session_shards([str(record)])
 
 
 def test_short_clip_and_padding(tiny_dataset, tmp_path):
