@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOWED = {
     ("rule extract_features", "Shell command directly uses variable FEATURES_JSON from outside of the rule"):
         "the features section also carries batch sizes and threads, which change no value: as a param they would "
-        "rerun every shard job. The value-affecting settings are the rule's `fingerprint` param.",
+        "rerun every extraction job. The value-affecting settings are the rule's `fingerprint` param.",
 }
 
 

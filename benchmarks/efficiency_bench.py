@@ -112,7 +112,7 @@ def main() -> None:
         m = mfcc(torch.from_numpy(audio)[None], sample_frequency=16000.0, frame_length=40.0, frame_shift=40.0,
                  num_ceps=26, num_mel_bins=26, dither=0.0)
         feats |= {"mfcc": m[None, :t], "wav2vec2": hidden[:, : 2 * t].reshape(1, t, 1536)}
-        return rd_react(mmt, diff, feats, t, 1, True, rd_cfg.ddim.sample_steps, 0.0, 0)
+        return rd_react(mmt, diff, feats, t, 1, True, rd_cfg.ddim.sample_steps, 0.0, [0])
 
     rd_s, rd_f = _best(reactdiff, max(1, a.repeats - 2)), _flops(reactdiff)
     print(f"(b) ReactDiff end to end (AU: {a.au_backbone}): {rd_f / 1e9:9.2f} GFLOPs {rd_s * 1000:9.1f} ms  "

@@ -5,7 +5,7 @@
     python benchmarks/generate_bench.py --method ReactDiffK --steps 10 25 50 --guidance 1 2
 
 ReactDiff-K: DPM-Solver++(2M) SDE steps per window, windows one after another; a guidance scale other than 1
-evaluates the conditional and unconditional model (one batch of 2n). Clips are sampled in blocks of
+evaluates the conditional and unconditional model (one batch of 2n). Both methods sample clips in blocks of
 ``--rows`` (the config's ``generate_rows``; 1 = one clip at a time, as before the blocks).
 
 Speed does not depend on the weights, so the models are randomly initialised (or pass --mmt/--ddim to time
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20], help="DDIM steps (at most ddim.train_timesteps, 20 in both presets)")
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--rows", type=int, nargs="+", default=None,
-                    help="ReactDiff-K: clips per batch (default: 1 and the preset's generate_rows)")
+                    help="clips per batch (default: 1 and the preset's generate_rows)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mmt")
     ap.add_argument("--ddim")
@@ -52,18 +52,20 @@ def main() -> None:
         cfg = reactdiff_config({"preset": a.preset})
         torch.manual_seed(0)
         mmt, diff = MMT(cfg.mmt).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
-    feats = [{s: torch.randn(1, a.frames, d) for s, d in STREAM_DIMS.items()} for _ in range(a.clips)]
-    react(mmt, diff, feats[0], a.frames, a.n, False, 2, 0.0, 0)  # warm-up
-    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads}")
-    print(f"{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
-    for steps in a.steps:
-        rates = []
-        for online in (False, True):
-            t = time.perf_counter()
-            for i, f in enumerate(feats):
-                react(mmt, diff, f, a.frames, a.n, online, steps, 0.0, i)
-            rates.append(a.clips * a.n / (time.perf_counter() - t))
-        print(f"{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+    feats = {s: torch.randn(a.clips, a.frames, d) for s, d in STREAM_DIMS.items()}
+    react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False, 2, 0.0, [0])  # warm-up
+    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}")
+    print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
+    for rows in a.rows or sorted({1, reactdiff_config({'preset': a.preset}).generate_rows}):
+        for steps in a.steps:
+            rates = []
+            for online in (False, True):
+                t = time.perf_counter()
+                for i in range(0, a.clips, rows):
+                    block = {s: x[i:i + rows] for s, x in feats.items()}
+                    react(mmt, diff, block, a.frames, a.n, online, steps, 0.0, list(range(i, min(i + rows, a.clips))))
+                rates.append(a.clips * a.n / (time.perf_counter() - t))
+            print(f"{rows:>5}{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
 
 
 def bench_reactdiffk(a) -> None:

@@ -112,12 +112,37 @@ def test_generation_is_deterministic_by_seed_and_diverse():
     torch.manual_seed(0)
     mmt, diff = MMT(cfg.mmt, SMALL_DIMS).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
     feats = _feats(30, SMALL_DIMS)
-    a, _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seed=1)
-    b, _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seed=1)
-    c, _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seed=2)
+    (a,), _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seeds=[1])
+    (b,), _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seeds=[1])
+    (c,), _ = react(mmt, diff, feats, 30, 4, False, 4, 0.0, seeds=[2])
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert np.abs(a[0] - a[1]).mean() > 0  # fresh noise per reaction: the 10 reactions differ (FRDiv > 0)
+
+
+@pytest.mark.parametrize("online", [False, True])
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_clips_sampled_together_equal_clips_sampled_alone(online, eta):
+    """Generation samples several rows as one batch (``generate_rows``): that changes float rounding only, never
+    which speaker or noise a reaction gets -- with eta > 0 too, where every DDIM step draws fresh noise."""
+    cfg = reactdiff_config(TINY)
+    torch.manual_seed(0)
+    mmt, diff = MMT(cfg.mmt, SMALL_DIMS).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
+    with torch.no_grad():  # zero-initialised layers (the condition's way in) made non-trivial, so a mix-up shows
+        for p in diff.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    clips = [_feats(30, SMALL_DIMS, seed=r) for r in range(3)]
+    feats = {s: torch.cat([c[s] for c in clips]) for s in clips[0]}
+    together = react(mmt, diff, feats, 30, 2, online, 4, eta, seeds=[11, 12, 13])
+    for r in range(3):
+        alone = react(mmt, diff, clips[r], 30, 2, online, 4, eta, seeds=[11 + r])
+        for got, want in zip(together, alone):
+            np.testing.assert_allclose(got[r], want[0], atol=1e-5, err_msg=f"clip {r}")
+    swapped = react(mmt, diff, feats, 30, 2, online, 4, eta, seeds=[12, 11, 13])
+    assert not np.allclose(swapped[0][0], together[0][0], atol=1e-3)  # the seed decides the noise
+    other = {s: x[[1, 0, 2]] for s, x in feats.items()}
+    assert not np.allclose(react(mmt, diff, other, 30, 2, online, 4, eta, seeds=[11, 12, 13])[0][0], together[0][0],
+                           atol=1e-3)  # and the speaker matters
 
 
 @pytest.fixture(scope="module")

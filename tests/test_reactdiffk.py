@@ -324,7 +324,7 @@ def test_causal_group_norm_uses_the_frames_up_to_t_only():
 
 
 def test_row_blocks_are_fixed_by_row_index():
-    from mafrg.methods.reactdiffk.stages import row_blocks
+    from mafrg.methods.contract import row_blocks
 
     assert row_blocks(0, 20, 8, 20) == [(0, 8), (8, 16), (16, 20)]
     assert row_blocks(5, 9, 8, 20) == [(0, 8), (8, 16)]  # a shard straddling a border samples both blocks

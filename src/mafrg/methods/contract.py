@@ -288,3 +288,32 @@ class GenerationContext:
 
     def row_ids(self) -> range:
         return range(*self.rows)
+
+    def in_blocks(self, size: int, variant: str,
+                  sample: Callable[[int, int], tuple[np.ndarray, np.ndarray]]) -> Reactions:
+        """Reactions for rows ``self.rows`` from ``sample(a, z)`` -> (emotion (z - a, α, T, 25), 3DMM (z - a, α, T,
+        58)) called on the fixed blocks of ``size`` rows that cover them (``row_blocks``); block rows outside
+        this shard are dropped. Sampling several rows as one batch amortises per-call overhead."""
+        from tqdm import tqdm
+
+        lo, hi = self.rows
+        n, frames = self.n_predictions, self.frames
+        emotion = np.empty((hi - lo, n, frames, 25), np.float32)
+        tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
+        total = int(self.data.speaker_emotion.shape[0])
+        with tqdm(total=hi - lo, desc=f"generate {self.split} ({variant})", unit="row",
+                  disable=not self.progress) as bar:
+            for a, z in row_blocks(lo, hi, size, total):
+                e, d = sample(a, z)
+                first, stop = max(a, lo), min(z, hi)  # the block's rows that this shard asked for
+                emotion[first - lo:stop - lo], tdmm[first - lo:stop - lo] = e[first - a:stop - a], d[first - a:stop - a]
+                bar.update(stop - first)
+        return Reactions(emotion, tdmm)
+
+
+def row_blocks(lo: int, hi: int, size: int, total: int) -> list[tuple[int, int]]:
+    """The fixed blocks [k*size, (k+1)*size) ∩ [0, total) that cover rows [lo, hi). A row is always sampled with
+    the same block, whatever shard asks for it, so a shard equals those rows of a whole-split run bit for bit
+    (batched kernels may round differently at another batch size)."""
+    first, last = lo // size, (hi - 1) // size
+    return [(k * size, min((k + 1) * size, total)) for k in range(first, last + 1)] if hi > lo else []

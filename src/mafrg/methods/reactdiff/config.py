@@ -76,6 +76,9 @@ class ReactDiffConfig:
     train_mmt: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
     train_ddim: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
     generate_seed: int = 1234  # added to the run's seed
+    # Rows sampled as one batch at generation (each with its α x windows). Blocks are fixed by row index, so a
+    # shard equals those rows of a whole-split run bit for bit (README "ReactDiff speed").
+    generate_rows: int = 8
     # The MMT reads every training clip's feature streams once per epoch. true: read them from memory-mapped
     # copies under results/cache/reactdiff/ (written once; the demo's 20 epochs spent half their time decoding
     # Parquet); false: decode the shards every epoch (no extra disk: REACT's AU stream alone is ~110 GB as a copy).
@@ -98,6 +101,8 @@ class ReactDiffConfig:
             raise ConfigError("methods.ReactDiff.ddim.context_windows must be >= 1")
         if d.sample_steps > d.train_timesteps:
             raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
+        if self.generate_rows < 1:
+            raise ConfigError(f"methods.ReactDiff.generate_rows must be >= 1, got {self.generate_rows}")
 
 
 def paper() -> ReactDiffConfig:

@@ -218,8 +218,9 @@ class LatentDiffusion(nn.Module):
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor, noise: torch.Tensor, steps: int, eta: float,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """DDIM from ``noise`` (N, ws, L) under z_bc ``cond`` (N, cond_dim) -> denormalised windows (N, ws, L)."""
+               generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """DDIM from ``noise`` (N, ws, L) under z_bc ``cond`` (N, cond_dim) -> denormalised windows (N, ws, L).
+        With eta > 0 each step draws fresh noise: from one generator, or window i's from ``generator[i]``."""
         sched = self.scheduler()
         sched.set_timesteps(steps)
         x = noise

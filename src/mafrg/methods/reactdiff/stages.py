@@ -158,38 +158,38 @@ def load_models(mmt_path, ddim_path) -> tuple[MMT, LatentDiffusion, ReactDiffCon
 
 @torch.no_grad()
 def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frames: int, n_pred: int, online: bool,
-          steps: int, eta: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip's features (1, T, dim).
+          steps: int, eta: float, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions (emotion (B, n, T, 25), 3DMM (B, n, T, 58)) to each of B speaker clips' features (B, T, dim).
 
-    All n_pred x W windows are denoised in one batch, online as well: online window w is conditioned on speaker
-    window w - 1 (never on what was generated before it), and the frame-causal decoder makes the whole-clip
-    computation equal to a frame-by-frame stream (the method contract test checks it at random frames)."""
-    win = mmt.cfg.window
+    All B x n_pred x W windows are denoised in one batch, online as well: online window w is conditioned on
+    speaker window w - 1 (never on what was generated before it), and the frame-causal decoder makes the
+    whole-clip computation equal to a frame-by-frame stream (the method contract test checks it at random frames).
+    Clip b's noise -- the initial draw and, with eta > 0, each step's -- comes from ``seeds[b]`` alone, so which
+    clips share a batch changes float rounding only."""
+    win, b = mmt.cfg.window, len(seeds)
     n_win = n_windows(frames, win)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g)  # drawn up front: independent of data
-    cond = diff.condition(mmt.encoder(feats), online)  # (1, W, cond_dim)
-    cond = cond.expand(n_pred, -1, -1).reshape(n_pred * n_win, -1)
-    z = diff.sample(cond, noise, steps, eta, g).reshape(n_pred, n_win * win, -1)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    noise = torch.cat([torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g) for g in gens])
+    cond = diff.condition(mmt.encoder(feats), online)  # (B, W, cond_dim)
+    cond = cond[:, None].expand(b, n_pred, n_win, -1).reshape(b * n_pred * n_win, -1)
+    per_window = [g for g in gens for _ in range(n_pred * n_win)]  # diffusers draws window i from generator i
+    z = diff.sample(cond, noise, steps, eta, per_window).reshape(b * n_pred, n_win * win, -1)
     tdmm, emo = mmt.decoder(z, causal=online)
-    return emo[:, :frames].numpy(), tdmm[:, :frames].numpy()
+    return (emo[:, :frames].reshape(b, n_pred, frames, -1).numpy(),
+            tdmm[:, :frames].reshape(b, n_pred, frames, -1).numpy())
 
 
 def generate(ctx: GenerationContext, variant: str) -> Reactions:
-    """Reactions for rows ``ctx.rows``. Row k's noise comes from its own seed, so a shard's output does not
-    depend on how the split is sharded."""
+    """Reactions for rows ``ctx.rows``, sampled in fixed blocks of ``generate_rows`` rows. Row k's noise comes from
+    its own seed, so a shard's output does not depend on how the split is sharded."""
     cfg: ReactDiffConfig = ctx.config
     mmt, diff, _ = load_models(ctx.checkpoint("mmt"), ctx.checkpoint("ddim"))
-    frames = ctx.frames
-    lo, hi = ctx.rows
-    n = ctx.n_predictions
-    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
-    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
-    online = variant == "online"
     base = cfg.generate_seed + ctx.seed
-    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
-                               disable=not ctx.progress)):
-        feats = {s: torch.from_numpy(x)[None] for s, x in ctx.speaker(k).features(rd.STREAMS).items()}
-        emotion[i], tdmm[i] = react(mmt, diff, feats, frames, n, online, cfg.ddim.sample_steps, cfg.ddim.eta,
-                                    base * 100_003 + k)
-    return Reactions(emotion, tdmm)
+
+    def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
+        clips = [ctx.speaker(k).features(rd.STREAMS) for k in range(a, z)]
+        feats = {s: torch.from_numpy(np.stack([c[s] for c in clips])) for s in rd.STREAMS}
+        return react(mmt, diff, feats, ctx.frames, ctx.n_predictions, variant == "online", cfg.ddim.sample_steps,
+                     cfg.ddim.eta, [base * 100_003 + k for k in range(a, z)])
+
+    return ctx.in_blocks(cfg.generate_rows, variant, sample)

@@ -151,14 +151,6 @@ def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int,
     return x[..., :EMOTION_DIM], x[..., EMOTION_DIM:]
 
 
-def row_blocks(lo: int, hi: int, size: int, total: int) -> list[tuple[int, int]]:
-    """The fixed blocks [k*size, (k+1)*size) ∩ [0, total) that cover rows [lo, hi). A row is always sampled with
-    the same block, whatever shard asks for it, so a shard equals those rows of a whole-split run bit for bit
-    (batched kernels may round differently at another batch size)."""
-    first, last = lo // size, (hi - 1) // size
-    return [(k * size, min((k + 1) * size, total)) for k in range(first, last + 1)] if hi > lo else []
-
-
 def speaker_streams(sp, cfg: ReactDiffKConfig) -> dict[str, np.ndarray]:
     out = {"tdmm": sp.tdmm, "emotion": sp.emotion}
     out["audio"] = sp.features(["wav2vec2"])["wav2vec2"][: sp.frames].astype(np.float32)
@@ -170,19 +162,11 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     its own seed (independent of sharding)."""
     model, _ = load_model(ctx.checkpoint("edm"))
     run: ReactDiffKConfig = ctx.config  # sampling settings come from the run's config, not the checkpoint
-    lo, hi = ctx.rows
-    n, frames = ctx.n_predictions, ctx.frames
-    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
-    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
     base = run.generate_seed + ctx.seed
-    total = int(ctx.data.speaker_emotion.shape[0])
-    blocks = row_blocks(lo, hi, run.generate_rows, total)
-    with tqdm(total=hi - lo, desc=f"generate {ctx.split} ({variant})", unit="row", disable=not ctx.progress) as bar:
-        for a, z in blocks:
-            speakers = [speaker_streams(ctx.speaker(k), model.cfg) for k in range(a, z)]
-            e, d = react(model, speakers, n, variant == "online", run.edm.sample_steps, run.guidance.scale,
-                         [base * 100_003 + k for k in range(a, z)], run.momentum, run.edm)
-            first, stop = max(a, lo), min(z, hi)  # the block's rows that this shard asked for
-            emotion[first - lo:stop - lo], tdmm[first - lo:stop - lo] = e[first - a:stop - a], d[first - a:stop - a]
-            bar.update(stop - first)
-    return Reactions(emotion, tdmm)
+
+    def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
+        speakers = [speaker_streams(ctx.speaker(k), model.cfg) for k in range(a, z)]
+        return react(model, speakers, ctx.n_predictions, variant == "online", run.edm.sample_steps,
+                     run.guidance.scale, [base * 100_003 + k for k in range(a, z)], run.momentum, run.edm)
+
+    return ctx.in_blocks(run.generate_rows, variant, sample)
