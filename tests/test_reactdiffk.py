@@ -71,7 +71,9 @@ def test_karras_preconditioning_values_and_identity():
     assert torch.allclose(ci**2 * (sd**2 + sig**2), torch.ones(2))
     assert torch.allclose((1 - cs) ** 2 * sd**2 / co**2 + cs**2 * sig**2 / co**2, torch.ones(2), atol=1e-5)
     # diffusers' scheduler (the sampler) applies the same c_skip / c_out to the network output
-    s = scheduler(_cfg().edm, 5)
+    from mafrg.methods.reactdiffk.config import EDMConfig
+
+    s = scheduler(EDMConfig(), 5)  # the authors' schedule (the `paper` preset's)
     x, f = torch.randn(2, 4, 83), torch.randn(2, 4, 83)
     for sigma in s.sigmas[:-1]:
         cs, co, _ = scalings(sigma, 0.5)
@@ -272,6 +274,28 @@ def test_checkpoint_errors_name_the_file(results, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["sde-dpmsolver++", "dpmsolver++"])
+def test_sampling_ends_with_the_denoised_estimate_at_sigma_min(algorithm):
+    """What the demo's sigma_min = 0.5 relies on (README "ReactDiff-K on the demo"): the Karras schedule ends at
+    sigma_min and the last step returns D(x; sigma_min) exactly, no noise added after it (SDE included), so
+    sigma_min is where sampling stops denoising."""
+    from dataclasses import replace
+
+    m = _model()
+    cond, _, _ = _cond(m, b=2)
+    edm = replace(m.cfg.edm, sigma_min=0.5, algorithm=algorithm)
+    sched = scheduler(edm, 4)
+    assert sched.sigmas[-2].item() == pytest.approx(0.5) and sched.sigmas[-1].item() == 0.0
+    gens = [torch.Generator().manual_seed(k) for k in range(2)]
+    x = torch.randn(2, m.cfg.window, 83, generator=torch.Generator().manual_seed(5)) * sched.sigmas[0]
+    for i, t in enumerate(sched.timesteps):
+        sigma = sched.sigmas[i].expand(2)
+        out = sched.step(guided_raw(m, x, sigma, cond, 1.0), t, x, generator=gens).prev_sample
+        if i == len(sched.timesteps) - 1:
+            torch.testing.assert_close(out, m.denoise(x, sigma, cond), rtol=1e-5, atol=1e-5)
+        x = out
+
+
 def test_sampler_settings_come_from_the_run_not_the_checkpoint(results, tmp_path):
     """edm.algorithm / sample_steps given at generation reach the sampler (the algorithm used to be read from the
     checkpoint's config, so an ODE run silently sampled with the SDE)."""
