@@ -1,5 +1,6 @@
 # Shared helpers: config validation, the method registry's runs, paths, and code hashes that make rules rerun
 # when the mafrg code they call changes. The logic lives in mafrg.workflow (unit-tested); this file binds it.
+import functools
 import os
 import shlex
 from dataclasses import asdict
@@ -12,7 +13,7 @@ from mafrg import checkpoint as ckpt
 from mafrg.data.layout import clip_files, clips_by_session, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.extractors import weight_files
-from mafrg.features.networks import check_checkpoint
+from mafrg.features.networks import check_weights
 from mafrg.provenance import code_hash
 from mafrg.sharding import parse_rows, shard_names
 from mafrg.methods import PLUGINS_ENV
@@ -48,9 +49,7 @@ ENV = "../../envs/mafrg.yaml"  # every rule's conda env, for --use-conda on clus
 
 # Missing extractor weights fail here, before any job, with a message naming the stream and what to put there.
 if WF.feature_splits():
-    for _stream in FEATURES.enabled():
-        if _stream in WEIGHTED_STREAMS:
-            check_checkpoint(_stream, FEATURES.weights_path(_stream))
+    check_weights(FEATURES)
 
 # A trained model that no longer matches its checksum sidecar (truncated, half-copied, edited) is moved aside
 # now, so that the training rule runs again instead of every later job failing on it.
@@ -93,6 +92,19 @@ def split_clips(split):
     if DATASET.generate:
         checkpoints.synth_dataset.get()
     return referenced_clips(ROOT, split)
+
+
+def split_sessions(split):
+    """split_clips grouped by session (<site>/<session>), read once per split: every extraction job of the split
+    and its manifest ask for it (callers must not modify it)."""
+    if DATASET.generate:
+        checkpoints.synth_dataset.get()
+    return _sessions_of(split)
+
+
+@functools.lru_cache(maxsize=None)
+def _sessions_of(split):
+    return clips_by_session(referenced_clips(ROOT, split))
 
 
 def split_pairs(split):
@@ -176,7 +188,7 @@ def features_fingerprint() -> str:
 
 def session_clips(wildcards):
     """The clips (<site>/<session>/<person>/<clip>) of one session that a split file references."""
-    clips = clips_by_session(split_clips(wildcards.split)).get(wildcards.session)
+    clips = split_sessions(wildcards.split).get(wildcards.session)
     if not clips:
         raise ValueError(f"{wildcards.split}.csv references no clip of session {wildcards.session}")
     return clips
@@ -188,14 +200,10 @@ def extract_inputs(wildcards):
     # not re-extract the sessions that were there (an ancient() input would; Snakemake 9 then also drops the new
     # sessions' jobs from that run).
     checkpoints.validate_split.get(split=wildcards.split)
-    files = {"video": [], "audio": []}
-    for rel in session_clips(wildcards):
-        f = clip_files(ROOT, wildcards.split, rel)
-        files["video"].append(str(f.video))
-        if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
-            files["audio"].append(str(f.audio))
-    if not files["audio"]:
-        del files["audio"]
+    clips = [clip_files(ROOT, wildcards.split, rel) for rel in session_clips(wildcards)]
+    files = {"video": [str(f.video) for f in clips]}
+    if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
+        files["audio"] = [str(f.audio) for f in clips]
     weights = []  # every weight file (ELIM comes as a set of files; wav2vec2 as a folder)
     for s in FEATURES.enabled():
         if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED:
@@ -207,7 +215,7 @@ def extract_inputs(wildcards):
 
 
 def session_records(wildcards):
-    return [P.features_session(wildcards.split, s) for s in clips_by_session(split_clips(wildcards.split))]
+    return [P.features_session(wildcards.split, s) for s in split_sessions(wildcards.split)]
 
 
 def stage_inputs(wildcards):

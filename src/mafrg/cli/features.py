@@ -18,7 +18,7 @@ def cmd_extract(a: argparse.Namespace) -> None:
 
     # Read here, not passed by the rule: a rule parameter computed from the split file would depend on a
     # checkpoint, which Snakemake refuses in cluster jobs.
-    rels = a.rels or clips_by_session(referenced_clips(a.root, a.split)).get(a.session, [])
+    rels = clips_by_session(referenced_clips(a.root, a.split)).get(a.session, [])
     done = extract_session(a.root, a.split, a.session, rels, a.results, a.out,
                            FeatureConfig.from_dict(settings(a.features)), from_dict(DatasetConfig, settings(a.dataset)))
     for res in done:
@@ -27,9 +27,7 @@ def cmd_extract(a: argparse.Namespace) -> None:
 
 
 def cmd_features_manifest(a: argparse.Namespace) -> None:
-    from mafrg.features.manifest import build_manifest
-
-    from mafrg.features.manifest import session_shards
+    from mafrg.features.manifest import build_manifest, session_shards
 
     build_manifest(a.split, session_shards(a.records), a.out)
 
@@ -39,9 +37,7 @@ def add_parsers(sub) -> None:
                                        "(results/features/<split>/<rel>.parquet), then write the job's record")
     s.add_argument("--root", required=True)
     s.add_argument("--split", required=True)
-    s.add_argument("--session", required=True, help="<site>/<session>")
-    s.add_argument("--rels", nargs="+", help="its clips (<site>/<session>/<person>/<clip>); default: every clip of "
-                   "the session the split file references")
+    s.add_argument("--session", required=True, help="<site>/<session>: every clip of it the split file references")
     s.add_argument("--results", required=True, help="the results folder (shards go to its features/<split>/)")
     s.add_argument("--features", help="JSON of the features config section")
     s.add_argument("--dataset", help="JSON of the dataset config section")

@@ -23,7 +23,7 @@ from mafrg.data.layout import clip_files
 from mafrg.data.readers import DataError, fit_length
 from mafrg.features import shard as sh
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
-from mafrg.features.networks import check_checkpoint, load_visual, run_visual, stream_seed, weights_identity
+from mafrg.features.networks import check_weights, load_visual, run_visual, stream_seed, weights_identity
 from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
     streams = fcfg.enabled()
     if not streams:
         raise ValueError("features: every stream is disabled")
-    for s in streams:  # fail at once on missing weights, before any decoding
-        if s in WEIGHTED_STREAMS:
-            check_checkpoint(s, fcfg.weights_path(s))
+    check_weights(fcfg)  # fail at once on missing weights, before any decoding
 
     from mafrg.features.video import crop_frames, face_box, iter_frame_batches, normalise, plan_grid
 
@@ -252,9 +250,6 @@ def extract_session(root: str | Path, split: str, session: str, rels: list[str],
     stray = [r for r in rels if session_of(r) != session]
     if stray:
         raise ValueError(f"{split} session {session}: clip(s) of other sessions given: {stray}")
-    for s in fcfg.enabled():  # missing weights fail the job before any clip, not after the first
-        if s in WEIGHTED_STREAMS:
-            check_checkpoint(s, fcfg.weights_path(s))
     paths = Paths(results, str(root))
     models = Extractors(fcfg)
     done = [extract_shard(root, split, rel, paths.feature_shard(split, rel), fcfg, dcfg, progress, models)

@@ -13,7 +13,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from mafrg.features.config import STREAM_HELP, UNTRAINED, FeatureConfig
+from mafrg.features.config import STREAM_HELP, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.wav2vec import WeightsError
 from mafrg.provenance import file_sha256
 
@@ -128,6 +128,13 @@ def check_checkpoint(stream: str, path: str | list[str]) -> None:
                 f"features.{stream}.checkpoint: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
                 f"or set features.{stream}.checkpoint to 'untrained' (random weights: for demos and tests only)."
             )
+
+
+def check_weights(fcfg: FeatureConfig) -> None:
+    """check_checkpoint for every enabled stream that has weights."""
+    for s in fcfg.enabled():
+        if s in WEIGHTED_STREAMS:
+            check_checkpoint(s, fcfg.weights_path(s))
 
 
 def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
