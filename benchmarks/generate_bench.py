@@ -54,7 +54,13 @@ def main() -> None:
         mmt, diff = MMT(cfg.mmt).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
     feats = {s: torch.randn(a.clips, a.frames, d) for s, d in STREAM_DIMS.items()}
     react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False, 2, 0.0, [0])  # warm-up
-    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}")
+    rate = matmul_gflops()
+    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}; "
+          f"this CPU's float32 matmul rate {rate:.1f} GFLOP/s")
+    for steps in a.steps:  # the arithmetic a reaction needs, and the rate it would allow at the matmul rate
+        g = reaction_gflops(lambda: react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False,
+                                          steps, 0.0, [0])) / a.n
+        print(f"  {steps} steps: {g:.3f} GFLOP per reaction -> at most {rate / g:.3g} reactions/s at the matmul rate")
     print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
     for rows in a.rows or sorted({1, reactdiff_config({'preset': a.preset}).generate_rows}):
         for steps in a.steps:
@@ -66,6 +72,30 @@ def main() -> None:
                     react(mmt, diff, block, a.frames, a.n, online, steps, 0.0, list(range(i, min(i + rows, a.clips))))
                 rates.append(a.clips * a.n / (time.perf_counter() - t))
             print(f"{rows:>5}{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The best float32 GFLOP/s of an n x n matmul on this CPU at the current thread count: an upper bound on
+    what any of these networks can reach (their layers are far smaller)."""
+    x, y = torch.randn(n, n), torch.randn(n, n)
+    x @ y
+    best = min(_timed(lambda: x @ y) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def reaction_gflops(fn) -> float:
+    """GFLOPs (``torch.utils.flop_counter``: matmuls, convolutions, attention) of one call of ``fn``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return fc.get_total_flops() / 1e9
 
 
 def bench_reactdiffk(a) -> None:

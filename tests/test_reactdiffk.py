@@ -225,13 +225,15 @@ def test_momentum_blend_pulls_head_pose_towards_the_previous_frame():
 def test_smoothness_measures_on_constructed_reactions():
     t = np.arange(10, dtype=np.float32)
     tdmm = np.broadcast_to(t[:, None] * 0.5, (1, 2, 10, 58)).copy()  # constant velocity 0.5, no acceleration
+    tdmm[..., 52:] = 0.1 * t[:, None] ** 2  # the head pose accelerates: |d1| = 0.1 (2t + 1), |d2| = 0.2
     emo = np.zeros((1, 2, 10, 25), np.float32)
     emo[..., 1::2, :] = 1.0  # alternating: |d1| = 1, |d2| = 2
     emo[..., 0, 7] = emo[..., 0, 9] = 1.0  # AU12 and AU15 both on at frame 0 (exclusive pair)
     s = Smoothness()
     s.update(emo, tdmm)
     v = s.value()
-    assert v["Vel_3DMM"] == pytest.approx(0.5) and v["Acc_3DMM"] == pytest.approx(0.0)
+    assert v["Vel_pose"] == pytest.approx(0.9) and v["Acc_pose"] == pytest.approx(0.2)
+    assert v["Vel_3DMM"] == pytest.approx((52 * 0.5 + 6 * 0.9) / 58) and v["Acc_3DMM"] == pytest.approx(6 * 0.2 / 58)
     assert v["Vel_emotion"] == pytest.approx(1.0, abs=0.02) and v["Acc_emotion"] == pytest.approx(2.0, abs=0.05)
     # frames 1, 3, ...: every AU on -> all 3 exclusive pairs co-active; frame 0: AU12 + AU15 only
     assert v["ExclAU"] == pytest.approx((5 * 3 + 1) / (10 * 3))
