@@ -41,7 +41,9 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def code_hash(modules: Iterable[str] | None = None) -> str:
-    """Hash of the source files of the given mafrg sub-modules (all of mafrg when None).
+    """Hash of the source files of the given mafrg sub-modules (all of mafrg when None). An entry ending in
+    ``.json`` is a data file by its path inside the package (``"methods/reactdiffk/priors.json"``): a module
+    entry covers its ``.py`` file only, so data a module reads must be named too.
 
     Snakemake only notices edits to a rule's own script; rules pass this as a param so that an edit to the
     mafrg code they call makes them rerun.
@@ -52,6 +54,9 @@ def code_hash(modules: Iterable[str] | None = None) -> str:
     else:
         files = []
         for mod in modules:
+            if mod.endswith(".json"):
+                files.append(PACKAGE_ROOT / mod)
+                continue
             p = PACKAGE_ROOT / mod.replace(".", "/")
             if p.is_dir():
                 files.extend(sorted([*p.rglob("*.py"), *p.rglob("*.c"), *p.rglob("*.json")]))  # .c: kernels; .json: data

@@ -261,7 +261,7 @@ CODE = {
     "synth": code_hash(["synth", "render", "atomic", "cli.data"]),
     "data": code_hash(["data", "atomic", "constants", "io", "cli.data"]),
     "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
-    "metrics": code_hash(["metrics", "methods.reactdiffk.pairs", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
+    "metrics": code_hash(["metrics", "methods.reactdiffk.pairs", "methods/reactdiffk/priors.json", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
     "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
     "features": code_hash(["features", "extractors", "backbones", "data.readers", "data.layout", "io", "cli.features"]),
 }
