@@ -289,6 +289,12 @@ class GenerationContext:
     def row_ids(self) -> range:
         return range(*self.rows)
 
+    def sample_seed(self, k: int) -> int:
+        """Row k's noise seed for the trained methods, whose config has ``generate_seed`` (a new value draws other
+        reactions from the same checkpoints, without retraining): from it, the run's seed and the row alone, never
+        from the shard or the block the row is sampled in."""
+        return (self.config.generate_seed + self.seed) * 100_003 + k
+
     def in_blocks(self, size: int, variant: str,
                   sample: Callable[[int, int], tuple[np.ndarray, np.ndarray]]) -> Reactions:
         """Reactions for rows ``self.rows`` from ``sample(a, z)`` -> (emotion (z - a, α, T, 25), 3DMM (z - a, α, T,

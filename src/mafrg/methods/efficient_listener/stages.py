@@ -138,11 +138,10 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     n, frames = ctx.n_predictions, ctx.frames
     emotion = np.empty((hi - lo, n, frames, 25), np.float32)
     tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
-    base = ctx.config.generate_seed + ctx.seed
     for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
                                disable=not ctx.progress)):
         sp = ctx.speaker(k)
         video = sp.video(cfg.perception.image_size) if cfg.perception.video else None
         audio = sp.audio(SAMPLE_RATE) if cfg.perception.audio else None
-        emotion[i], tdmm[i] = react(model, video, audio, n, variant == "online", steps, base * 100_003 + k, ctx.fps)
+        emotion[i], tdmm[i] = react(model, video, audio, n, variant == "online", steps, ctx.sample_seed(k), ctx.fps)
     return Reactions(emotion, tdmm)

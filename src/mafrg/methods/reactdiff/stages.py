@@ -184,12 +184,11 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     its own seed, so a shard's output does not depend on how the split is sharded."""
     cfg: ReactDiffConfig = ctx.config
     mmt, diff, _ = load_models(ctx.checkpoint("mmt"), ctx.checkpoint("ddim"))
-    base = cfg.generate_seed + ctx.seed
 
     def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
         clips = [ctx.speaker(k).features(rd.STREAMS) for k in range(a, z)]
         feats = {s: torch.from_numpy(np.stack([c[s] for c in clips])) for s in rd.STREAMS}
         return react(mmt, diff, feats, ctx.frames, ctx.n_predictions, variant == "online", cfg.ddim.sample_steps,
-                     cfg.ddim.eta, [base * 100_003 + k for k in range(a, z)])
+                     cfg.ddim.eta, [ctx.sample_seed(k) for k in range(a, z)])
 
     return ctx.in_blocks(cfg.generate_rows, variant, sample)

@@ -162,11 +162,10 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     its own seed (independent of sharding)."""
     model, _ = load_model(ctx.checkpoint("edm"))
     run: ReactDiffKConfig = ctx.config  # sampling settings come from the run's config, not the checkpoint
-    base = run.generate_seed + ctx.seed
 
     def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
         speakers = [speaker_streams(ctx.speaker(k), model.cfg) for k in range(a, z)]
         return react(model, speakers, ctx.n_predictions, variant == "online", run.edm.sample_steps,
-                     run.guidance.scale, [base * 100_003 + k for k in range(a, z)], run.momentum, run.edm)
+                     run.guidance.scale, [ctx.sample_seed(k) for k in range(a, z)], run.momentum, run.edm)
 
     return ctx.in_blocks(run.generate_rows, variant, sample)
