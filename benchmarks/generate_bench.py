@@ -64,14 +64,21 @@ def main() -> None:
     print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
     for rows in a.rows or sorted({1, reactdiff_config({'preset': a.preset}).generate_rows}):
         for steps in a.steps:
-            rates = []
-            for online in (False, True):
-                t = time.perf_counter()
-                for i in range(0, a.clips, rows):
-                    block = {s: x[i:i + rows] for s, x in feats.items()}
-                    react(mmt, diff, block, a.frames, a.n, online, steps, 0.0, list(range(i, min(i + rows, a.clips))))
-                rates.append(a.clips * a.n / (time.perf_counter() - t))
-            print(f"{rows:>5}{steps:>6}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+            off, on = rates(a, rows, lambda i, j, online: react(mmt, diff, {s: x[i:j] for s, x in feats.items()},
+                                                                a.frames, a.n, online, steps, 0.0, list(range(i, j))))
+            print(f"{rows:>5}{steps:>6}{off:>22.2f}{on:>21.2f}{1 / off:>21.4f}")
+
+
+def rates(a, rows: int, sample) -> tuple[float, float]:
+    """Reactions per second offline and online, the ``a.clips`` clips sampled in blocks of ``rows``:
+    ``sample(i, j, online)`` generates clips [i, j)."""
+    out = []
+    for online in (False, True):
+        t = time.perf_counter()
+        for i in range(0, a.clips, rows):
+            sample(i, min(i + rows, a.clips), online)
+        out.append(a.clips * a.n / (time.perf_counter() - t))
+    return out[0], out[1]
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -120,13 +127,9 @@ def bench_reactdiffk(a) -> None:
     for rows in a.rows or sorted({1, cfg.generate_rows}):
         for steps in a.steps:
             for scale in a.guidance:
-                rates = []
-                for online in (False, True):
-                    t = time.perf_counter()
-                    for i in range(0, a.clips, rows):
-                        react(model, spk[i:i + rows], a.n, online, steps, scale, list(range(i, min(i + rows, a.clips))))
-                    rates.append(a.clips * a.n / (time.perf_counter() - t))
-                print(f"{rows:>5}{steps:>6}{scale:>10.2f}{rates[0]:>22.2f}{rates[1]:>21.2f}{1 / rates[0]:>21.4f}")
+                off, on = rates(a, rows, lambda i, j, online: react(model, spk[i:j], a.n, online, steps, scale,
+                                                                    list(range(i, j))))
+                print(f"{rows:>5}{steps:>6}{scale:>10.2f}{off:>22.2f}{on:>21.2f}{1 / off:>21.4f}")
 
 
 if __name__ == "__main__":
