@@ -20,28 +20,10 @@ with 10 reactions, and the real-time factor (segment duration / generation time)
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def _flops(fn) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as fc:
-        fn()
-    return float(fc.get_total_flops())
+from timing import best_time, flops
 
 
 def main() -> None:
@@ -84,11 +66,11 @@ def main() -> None:
         wav = audio[: frames * 640] if frames <= t else np.resize(audio, frames * 640)
         return el_react(el, video, wav, n, online=True, steps=1, seed=0)
 
-    el_s, el_f = _best(efficient_listener, a.repeats), _flops(efficient_listener)
+    el_s, el_f = best_time(efficient_listener, a.repeats), flops(efficient_listener)
     print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}")
     print(f"(a) Efficient Listener: {el_f / 1e9:9.2f} GFLOPs {el_s * 1000:9.1f} ms  "
           f"real-time factor {t / 25 / el_s:.1f}x")
-    clip_s = _best(lambda: efficient_listener(750, 10), 1)
+    clip_s = best_time(lambda: efficient_listener(750, 10), 1)
     print(f"    750-frame clip, 10 reactions: {clip_s:.2f} s -> {10 / clip_s:.1f} reactions/s")
     if a.skip_reactdiff:
         return
@@ -114,7 +96,7 @@ def main() -> None:
         feats |= {"mfcc": m[None, :t], "wav2vec2": hidden[:, : 2 * t].reshape(1, t, 1536)}
         return rd_react(mmt, diff, feats, t, 1, True, rd_cfg.ddim.sample_steps, 0.0, [0])
 
-    rd_s, rd_f = _best(reactdiff, max(1, a.repeats - 2)), _flops(reactdiff)
+    rd_s, rd_f = best_time(reactdiff, max(1, a.repeats - 2)), flops(reactdiff)
     print(f"(b) ReactDiff end to end (AU: {a.au_backbone}): {rd_f / 1e9:9.2f} GFLOPs {rd_s * 1000:9.1f} ms  "
           f"real-time factor {t / 25 / rd_s:.2f}x")
     print(f"ratio (b)/(a): {rd_f / el_f:.1f}x FLOPs, {rd_s / el_s:.1f}x time")

@@ -20,6 +20,7 @@ import argparse
 import time
 
 import torch
+from timing import best_time, flops
 
 
 def main() -> None:
@@ -58,8 +59,8 @@ def main() -> None:
     print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}; "
           f"this CPU's float32 matmul rate {rate:.1f} GFLOP/s")
     for steps in a.steps:  # the arithmetic a reaction needs, and the rate it would allow at the matmul rate
-        g = reaction_gflops(lambda: react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False,
-                                          steps, 0.0, [0])) / a.n
+        g = flops(lambda: react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False,
+                                          steps, 0.0, [0])) / 1e9 / a.n
         print(f"  {steps} steps: {g:.3f} GFLOP per reaction -> at most {rate / g:.3g} reactions/s at the matmul rate")
     print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>22}{'online reactions/s':>21}{'offline s/reaction':>21}")
     for rows in a.rows or sorted({1, reactdiff_config({'preset': a.preset}).generate_rows}):
@@ -85,24 +86,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """The best float32 GFLOP/s of an n x n matmul on this CPU at the current thread count: an upper bound on
     what any of these networks can reach (their layers are far smaller)."""
     x, y = torch.randn(n, n), torch.randn(n, n)
-    x @ y
-    best = min(_timed(lambda: x @ y) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def reaction_gflops(fn) -> float:
-    """GFLOPs (``torch.utils.flop_counter``: matmuls, convolutions, attention) of one call of ``fn``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as fc:
-        fn()
-    return fc.get_total_flops() / 1e9
+    return 2 * n**3 / best_time(lambda: x @ y, repeats) / 1e9
 
 
 def bench_reactdiffk(a) -> None:
