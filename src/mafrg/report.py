@@ -114,7 +114,8 @@ def smoothness_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFr
 
 SMOOTHNESS_DEFINITION = (
     "Vel / Acc = mean absolute first / second difference over frames of the generated 3DMM coefficients and "
-    "emotion channels (all reactions), and of the head pose alone (3DMM 52:58, `_pose`); the GT row is the true listeners' value, the reference to be close to. "
+    "emotion channels (all reactions), and of the head pose alone (3DMM 52:58, `_pose`); the GT row is the "
+    "true listeners' value, the reference to be close to. "
     "ExclAU = share of (frame, pair) with both AUs of a mutually exclusive pair active (> 0.5): AU12/AU15, "
     "AU24/AU25, AU24/AU26.")
 

@@ -38,12 +38,17 @@ class Smoothness:
         self.sums[name] = self.sums.get(name, 0.0) + float(np.abs(values, dtype=np.float64).sum())
         self.counts[name] = self.counts.get(name, 0) + values.size
 
+    def _motion(self, name: str, d1: np.ndarray, d2: np.ndarray) -> None:
+        self._add(f"Vel_{name}", d1)
+        self._add(f"Acc_{name}", d2)
+
     def update(self, emotion: np.ndarray, tdmm: np.ndarray) -> None:
-        tdmm = np.asarray(tdmm, np.float64)
-        for name, x in (("3DMM", tdmm), ("pose", tdmm[..., POSE]), ("emotion", np.asarray(emotion, np.float64))):
-            d1 = np.diff(x, axis=-2)
-            self._add(f"Vel_{name}", d1)
-            self._add(f"Acc_{name}", np.diff(d1, axis=-2))
+        for name, x in (("3DMM", tdmm), ("emotion", emotion)):
+            d1 = np.diff(np.asarray(x, np.float64), axis=-2)
+            d2 = np.diff(d1, axis=-2)
+            self._motion(name, d1, d2)
+            if name == "3DMM":  # the head pose's share of the same differences
+                self._motion("pose", d1[..., POSE], d2[..., POSE])
         au = np.asarray(emotion)[..., :15] > AU_ACTIVE
         both = np.stack([au[..., i] & au[..., j] for i, j in self.pairs], axis=-1)
         self.sums["ExclAU"] = self.sums.get("ExclAU", 0.0) + float(both.sum())
