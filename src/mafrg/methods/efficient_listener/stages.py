@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mafrg import checkpoint
 from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
@@ -130,18 +129,17 @@ def react(model: FacialActionDiffusion, frames: np.ndarray | None, samples: np.n
 
 
 def generate(ctx: GenerationContext, variant: str) -> Reactions:
-    """Reactions for rows ``ctx.rows``; row k's noise comes from its own seed (independent of sharding)."""
+    """Reactions for rows ``ctx.rows``, one row at a time (a row's clips and reactions are already one batch);
+    row k's noise comes from its own seed (independent of sharding)."""
     model, meta = load_model(ctx.checkpoint("fad"))
     cfg: ELConfig = model.cfg
     steps = ctx.config.fad.sample_steps  # a sampling setting: from the run's config, not the checkpoint
-    lo, hi = ctx.rows
-    n, frames = ctx.n_predictions, ctx.frames
-    emotion = np.empty((hi - lo, n, frames, 25), np.float32)
-    tdmm = np.empty((hi - lo, n, frames, 58), np.float32)
-    for i, k in enumerate(tqdm(range(lo, hi), desc=f"generate {ctx.split} ({variant})", unit="row",
-                               disable=not ctx.progress)):
+
+    def sample(k: int, _: int) -> tuple[np.ndarray, np.ndarray]:
         sp = ctx.speaker(k)
         video = sp.video(cfg.perception.image_size) if cfg.perception.video else None
         audio = sp.audio(SAMPLE_RATE) if cfg.perception.audio else None
-        emotion[i], tdmm[i] = react(model, video, audio, n, variant == "online", steps, ctx.sample_seed(k), ctx.fps)
-    return Reactions(emotion, tdmm)
+        e, d = react(model, video, audio, ctx.n_predictions, variant == "online", steps, ctx.sample_seed(k), ctx.fps)
+        return e[None], d[None]
+
+    return ctx.in_blocks(1, variant, sample)
