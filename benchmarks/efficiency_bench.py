@@ -23,7 +23,7 @@ import argparse
 
 import numpy as np
 import torch
-from timing import best_time, flops
+from timing import allocator_option, apply_allocator, best_time, flops
 
 
 def main() -> None:
@@ -35,7 +35,9 @@ def main() -> None:
     ap.add_argument("--skip-reactdiff", action="store_true")
     ap.add_argument("--au-backbone", default="swin_base", choices=["swin_base", "swin_small", "swin_tiny", "resnet50",
                                                                    "resnet18"])
+    allocator_option(ap)
     a = ap.parse_args()
+    memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     from torchaudio.compliance.kaldi import mfcc
@@ -67,7 +69,7 @@ def main() -> None:
         return el_react(el, video, wav, n, online=True, steps=1, seed=0)
 
     el_s, el_f = best_time(efficient_listener, a.repeats), flops(efficient_listener)
-    print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}")
+    print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}, {memory}")
     print(f"(a) Efficient Listener: {el_f / 1e9:9.2f} GFLOPs {el_s * 1000:9.1f} ms  "
           f"real-time factor {t / 25 / el_s:.1f}x")
     clip_s = best_time(lambda: efficient_listener(750, 10), 1)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import allocator_option, apply_allocator
 
 
 def make_clip(folder: Path, seconds: float) -> tuple[Path, Path]:
@@ -142,7 +143,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-clips", type=int, default=3188)
     ap.add_argument("--naive-frames", type=int, default=64, help="frames timed for the batch-1 network loop")
+    allocator_option(ap)
     a = ap.parse_args()
+    print(apply_allocator(a))
 
     import torch
 

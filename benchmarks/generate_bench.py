@@ -20,7 +20,7 @@ import argparse
 import time
 
 import torch
-from timing import best_time, flops
+from timing import allocator_option, apply_allocator, best_time, flops
 
 
 def main() -> None:
@@ -37,7 +37,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mmt")
     ap.add_argument("--ddim")
+    allocator_option(ap)
     a = ap.parse_args()
+    memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
     if a.method == "ReactDiffK":
         return bench_reactdiffk(a)
@@ -56,7 +58,7 @@ def main() -> None:
     feats = {s: torch.randn(a.clips, a.frames, d) for s, d in STREAM_DIMS.items()}
     react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False, 2, 0.0, [0])  # warm-up
     rate = matmul_gflops()
-    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}; "
+    print(f"preset={a.preset} T={a.frames} reactions/clip={a.n} threads={a.threads} clips={a.clips}; {memory}; "
           f"this CPU's float32 matmul rate {rate:.1f} GFLOP/s")
     for steps in a.steps:  # the arithmetic a reaction needs, and the rate it would allow at the matmul rate
         g = flops(lambda: react(mmt, diff, {s: x[:1] for s, x in feats.items()}, a.frames, a.n, False,

@@ -24,3 +24,19 @@ def flops(fn) -> float:
     with FlopCounterMode(display=False) as fc:
         fn()
     return float(fc.get_total_flops())
+
+
+def allocator_option(ap) -> None:
+    """``--glibc-defaults``: time with glibc's own malloc thresholds instead of the raised ones every ``mafrg``
+    command runs with (:mod:`mafrg.allocator`), to see what that setting is worth."""
+    ap.add_argument("--glibc-defaults", action="store_true",
+                    help="keep glibc's default malloc thresholds (the mafrg CLI raises them: mafrg.allocator)")
+
+
+def apply_allocator(a) -> str:
+    """What ``mafrg`` does at start-up, unless ``--glibc-defaults``; a phrase for the benchmark's header."""
+    if a.glibc_defaults:
+        return "glibc default malloc thresholds"
+    from mafrg.allocator import retain_freed_memory
+
+    return "malloc thresholds raised (as mafrg runs)" if retain_freed_memory() else "malloc thresholds unchanged"

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    from mafrg.allocator import retain_freed_memory
+
+    retain_freed_memory()  # every step that runs torch gains (extraction, generation); see mafrg.allocator
     try:
         if args.plugin:
             from mafrg import methods as registry
