@@ -42,7 +42,7 @@ def main() -> None:
     memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
     if a.method == "ReactDiffK":
-        return bench_reactdiffk(a)
+        return bench_reactdiffk(a, memory)
 
     from mafrg.methods.reactdiff.config import reactdiff_config
     from mafrg.methods.reactdiff.diffusion import LatentDiffusion
@@ -91,7 +91,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best_time(lambda: x @ y, repeats) / 1e9
 
 
-def bench_reactdiffk(a) -> None:
+def bench_reactdiffk(a, memory: str) -> None:
     import numpy as np
 
     from mafrg.methods import get
@@ -107,7 +107,7 @@ def bench_reactdiffk(a) -> None:
            for _ in range(a.clips)]
     react(model, spk[:1], a.n, False, 2, 1.0, [0])  # warm-up
     print(f"ReactDiffK preset={a.preset} T={a.frames} window={cfg.window} reactions/clip={a.n} threads={a.threads} "
-          f"clips={a.clips}")
+          f"clips={a.clips}; {memory}")
     print(f"{'rows':>5}{'steps':>6}{'guidance':>10}{'offline reactions/s':>22}{'online reactions/s':>21}"
           f"{'offline s/reaction':>21}")
     for rows in a.rows or sorted({1, cfg.generate_rows}):
