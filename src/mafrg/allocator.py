@@ -26,20 +26,20 @@ M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 THRESHOLD = 1 << 30  # 1 GiB: any tensor a job allocates repeatedly is smaller
 
-_done: bool | None = None
+_accepted: bool | None = None
 
 
 def retain_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds to 1 GiB, once per process. True when glibc accepted both."""
-    global _done
-    if _done is None:
-        _done = False
+    global _accepted
+    if _accepted is None:
+        _accepted = False
         name = ctypes.util.find_library("c")
         try:
             libc = ctypes.CDLL(name) if name else None
         except OSError:
             libc = None
         if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version"):
-            _done = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD))
-        log.debug("glibc malloc thresholds raised: %s", _done)
-    return _done
+            _accepted = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD))
+        log.debug("glibc malloc thresholds raised: %s", _accepted)
+    return _accepted
