@@ -17,7 +17,6 @@ job that repeats the same computation wants. Elsewhere (musl, macOS, Windows) th
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -34,10 +33,9 @@ def retain_freed_memory() -> bool:
     global _accepted
     if _accepted is None:
         _accepted = False
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name) if name else None
-        except OSError:
+        try:  # the symbols already in the process (libc among them): no library search at start-up
+            libc = ctypes.CDLL(None)
+        except (OSError, TypeError):  # TypeError: Windows has no handle for the process itself
             libc = None
         if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version"):
             _accepted = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD))
