@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the best wall time of a call, and its FLOPs."""
+"""What the benchmark scripts share: the best wall time of a call, its FLOPs, and the allocator setting mafrg runs with."""
 
 from __future__ import annotations
 
