@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the best wall time of a call, its FLOPs, and the allocator setting mafrg runs with."""
+"""What the benchmark scripts share: the best wall time of a call, its FLOPs, and the allocator setting that
+``mafrg`` runs with."""
 
 from __future__ import annotations
 

@@ -38,6 +38,6 @@ def retain_freed_memory() -> bool:
         except (OSError, TypeError):  # TypeError: Windows has no handle for the process itself
             libc = None
         if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version"):
-            _accepted = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD))
+            _accepted = all(bool(libc.mallopt(option, THRESHOLD)) for option in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD))
         log.debug("glibc malloc thresholds raised: %s", _accepted)
     return _accepted
