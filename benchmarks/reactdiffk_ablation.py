@@ -1,5 +1,6 @@
 """ReactDiff-K ablations on the demo (priors, guidance, sampling settings), over training seeds.
 
+    python benchmarks/reactdiffk_ablation.py --runs none-gain kinematics-gain-f0.5 both-gain-f0.5 both-gain --jobs 2
     python benchmarks/reactdiffk_ablation.py --runs none both both-f0.5 --seeds 0 1 2 --jobs 2
     python benchmarks/reactdiffk_ablation.py --runs none both-f0.5 --seeds 0 1 2 --generate '{"momentum": 0}'
 
@@ -27,23 +28,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "ReactDiffK"
-# Training-time ablations, each the demo preset plus these overrides (the ones the README's tables name).
-RUNS: dict[str, dict[str, Any]] = {
-    "none": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
-    "kinematics": {"priors": {"dependency_weight": 0.0}},
-    "both": {},
-    "none-f0.5": {"priors": {"fraction": 0.5, "kinematics_weight": 0.0, "dependency_weight": 0.0}},
-    "kinematics-f0.5": {"priors": {"fraction": 0.5, "dependency_weight": 0.0}},
-    "both-f0.5": {"priors": {"fraction": 0.5}},
-    "both-f0.1": {"priors": {"fraction": 0.1}},
-    "both-f0.5-all": {"priors": {"fraction": 0.5, "kinematics_channels": "all"}},
-    # Five times the demo's training (100 epochs, 800 optimiser steps): can the priors act when the network has
-    # learnt to produce frame-level detail?
-    "none-e100": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}, "train": {"epochs": 100}},
-    "both-f0.5-e100": {"priors": {"fraction": 0.5}, "train": {"epochs": 100}},
-}
-LINKED = ("data", "features", "neighbours", "cache", "validation")
-SHOWN = ("FRCorr", "FRDist", "FRDiv", "Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU")
 
 
 def merge(a: dict, b: dict) -> dict:
@@ -51,6 +35,35 @@ def merge(a: dict, b: dict) -> dict:
     for k, v in b.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+# The demo preset as it was until 2026-12-05: no input gain, sampling down to sigma 0.5, the priors on the 10 %
+# least-noised draws. The runs named without "gain" start from it (the README's tables before the input gain).
+BEFORE_GAIN: dict[str, Any] = {"net": {"input_gain": False}, "edm": {"sigma_min": 0.5}, "priors": {"fraction": 0.1}}
+_OLD_RUNS: dict[str, dict[str, Any]] = {
+    "none": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
+    "kinematics": {"priors": {"dependency_weight": 0.0}},
+    "both": {},
+    "none-f0.5": {"priors": {"fraction": 0.5, "kinematics_weight": 0.0, "dependency_weight": 0.0}},
+    "kinematics-f0.5": {"priors": {"fraction": 0.5, "dependency_weight": 0.0}},
+    "both-f0.5": {"priors": {"fraction": 0.5}},
+    "both-f0.5-all": {"priors": {"fraction": 0.5, "kinematics_channels": "all"}},
+    # Five times the demo's training (100 epochs, 800 optimiser steps): can the priors act when the network has
+    # learnt to produce frame-level detail?
+    "none-e100": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}, "train": {"epochs": 100}},
+    "both-f0.5-e100": {"priors": {"fraction": 0.5}, "train": {"epochs": 100}},
+}
+# Training-time ablations, each the demo preset plus these overrides (the ones the README's tables name).
+RUNS: dict[str, dict[str, Any]] = {
+    **{name: merge(BEFORE_GAIN, over) for name, over in _OLD_RUNS.items()},
+    # The current demo (input gain, priors on 50 %, sigma_min 1.0) and its ablations.
+    "none-gain": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
+    "kinematics-gain-f0.5": {"priors": {"dependency_weight": 0.0}},
+    "both-gain-f0.5": {},
+    "both-gain": {"priors": {"fraction": 0.1}},  # the authors' 10 %
+}
+LINKED = ("data", "features", "neighbours", "cache", "validation")
+SHOWN = ("FRCorr", "FRDist", "FRDiv", "Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU")
 
 
 def scratch(results: Path, work: Path) -> Path:
@@ -145,6 +158,29 @@ def table(work: Path, labels: list[str], seeds: list[int], splits: list[str], va
     return lines
 
 
+JITTER = ("Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU")
+
+
+def check_lower(work: Path, control: str, run: str, label: str, seeds: list[int], splits: list[str],
+                variants: list[str]) -> tuple[list[str], bool]:
+    """The README's claim about the priors, checked pair by pair: the same seed, split and variant share their
+    training seed and generation noise, so ``run`` must be below ``control`` in each pair, for each measure."""
+    pairs = []
+    for s in seeds:
+        for piece in (f"{sp}_{v}" for sp in splits for v in variants):
+            a, b = (work / r / "scores" / label / f"seed{s}" / f"{piece}.json" for r in (control, run))
+            if a.is_file() and b.is_file():
+                pairs.append((json.loads(a.read_text()), json.loads(b.read_text())))
+    if not pairs:
+        return [f"no scored pairs of {control} and {run} under {work}"], False
+    lines, ok = [], True
+    for k in JITTER:
+        lower = sum(b[k] < a[k] for a, b in pairs)
+        ok &= lower == len(pairs)
+        lines.append(f"{k}: {run} below {control} in {lower}/{len(pairs)} pairs")
+    return lines + ["PASS" if ok else "FAIL"], ok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", nargs="+", default=["none", "both"], choices=sorted(RUNS))
@@ -157,6 +193,8 @@ def main() -> None:
     ap.add_argument("--work", default=None)
     ap.add_argument("--jobs", type=int, default=1, help="(run, seed) pieces at once, one thread each")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--check-lower", nargs=2, metavar=("CONTROL", "RUN"),
+                    help="exit 1 unless RUN's jitter and ExclAU are below CONTROL's in every (seed, split, variant)")
     a = ap.parse_args()
     results = Path(a.results)
     work = Path(a.work or results / "ablation" / "reactdiffk")
@@ -173,6 +211,10 @@ def main() -> None:
                 print(msg, flush=True)
     labels = [(run, jobs[0].label) for run in a.runs]
     print("\n".join(table(work, labels, a.seeds, a.splits, a.variants)))
+    if a.check_lower:
+        lines, ok = check_lower(work, *a.check_lower, jobs[0].label, a.seeds, a.splits, a.variants)
+        print("\n".join(lines))
+        raise SystemExit(0 if ok else 1)
 
 
 if __name__ == "__main__":

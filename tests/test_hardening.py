@@ -249,6 +249,30 @@ def test_stale_temps_of_an_output_are_removed_when_it_is_written_again(tmp_path)
     assert not old.exists()
 
 
+def test_concurrent_cache_writers_do_not_remove_each_others_temps(tmp_path):
+    """Training seeds of one method fill the same cache at once: a second writer of a cached array must leave the
+    first one's temporary alone (it was removing it, and the first writer's rename failed), and still clear a
+    temporary that a killed writer left long ago."""
+    import os
+    import time
+
+    import numpy as np
+
+    from mafrg.cache import STALE_AFTER, cached_array
+
+    target = tmp_path / "1.wav2vec2.abc.npy"
+    killed = tmp_path / ".1.wav2vec2.abc.npy.old.tmp.npy"
+    killed.write_bytes(b"half")
+    past = time.time() - STALE_AFTER - 60
+    os.utime(killed, (past, past))
+    with atomic_path(target, suffix=".npy", stale_after=STALE_AFTER) as first:
+        np.save(first, np.ones(3, np.float32))
+        second = cached_array(target, lambda: np.ones(3, np.float32))  # the other job, meanwhile
+        assert first.exists() and not killed.exists()
+    assert np.array_equal(second, np.ones(3)) and np.array_equal(np.load(target), np.ones(3))
+    assert not list(tmp_path.glob(".*.tmp.npy"))
+
+
 def test_pickle_is_not_needed_anywhere_to_read_outputs():
     """The prediction and split files are read without allow_pickle (json meta, numeric arrays)."""
     import re

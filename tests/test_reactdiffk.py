@@ -278,7 +278,7 @@ def test_checkpoint_errors_name_the_file(results, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["sde-dpmsolver++", "dpmsolver++"])
 def test_sampling_ends_with_the_denoised_estimate_at_sigma_min(algorithm):
-    """What the demo's sigma_min = 0.5 relies on (README "ReactDiff-K on the demo"): the Karras schedule ends at
+    """What the demo's sigma_min (1.0) relies on (README "ReactDiff-K on the demo"): the Karras schedule ends at
     sigma_min and the last step returns D(x; sigma_min) exactly, no noise added after it (SDE included), so
     sigma_min is where sampling stops denoising."""
     from dataclasses import replace
@@ -328,7 +328,7 @@ def test_parameter_counts_quoted_in_the_readme():
                 sum(p.numel() for n, p in named if ".attn." in n))
 
     assert counts(paper()) == (43_570_643, 19_840_640, 22_695_424)
-    assert counts(demo())[0] == 1_075_155 and demo().speaker_emotion and not paper().speaker_emotion
+    assert counts(demo())[0] == 1_080_550 and demo().speaker_emotion and not paper().speaker_emotion
     assert paper().net.depths == (2, 4, 4) and paper().net.widths == (128, 256, 512) and paper().window == 16
 
 
@@ -347,6 +347,30 @@ def test_causal_group_norm_uses_the_frames_up_to_t_only():
     later[:, 4:] += 10.0
     assert torch.equal(frame_norm(later, 2, "causal")[:, :4], got[:, :4])
     assert torch.allclose(frame_norm(x, 2, "frame"), F.group_norm(x.reshape(12, 8), 2).reshape(2, 6, 8), atol=1e-5)
+
+
+def test_input_gain_sets_how_much_of_the_noisy_frame_the_denoiser_keeps():
+    """net.input_gain: F gains g(sigma) * c_in * x per channel, so D keeps c_skip + c_out c_in g of the noisy
+    frame instead of c_skip; zero-initialised, it starts as the authors' network."""
+    net = {**TINY["net"], "input_gain": False}
+    plain = _model(_cfg(net=net))
+    gained = ReactDiffK(_cfg(net={**net, "input_gain": True})).eval()
+    missing, unexpected = gained.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["net.input_gain.bias", "net.input_gain.weight"]
+    x, sigma = torch.randn(3, plain.cfg.window, 83), torch.tensor([0.1, 0.5, 2.0])
+    cond, _, _ = _cond(plain, mode=OFFLINE)
+    with torch.no_grad():
+        assert torch.equal(gained.denoise(x, sigma, cond), plain.denoise(x, sigma, cond))  # zero-initialised
+        g = torch.linspace(-1, 1, 83)
+        gained.net.input_gain.bias.copy_(g)
+        c_skip, c_out, c_in = (c[:, None, None] for c in scalings(sigma, plain.edm.sigma_data))
+        d = gained.denoise(x, sigma, cond) - plain.denoise(x, sigma, cond)
+        assert torch.allclose(d, c_out * c_in * g * x, atol=1e-5)
+        # it acts frame by frame: a later frame of the window does not change an earlier one's gain term
+        x2 = x.clone()
+        x2[:, 5:] += 3.0
+        d2 = gained.denoise(x2, sigma, cond) - plain.denoise(x2, sigma, cond)
+        assert torch.equal(d2[:, :5], d[:, :5])
 
 
 def test_row_blocks_are_fixed_by_row_index():

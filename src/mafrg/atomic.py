@@ -3,8 +3,9 @@
 A killed job must never leave a half-written artefact that a rerun would mistake for a finished one, so
 every writer in mafrg goes through these helpers. Temporary siblings are named ``.<name>.<random>.tmp<suffix>``:
 a job that writes ``<name>`` again first removes those a killed earlier run left behind (one job owns an
-output at a time, under Snakemake and in the training loop). A full disk is reported as ``no space left on
-device`` with the target's path, whatever the writing library said.
+output at a time, under Snakemake and in the training loop). Outputs that concurrent jobs may all create (the
+caches under ``results/cache``) pass ``stale_after``: only temporaries untouched that long are removed. A full
+disk is reported as ``no space left on device`` with the target's path, whatever the writing library said.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; rename it onto ``target`` only if the block succeeds."""
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
+                stale_after: float | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it onto ``target`` only if the block succeeds.
+    ``stale_after`` (seconds): see :func:`remove_stale_temps`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else "".join(target.suffixes)
-    remove_stale_temps(target, sfx)
+    remove_stale_temps(target, sfx, stale_after)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{sfx}", dir=target.parent)
     except OSError as exc:
@@ -60,11 +63,16 @@ def publish(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def remove_stale_temps(target: Path, suffix: str) -> None:
-    """Delete the temporary siblings of ``target`` that a killed earlier writer left behind."""
+def remove_stale_temps(target: Path, suffix: str, stale_after: float | None = None) -> None:
+    """Delete the temporary siblings of ``target`` that a killed earlier writer left behind: all of them, or with
+    ``stale_after`` only those not modified for that many seconds (another live writer's are younger)."""
+    import time
+
+    now = time.time()
     for old in target.parent.glob(f".{glob.escape(target.name)}.*.tmp{glob.escape(suffix)}"):
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            old.unlink()
+            if stale_after is None or now - old.stat().st_mtime > stale_after:
+                old.unlink()
 
 
 def _disk_full(exc: OSError, target: Path) -> OSError:

@@ -200,6 +200,10 @@ class Denoiser(nn.Module):
         self.proj_out = nn.Linear(w0, TARGET_DIM)
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
+        self.input_gain = nn.Linear(f, TARGET_DIM) if n.input_gain else None
+        if self.input_gain is not None:
+            nn.init.zeros_(self.input_gain.weight)
+            nn.init.zeros_(self.input_gain.bias)
 
     def speaker_tokens(self, spk: dict[str, torch.Tensor], offsets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-stream tokens (B, L, key_dim) of the speaker frames (B, L, dim), each with its offset from the
@@ -226,7 +230,8 @@ class Denoiser(nn.Module):
             if i < len(self.up) - 1:
                 h = torch.cat([h, skips[i]], dim=-1)
             h = self.up[i](h, emb, frames, tokens, mask)
-        return self.proj_out(self.lstm_out(h, state)[0])
+        out = self.proj_out(self.lstm_out(h, state)[0])
+        return out if self.input_gain is None else out + self.input_gain(emb)[:, None] * x
 
 
 def token_mask(valid: torch.Tensor, offsets: torch.Tensor, window: int, mode: torch.Tensor,
