@@ -14,6 +14,10 @@ One window of W listener frames x in R^{W x 83} (standardised) is denoised at a 
   model that classifier-free guidance needs (``cond=False``),
 * the mode: offline (every speaker token of the window's span) or online (query frame t sees tokens <= t).
 
+With ``net.input_gain`` (not in the authors' network; on in ``demo``) F also gains g(sigma) * (c_in x), a
+per-channel gain of the noise level applied frame by frame: it lets a barely trained network choose how much of
+the noisy frame the denoised estimate keeps, the one lever through which the priors reach the samples' jitter.
+
 Frame-causality. Every operation is per frame or runs forward in time: Linear layers, the (unidirectional)
 LSTMs, GroupNorm over the channels of each frame (the authors normalise over the window's frames too, which
 lets a frame see later frames: per-frame normalisation is the one change their architecture needs for an
