@@ -121,7 +121,7 @@ def paper() -> ReactDiffKConfig:
 
 
 def demo() -> ReactDiffKConfig:
-    """Sized for 2 CPU cores and the demo budget (README: "ReactDiff-K presets")."""
+    """Sized for 2 CPU cores and the demo budget (README: "ReactDiff-K", its departures and the demo sections)."""
     return ReactDiffKConfig(
         # The input gain: without it the demo network (160 optimiser steps) passes on exactly c_skip of the noisy
         # frame, so neither prior can change the sampled jitter; with it both priors lower jitter and exclusive-AU
