@@ -66,6 +66,11 @@ LINKED = ("data", "features", "neighbours", "cache", "validation")
 SHOWN = ("FRCorr", "FRDist", "FRDiv", "Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU")
 
 
+def scores(work: Path, run: str, label: str, seed: int, split: str, variant: str) -> Path:
+    """Where one (run, generation label, seed, split, variant) is scored."""
+    return work / run / "scores" / label / f"seed{seed}" / f"{split}_{variant}.json"
+
+
 def scratch(results: Path, work: Path) -> Path:
     """A results directory whose inputs are the demo's (links) and whose models are its own."""
     work.mkdir(parents=True, exist_ok=True)
@@ -119,7 +124,7 @@ def one(job: Job) -> str:
         data = SplitArrays.load(paths.split_data(split))
         neighbours = np.load(paths.neighbours(split))
         for variant in job.variants:
-            out = work / "scores" / job.label / f"seed{job.seed}" / f"{split}_{variant}.json"
+            out = scores(Path(job.work), job.run, job.label, job.seed, split, variant)
             if out.is_file():
                 continue
             pred = work / "predictions" / job.label / f"seed{job.seed}" / f"{split}_{variant}.npy"
@@ -143,7 +148,7 @@ def table(work: Path, labels: list[str], seeds: list[int], splits: list[str], va
         for split in splits:
             for variant in variants:
                 rows = [json.loads(p.read_text()) for s in seeds
-                        if (p := work / run / "scores" / label / f"seed{s}" / f"{split}_{variant}.json").is_file()]
+                        if (p := scores(work, run, label, s, split, variant)).is_file()]
                 if not rows:
                     continue
                 gt[split] = {k[3:]: v for k, v in rows[0].items() if k.startswith("GT_")}
@@ -167,8 +172,8 @@ def check_lower(work: Path, control: str, run: str, label: str, seeds: list[int]
     training seed and generation noise, so ``run`` must be below ``control`` in each pair, for each measure."""
     pairs = []
     for s in seeds:
-        for piece in (f"{sp}_{v}" for sp in splits for v in variants):
-            a, b = (work / r / "scores" / label / f"seed{s}" / f"{piece}.json" for r in (control, run))
+        for split, variant in ((sp, v) for sp in splits for v in variants):
+            a, b = (scores(work, r, label, s, split, variant) for r in (control, run))
             if a.is_file() and b.is_file():
                 pairs.append((json.loads(a.read_text()), json.loads(b.read_text())))
     if not pairs:

@@ -363,7 +363,7 @@ def test_input_gain_sets_how_much_of_the_noisy_frame_the_denoiser_keeps():
         assert torch.equal(gained.denoise(x, sigma, cond), plain.denoise(x, sigma, cond))  # zero-initialised
         g = torch.linspace(-1, 1, 83)
         gained.net.input_gain.bias.copy_(g)
-        c_skip, c_out, c_in = (c[:, None, None] for c in scalings(sigma, plain.edm.sigma_data))
+        _, c_out, c_in = (c[:, None, None] for c in scalings(sigma, plain.edm.sigma_data))
         d = gained.denoise(x, sigma, cond) - plain.denoise(x, sigma, cond)
         assert torch.allclose(d, c_out * c_in * g * x, atol=1e-5)
         # it acts frame by frame: a later frame of the window does not change an earlier one's gain term

@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,8 +67,6 @@ def publish(tmp: Path, target: Path) -> None:
 def remove_stale_temps(target: Path, suffix: str, stale_after: float | None = None) -> None:
     """Delete the temporary siblings of ``target`` that a killed earlier writer left behind: all of them, or with
     ``stale_after`` only those not modified for that many seconds (another live writer's are younger)."""
-    import time
-
     now = time.time()
     for old in target.parent.glob(f".{glob.escape(target.name)}.*.tmp{glob.escape(suffix)}"):
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):

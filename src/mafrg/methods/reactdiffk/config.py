@@ -25,8 +25,8 @@ class NetConfig:
     # GroupNorm statistics: the authors take them over the window's channels and frames, which lets a frame see
     # later ones. "causal": over frames 0..t of the window (running); "frame": each frame alone.
     norm: Literal["causal", "frame"] = "causal"
-    # Not in the authors' network: a per-channel gain g(sigma) (zero-initialised Linear of the noise-level
-    # embedding) on the network's own input added to F, so the denoiser can choose how much of the noisy frame
+    # Not in the authors' network: a per-channel gain g(sigma) (zero-initialised Linear of the noise-level and
+    # mode embedding) on the network's own input added to F, so the denoiser can choose how much of the noisy frame
     # it keeps (D = (c_skip + c_out c_in g) x + ...). README "ReactDiff-K on the demo": input gain.
     input_gain: bool = False
 
