@@ -11,7 +11,7 @@ import torch
 from method_helpers import TINY_BLOCKS, build_results, copy_results, kill_and_resume
 from mafrg import checkpoint
 from mafrg.methods.reactdiff.config import reactdiff_config
-from mafrg.methods.reactdiff.diffusion import LatentDiffusion, LatentNorm
+from mafrg.methods.reactdiff.diffusion import LatentDiffusion, LatentNorm, ResBlock
 from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS, mmt_loss
 from mafrg.methods.reactdiff.stages import react
 
@@ -44,6 +44,16 @@ def test_demo_builds_and_trains_one_step():
 
 def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def test_demo_unet_is_the_small_one_the_readme_measures():
+    """The demo's noise predictor: 16 channels, one level, no per-level residual blocks (the middle block's two
+    residual blocks and attention, one up block): the README's 21,257 parameters, chosen by a 3-seed comparison."""
+    d = reactdiff_config({"preset": "demo"}).ddim
+    assert (d.model_channels, d.channel_mult, d.num_res_blocks, d.attention_levels) == (16, (1,), 0, ())
+    unet = LatentDiffusion(reactdiff_config({"preset": "demo"}).mmt, d).unet
+    assert _params(unet) == 21_257
+    assert sum(isinstance(m, ResBlock) for m in unet.modules()) == 3
 
 
 def test_paper_preset_is_the_paper():
@@ -239,19 +249,37 @@ def test_unet_output_depends_on_condition_and_timestep(preset):
     assert by_cond > 1e-3 and by_time > 1e-3, (float(by_cond), float(by_time))  # the bug: ~1e-7
 
 
-@pytest.mark.parametrize("norm", ["clip", "dataset"])
-def test_au_projection_in_the_projected_space_is_the_same_function(norm):
-    """The Linear AU path centres and standardises after projecting (MMTEncoder.project_au): outputs and weight
-    gradients equal those of projecting the centred, standardised, padded full-width tokens."""
-    cfg = reactdiff_config({"preset": "demo", "mmt": {"window": 10, "input_norm": norm}})
+@pytest.mark.parametrize("norm,au_attention,hidden", [("clip", False, 64), ("dataset", False, 64),
+                                                      ("clip", True, 32), ("dataset", True, 32)])
+def test_encoder_projecting_first_is_the_same_function(norm, au_attention, hidden):
+    """The encoder centres and standardises its streams after their input projections (MMTEncoder.project):
+    latents and weight gradients equal those of the definition -- every stream centred on its running mean,
+    standardised and padded at full width, then passed through the layers. Covers Linear and Identity
+    projections (VA is 64 wide: Identity at hidden 64, Linear at 32) and the AU self-attention of ``paper``."""
+    cfg = reactdiff_config({"preset": "demo", "mmt": {"window": 10, "input_norm": norm, "hidden_dim": hidden,
+                                                     "au_self_attention": au_attention}})
     torch.manual_seed(0)
     enc = MMT(cfg.mmt, SMALL_DIMS).encoder
-    d = SMALL_DIMS["au"]
-    enc.set_input_stats({"au": (torch.randn(d), torch.rand(d) + 0.5)})
-    v = torch.randn(2, 23, d) * 2 + 1  # 23 frames: the last window is padded
-    fast = enc.project_au(v)
-    ref = enc.au(enc.normalised("au", v))
+    enc.set_input_stats({s: (torch.randn(d), torch.rand(d) + 0.5) for s, d in SMALL_DIMS.items()})
+    g = torch.Generator().manual_seed(1)  # two clips of 23 frames: the last window is padded
+    feats = {s: torch.randn(2, 23, d, generator=g) * 2 + 1 for s, d in SMALL_DIMS.items()}
+
+    def definition() -> torch.Tensor:
+        x = {s: enc.normalised(s, v) for s, v in feats.items()}
+        face = enc.au(x["au"], x["au"]) if au_attention else enc.au(x["au"])
+        audio = enc.audio(x["wav2vec2"], x["mfcc"])
+        for block in enc.intra:
+            face = block.va(block.fe(face, x["fe"]), x["va"])
+        for layer in enc.inter:
+            face = layer(face, audio)
+        return enc.to_latent(face).reshape(feats["fe"].shape[0], -1, cfg.mmt.latent_dim)
+
+    fast, ref = enc(feats), definition()
+    assert fast.shape == ref.shape == (2, 30, cfg.mmt.latent_dim)
     torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
-    g_fast = torch.autograd.grad(fast.square().sum(), enc.au.weight)[0]
-    g_ref = torch.autograd.grad(ref.square().sum(), enc.au.weight)[0]
-    torch.testing.assert_close(g_fast, g_ref, rtol=1e-3, atol=1e-3)
+    weights = [enc.au.weight if not au_attention else enc.au.q.weight, enc.intra[0].fe.k.weight,
+               enc.audio.q.weight, enc.audio.v.weight]
+    for g_fast, g_ref in zip(torch.autograd.grad(fast.square().sum(), weights),
+                             torch.autograd.grad(ref.square().sum(), weights)):
+        torch.testing.assert_close(g_fast, g_ref, rtol=1e-3, atol=1e-3)
+    assert isinstance(enc.intra[0].va.k, torch.nn.Linear) == (hidden != SMALL_DIMS["va"])

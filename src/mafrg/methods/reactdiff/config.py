@@ -115,7 +115,7 @@ def demo() -> ReactDiffConfig:
         mmt=MMTConfig(window=25, hidden_dim=64, heads=4, au_self_attention=False, latent_dim=16, map_hidden=128,
                       decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0, input_norm="clip",
                       emotion_loss="mse"),
-        ddim=DDIMConfig(cond_dim=64, cond_groups=16, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
+        ddim=DDIMConfig(cond_dim=64, cond_groups=16, model_channels=16, channel_mult=(1,), num_res_blocks=0,
                         attention_levels=()),
         train_mmt=TrainConfig(epochs=20, batch_size=4, lr=2e-3, ema_decay=0.95),
         train_ddim=TrainConfig(epochs=600, batch_size=8, lr=2e-3, ema_decay=0.95),

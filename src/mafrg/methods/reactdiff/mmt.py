@@ -57,9 +57,11 @@ class Attention(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        q = self.q(query)
-        out = self.attention(q, self.k(context), self.v(context), need_weights=False)[0]
-        return self.norm(out + q)
+        return self.attend(self.q(query), self.k(context), self.v(context))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The layer after its input projections (the encoder projects its wide input streams itself)."""
+        return self.norm(self.attention(q, k, v, need_weights=False)[0] + q)
 
 
 class IntraBlock(nn.Module):
@@ -70,8 +72,11 @@ class IntraBlock(nn.Module):
         self.fe = Attention(width, d_fe, width, heads, dropout)
         self.va = Attention(width, d_va, width, heads, dropout)
 
-    def forward(self, q: torch.Tensor, fe: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
-        return self.va(self.fe(q, fe), va)
+    def forward(self, q: torch.Tensor, fe: tuple[torch.Tensor, torch.Tensor], va: tuple[torch.Tensor, torch.Tensor]
+                ) -> torch.Tensor:
+        """``fe``, ``va``: each stream's keys and values, already projected (MMTEncoder.project)."""
+        h = self.fe.attend(self.fe.q(q), *fe)
+        return self.va.attend(self.va.q(h), *va)
 
 
 def pad_to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -111,30 +116,43 @@ class MMTEncoder(nn.Module):
         v = pad_to_windows((v - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), self.cfg.window)
         return v.reshape(-1, self.cfg.window, v.shape[-1])
 
-    def project_au(self, v: torch.Tensor) -> torch.Tensor:
-        """``self.au(normalised("au", v))`` for the Linear AU projection, computed in the projected space: the
-        per-frame Linear commutes with the running mean over frames and with the last-frame padding, so the
-        25,088-wide AU tokens are read once instead of being centred, standardised and padded at full width
-        (the same function up to float rounding; measured: README "ReactDiff demo training time")."""
-        w = self.au.weight / self.sd_au  # standardisation folded into the weights
-        z = F.linear(v.float(), w)  # (B, T, h)
+    def project(self, s: str, layer: nn.Module, v: torch.Tensor) -> torch.Tensor:
+        """``layer(normalised(s, v))`` for a per-frame layer (Linear or Identity) -> (B*W, window, width).
+
+        A Linear layer is computed in its projected space: it commutes with the running mean over frames and with
+        the last-frame padding, and the standardisation folds into its weights, so a wide stream (AU 25,088, FE
+        1,408, wav2vec2 1,536 per frame) is read once by the matmul instead of being centred, standardised and
+        padded at full width first. The same function up to float rounding (tested); measured: README "ReactDiff
+        demo training time" and "ReactDiff speed"."""
+        if not isinstance(layer, nn.Linear):
+            return layer(self.normalised(s, v))
+        w = layer.weight / getattr(self, f"sd_{s}")  # standardisation folded into the weights
+        z = F.linear(v.float(), w)  # (B, T, width)
         if self.cfg.input_norm == "clip":
             z = z - running_mean(z, axis=1)
-        z = pad_to_windows(z + (self.au.bias - w @ self.mu_au), self.cfg.window)
+        z = pad_to_windows(z + (layer.bias - w @ getattr(self, f"mu_{s}")), self.cfg.window)
         return z.reshape(-1, self.cfg.window, z.shape[-1])
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         """feats[s]: (B, T, dim_s) -> per-frame latents (B, W*window, latent_dim), W = ceil(T / window)."""
-        ws = self.cfg.window
-        x = {s: self.normalised(s, v) for s, v in feats.items() if s != "au" or self.cfg.au_self_attention}
-        b, t = feats["fe"].shape[0], x["fe"].shape[0] * ws // feats["fe"].shape[0]
-        face = self.au(x["au"], x["au"]) if self.cfg.au_self_attention else self.project_au(feats["au"])
-        audio = self.audio(x["wav2vec2"], x["mfcc"])
+        ws, p = self.cfg.window, self.project
+        b = feats["fe"].shape[0]
+        t = n_windows(feats["fe"].shape[1], ws) * ws
+        au = feats["au"]
+        if self.cfg.au_self_attention:
+            face = self.au.attend(p("au", self.au.q, au), p("au", self.au.k, au), p("au", self.au.v, au))
+        else:
+            face = p("au", self.au, au)
+        mfcc = feats["mfcc"]
+        audio = self.audio.attend(p("wav2vec2", self.audio.q, feats["wav2vec2"]), p("mfcc", self.audio.k, mfcc),
+                                  p("mfcc", self.audio.v, mfcc))
         if self.cfg.positional_encoding:
             pe = sinusoid(ws, self.cfg.hidden_dim, face.device)
             face, audio = face + pe, audio + pe
         for block in self.intra:
-            face = block(face, x["fe"], x["va"])
+            fe = (p("fe", block.fe.k, feats["fe"]), p("fe", block.fe.v, feats["fe"]))
+            va = (p("va", block.va.k, feats["va"]), p("va", block.va.v, feats["va"]))
+            face = block(face, fe, va)
         for layer in self.inter:
             face = layer(face, audio)
         return self.to_latent(face).reshape(b, t, -1)
