@@ -258,6 +258,32 @@ def test_training_resumes_after_a_kill_with_the_same_weights(results, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_code_change_trains_again_instead_of_resuming_the_finished_state(results, tmp_path, monkeypatch, caplog):
+    """The workflow reruns a training stage when the method's code changes; the finished resumable state beside
+    the checkpoint must then not be "resumed" (which wrote the old weights again). The same code resumes it."""
+    import logging
+
+    from mafrg.methods import run
+
+    tree = copy_results(results, tmp_path / "tree")
+    state = Path(tree.train_state("ReactDiffK", 0, "edm")) / "last.pt"
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(run, "method_code_hash", lambda m: "code-a")
+    train_all(tree, "ReactDiffK", TINY, seed=0)
+    assert state.is_file() and (state.parent / "code.txt").read_text().strip() == "code-a"
+    caplog.clear()
+    train_all(tree, "ReactDiffK", TINY, seed=0)  # same code: the finished state is found, nothing retrains
+    assert "resuming from" in caplog.text and "training from the start" not in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(run, "method_code_hash", lambda m: "code-b")
+    train_all(tree, "ReactDiffK", TINY, seed=0)
+    assert "written by other ReactDiffK code: training from the start" in caplog.text
+    assert "resuming from" not in caplog.text
+    assert (state.parent / "code.txt").read_text().strip() == "code-b"
+    assert len(checkpoint.load(tree.model("ReactDiffK", 0, "edm"))[1]["history"]) == TINY["train"]["epochs"]
+
+
+@pytest.mark.slow
 def test_checkpoint_errors_name_the_file(results, tmp_path):
     from mafrg.methods.reactdiffk.stages import load_model
 
