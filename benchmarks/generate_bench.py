@@ -17,6 +17,7 @@ step, offline and online alike, as the workflow does.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -39,6 +40,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="passes over the clips per setting (best and median)")
     ap.add_argument("--mmt")
     ap.add_argument("--ddim")
+    ap.add_argument("--override", type=json.loads, default={},
+                    help='settings over the preset, as in config.yaml: \'{"ddim": {"num_res_blocks": 1}}\'')
     allocator_option(ap)
     a = ap.parse_args()
     memory = apply_allocator(a)
@@ -54,7 +57,7 @@ def main() -> None:
     if a.mmt and a.ddim:
         mmt, diff, _ = load_models(a.mmt, a.ddim)
     else:
-        cfg = reactdiff_config({"preset": a.preset})
+        cfg = reactdiff_config({"preset": a.preset, **a.override})
         torch.manual_seed(0)
         mmt, diff = MMT(cfg.mmt).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
     feats = {s: torch.randn(a.clips, a.frames, d) for s, d in STREAM_DIMS.items()}
@@ -68,7 +71,7 @@ def main() -> None:
         print(f"  {steps} steps: {g:.3f} GFLOP per reaction -> at most {rate / g:.3g} reactions/s at the matmul rate")
     print("reactions/s: best (median) of --repeats passes")
     print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>26}{'online reactions/s':>26}{'offline s/reaction':>21}")
-    for rows in a.rows or sorted({1, reactdiff_config({'preset': a.preset}).generate_rows}):
+    for rows in a.rows or sorted({1, reactdiff_config({"preset": a.preset, **a.override}).generate_rows}):
         for steps in a.steps:
             def sample(i, j, online, steps=steps):
                 return react(mmt, diff, {s: x[i:j] for s, x in feats.items()}, a.frames, a.n, online, steps, 0.0,
@@ -112,7 +115,7 @@ def bench_reactdiffk(a, memory: str) -> None:
     from mafrg.methods.reactdiffk.stages import react
     from mafrg.methods.settings import resolve
 
-    cfg = resolve(get("ReactDiffK"), {"preset": a.preset}).config
+    cfg = resolve(get("ReactDiffK"), {"preset": a.preset, **a.override}).config
     torch.manual_seed(0)
     model = ReactDiffK(cfg).eval()
     rng = np.random.default_rng(0)
