@@ -78,8 +78,9 @@ class ReactDiffConfig:
     generate_seed: int = 1234  # added to the run's seed
     # Rows sampled as one batch at generation (each with its α x windows). Blocks are fixed by row index, so a
     # shard equals those rows of a whole-split run bit for bit (README "ReactDiff speed"). 24 = the workflow's
-    # evaluation shard; measured with the demo U-Net: 8 / 16 / 24 / 48 rows gave 85 / 92 / 102 / 107
-    # reactions/s. Memory: a block of 24 REACT clips holds about 3.6 GB of AU features at its peak.
+    # evaluation shard; measured with the demo U-Net on one machine: 8 / 16 / 24 / 48 rows gave 85 / 92 / 102 /
+    # 107 reactions/s; on another of the same kind 8 beat 24 by 5-17 % (README "ReactDiff speed"). Memory: a
+    # block of 24 REACT clips holds about 3.6 GB of AU features at its peak (8: ~1.2 GB).
     generate_rows: int = 24
     # The MMT reads every training clip's feature streams once per epoch. true: read them from memory-mapped
     # copies under results/cache/reactdiff/ (written once; the demo's 20 epochs spent half their time decoding
