@@ -270,16 +270,16 @@ def test_a_code_change_trains_again_instead_of_resuming_the_finished_state(resul
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(run, "method_code_hash", lambda m: "code-a")
     train_all(tree, "ReactDiffK", TINY, seed=0)
-    assert state.is_file() and (state.parent / "code.txt").read_text().strip() == "code-a"
+    identity_a = checkpoint.load(state, kind="train_state")[1]["identity"]
     caplog.clear()
     train_all(tree, "ReactDiffK", TINY, seed=0)  # same code: the finished state is found, nothing retrains
     assert "resuming from" in caplog.text and "training from the start" not in caplog.text
     caplog.clear()
     monkeypatch.setattr(run, "method_code_hash", lambda m: "code-b")
     train_all(tree, "ReactDiffK", TINY, seed=0)
-    assert "written by other ReactDiffK code: training from the start" in caplog.text
+    assert "made with other code, settings or data; training from the start" in caplog.text
     assert "resuming from" not in caplog.text
-    assert (state.parent / "code.txt").read_text().strip() == "code-b"
+    assert checkpoint.load(state, kind="train_state")[1]["identity"] != identity_a  # the state is code-b's now
     assert len(checkpoint.load(tree.model("ReactDiffK", 0, "edm"))[1]["history"]) == TINY["train"]["epochs"]
 
 

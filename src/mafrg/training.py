@@ -121,7 +121,8 @@ def train(
     """Train ``model``; ``make_loader(epoch, train)`` yields batches; ``step_loss(model, batch, step)`` -> loss
     (step < 0 in validation).
 
-    ``identity`` (settings, data digest) must match for a state to be resumed. ``seed`` defaults to cfg.seed.
+    ``identity`` (``TrainContext.resume_identity``: stage, code, settings, data) must match for a state to be
+    resumed. ``seed`` defaults to cfg.seed.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     dev = device()
@@ -150,7 +151,7 @@ def train(
             step = meta["step"]
             log.info("resuming from %s: epoch %d of %d done", state_path, start, cfg.epochs)
         elif st is not None:
-            log.info("ignoring %s: it was made with other settings or data", state_path)
+            log.info("ignoring %s: it was made with other code, settings or data; training from the start", state_path)
     writer = _tensorboard(workdir)
     last_save = time.monotonic()
     for epoch in range(start, cfg.epochs):

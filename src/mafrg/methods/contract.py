@@ -146,10 +146,18 @@ class TrainContext:
     paths: Paths
     threads: int = 2
     progress: bool = True
+    code: str = ""  # the method's code hash (what the training rule's `code` param holds)
 
     @property
     def out(self) -> Path:
         return Path(self.paths.model(self.method, self.seed, self.stage))
+
+    def resume_identity(self, **parts: Any) -> dict[str, Any]:
+        """What a resumable state must match to be resumed (``training.train``'s ``identity``): the stage, the
+        method's code, and the stage's settings and data (``parts``). The state is kept after the stage finishes,
+        so without the code in it a stage the workflow reruns because the method's code changed "resumed" at
+        its last epoch and wrote the old weights again."""
+        return {"stage": self.stage, "code": self.code, **parts}
 
     @property
     def losses(self) -> Path:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mafrg import atomic, checkpoint, methods, predictions
+from mafrg import checkpoint, methods, predictions
 from mafrg.methods.contract import GenerationContext, TrainContext
 from mafrg.methods.settings import MethodRun, resolve
 from mafrg.paths import Paths
@@ -35,11 +35,10 @@ def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: st
     m = run.method
     st = m.stage(stage)
     ctx = TrainContext(method=m.name, stage=stage, config=run.config, seed=seed, paths=paths, threads=threads,
-                       progress=progress)
+                       progress=progress, code=method_code_hash(m))
     for earlier in m.stages[: m.stages.index(st)]:
         ck = ctx.checkpoint(earlier.name)
         checkpoint.load(ck)  # verified before any work: a missing or corrupt earlier stage is named here
-    forget_state_of_other_code(ctx.workdir, method_code_hash(m), m.name)
     t0 = time.perf_counter()
     log.info("%s: training stage %s (seed %d, preset %s)", m.name, stage, seed, run.preset)
     m.train(stage, ctx)
@@ -49,20 +48,6 @@ def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: st
     checkpoint.load(ctx.out)  # verify after write: what later stages read is complete and readable
     log.info("%s stage %s done in %.1f s: %s", m.name, stage, time.perf_counter() - t0, ctx.out)
     return ctx.out
-
-
-def forget_state_of_other_code(workdir: Path, code: str, method: str) -> None:
-    """Remove a resumable state written by other code of the method. The state is kept after a stage finishes,
-    and its identity is the settings and data only, so when the workflow reruns a stage because the method's
-    code changed (its code-hash param) the run found the finished state, "resumed" at its last epoch and wrote
-    the old weights again. The code hash (the one the rule's param holds) is recorded beside the state."""
-    marker, state = workdir / "code.txt", workdir / "last.pt"
-    if state.exists() and (not marker.is_file() or marker.read_text().strip() != code):
-        log.info("%s was written by other %s code: training from the start", state, method)
-        state.unlink()
-        Path(f"{state}.sha256").unlink(missing_ok=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(marker, code + "\n")
 
 
 def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, variant: str, seed: int, split: str,

@@ -76,7 +76,7 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
         g = torch.Generator(device=dev).manual_seed(0) if step < 0 else None  # comparable val losses
         return m.loss(batch["target"], batch_condition(m, batch), sched, g)
 
-    identity = {"stage": "fad", "config": to_jsonable(cfg), "data": split_digest(data)}
+    identity = ctx.resume_identity(config=to_jsonable(cfg), data=split_digest(data))
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir, identity, ctx.progress, seed=seed)
     loaded = sum(d.loaded_frames for d in datasets)
     seconds = sum(d.load_seconds for d in datasets)

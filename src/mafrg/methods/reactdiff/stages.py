@@ -64,7 +64,7 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
 
     digest = ctx.features_digest()
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir,
-                         {"stage": "mmt", "config": to_jsonable(cfg.mmt), "data": digest, "dims": dims},
+                         ctx.resume_identity(config=to_jsonable(cfg.mmt), data=digest, dims=dims),
                          ctx.progress, seed=seed)
     meta = {"config": to_jsonable(cfg), "dims": dims, "frames": frames, "seed": seed, "history": history,
             "data_manifest_digest": digest, "code_version": code_version(), "packages": package_versions(),
@@ -129,7 +129,7 @@ def train_ddim(ctx: TrainContext) -> dict[str, Any]:
     digest = ctx.features_digest()
     mmt_sha = file_sha256(mmt_path)
     ema, history = train(diff, step_loss, make_loader, tc, ctx.workdir,
-                         {"stage": "ddim", "config": to_jsonable(cfg), "data": digest, "mmt": mmt_sha},
+                         ctx.resume_identity(config=to_jsonable(cfg), data=digest, mmt=mmt_sha),
                          ctx.progress, seed=seed)
     meta = {"config": to_jsonable(cfg), "history": history, "seed": seed,
             "latent_stats": {"min": diff.norm.lo.tolist(), "max": diff.norm.hi.tolist()},

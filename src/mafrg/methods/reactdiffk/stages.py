@@ -80,7 +80,7 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
         noise = torch.randn(x.shape, generator=g, device=dev)
         return training_loss(m, x, kd.batch_condition(m, batch), sigma, mask, noise)
 
-    identity = {"stage": "edm", "config": to_jsonable(cfg), "data": split_digest(data)}
+    identity = ctx.resume_identity(config=to_jsonable(cfg), data=split_digest(data))
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir, identity, ctx.progress, seed=seed)
     meta = {"config": to_jsonable(cfg), "frames": frames, "seed": seed, "history": history,
             "data_digest": identity["data"], "code_version": code_version(), "packages": package_versions(),
