@@ -13,7 +13,9 @@ ReactDiff end to end (feature extraction included), for one speaker segment, bat
     and the 20-step DDIM; one reaction. These are mafrg's own implementations of the published networks
     (``mafrg.extractors.published``), so (b) is ReactDiff's whole cost, not a lower bound.
 Weights are random (speed does not depend on them). FLOPs are counted by ``torch.utils.flop_counter`` (matrix
-products and convolutions; 2 FLOPs per multiply-add). Also: reactions per second for a full 750-frame clip
+products and convolutions; 2 FLOPs per multiply-add), in total and per top-level module (perception and ELNet;
+each extractor, wav2vec2, MMT and the diffusion), with each side's GFLOP/s and the most FLOPs (a) may have for
+100x at equal GFLOP/s. Also: reactions per second for a full 750-frame clip
 with 10 reactions, and the real-time factor (segment duration / generation time).
 """
 
@@ -23,7 +25,7 @@ import argparse
 
 import numpy as np
 import torch
-from timing import allocator_option, apply_allocator, best_time, flops
+from timing import allocator_option, apply_allocator, best_time, flop_breakdown
 
 
 def main() -> None:
@@ -68,10 +70,11 @@ def main() -> None:
         wav = audio[: frames * 640] if frames <= t else np.resize(audio, frames * 640)
         return el_react(el, video, wav, n, online=True, steps=1, seed=0)
 
-    el_s, el_f = best_time(efficient_listener, a.repeats), flops(efficient_listener)
+    el_s, (el_f, el_parts) = best_time(efficient_listener, a.repeats), flop_breakdown(efficient_listener)
     print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}, {memory}")
     print(f"(a) Efficient Listener: {el_f / 1e9:9.2f} GFLOPs {el_s * 1000:9.1f} ms  "
           f"real-time factor {t / 25 / el_s:.1f}x")
+    print(f"    of which {split(el_parts)}")
     clip_s = best_time(lambda: efficient_listener(750, 10), 1)
     print(f"    750-frame clip, 10 reactions: {clip_s:.2f} s -> {10 / clip_s:.1f} reactions/s")
     if a.skip_reactdiff:
@@ -98,10 +101,18 @@ def main() -> None:
         feats |= {"mfcc": m[None, :t], "wav2vec2": hidden[:, : 2 * t].reshape(1, t, 1536)}
         return rd_react(mmt, diff, feats, t, 1, True, rd_cfg.ddim.sample_steps, 0.0, [0])
 
-    rd_s, rd_f = best_time(reactdiff, max(1, a.repeats - 2)), flops(reactdiff)
+    rd_s, (rd_f, rd_parts) = best_time(reactdiff, max(1, a.repeats - 2)), flop_breakdown(reactdiff)
     print(f"(b) ReactDiff end to end (AU: {a.au_backbone}): {rd_f / 1e9:9.2f} GFLOPs {rd_s * 1000:9.1f} ms  "
           f"real-time factor {t / 25 / rd_s:.2f}x")
-    print(f"ratio (b)/(a): {rd_f / el_f:.1f}x FLOPs, {rd_s / el_s:.1f}x time")
+    print(f"    of which {split(rd_parts)}")
+    print(f"ratio (b)/(a): {rd_f / el_f:.1f}x FLOPs, {rd_s / el_s:.1f}x time "
+          f"(GFLOP/s: (a) {el_f / el_s / 1e9:.0f}, (b) {rd_f / rd_s / 1e9:.0f})")
+    print(f"100x at equal GFLOP/s needs (a) <= {rd_f / 100 / 1e9:.2f} GFLOPs")
+
+
+def split(parts: dict[str, float]) -> str:
+    """'Perception 42.66, ELNet 2.88' -- a call's GFLOPs by top-level module, largest first."""
+    return ", ".join(f"{k} {v / 1e9:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 if __name__ == "__main__":
