@@ -25,7 +25,9 @@ import argparse
 
 import numpy as np
 import torch
-from timing import allocator_option, apply_allocator, best_time, flop_breakdown
+from mafrg import bench_results
+from mafrg.flops import flop_breakdown
+from timing import allocator_option, apply_allocator, best_time
 
 
 def main() -> None:
@@ -38,6 +40,7 @@ def main() -> None:
     ap.add_argument("--au-backbone", default="swin_base", choices=["swin_base", "swin_small", "swin_tiny", "resnet50",
                                                                    "resnet18"])
     allocator_option(ap)
+    bench_results.add_option(ap)
     a = ap.parse_args()
     memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
@@ -77,7 +80,11 @@ def main() -> None:
     print(f"    of which {split(el_parts)}")
     clip_s = best_time(lambda: efficient_listener(750, 10), 1)
     print(f"    750-frame clip, 10 reactions: {clip_s:.2f} s -> {10 / clip_s:.1f} reactions/s")
+    figures = (f"(a) Efficient Listener {el_f / 1e9:.2f} GFLOPs, {el_s * 1000:.1f} ms per {t} frames "
+               f"(real-time factor {t / 25 / el_s:.1f}x); 750-frame clip x 10 reactions {clip_s:.2f} s")
     if a.skip_reactdiff:
+        if a.record:
+            bench_results.record("efficiency_bench.py", figures)
         return
 
     rd_cfg = resolve(get("ReactDiff"), {"preset": a.preset}).config
@@ -108,6 +115,9 @@ def main() -> None:
     print(f"ratio (b)/(a): {rd_f / el_f:.1f}x FLOPs, {rd_s / el_s:.1f}x time "
           f"(GFLOP/s: (a) {el_f / el_s / 1e9:.0f}, (b) {rd_f / rd_s / 1e9:.0f})")
     print(f"100x at equal GFLOP/s needs (a) <= {rd_f / 100 / 1e9:.2f} GFLOPs")
+    if a.record:
+        bench_results.record("efficiency_bench.py", f"{figures}; (b) ReactDiff {rd_f / 1e9:.2f} GFLOPs, "
+                             f"{rd_s:.2f} s; ratio {rd_s / el_s:.1f}x in time, {rd_f / el_f:.1f}x in FLOPs")
 
 
 def split(parts: dict[str, float]) -> str:

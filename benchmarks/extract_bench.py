@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from mafrg import bench_results
 from timing import allocator_option, apply_allocator
 
 
@@ -89,7 +91,8 @@ def real_networks() -> dict[str, tuple[object, int]]:
     }
 
 
-def bench_real(threads: int, train_frames: int, batches=(1, 8, 32), device: str = "cpu") -> None:
+def bench_real(threads: int, train_frames: int, batches=(1, 8, 32), device: str = "cpu") -> tuple[str, str | None]:
+    """Frames/s of the published extractor architectures; returns (figures, GPU name or None)."""
     import torch
 
     from mafrg.features.networks import visual_device
@@ -103,6 +106,7 @@ def bench_real(threads: int, train_frames: int, batches=(1, 8, 32), device: str 
     head = "".join(f"{'batch ' + str(b):>11}" for b in batches)
     print(f"{'network':<36}{'params':>9}{head}{'hours':>9}")
     hours: dict[str, float] = {}
+    fps_all: dict[str, list[float]] = {}
     for name, (net, size) in real_networks().items():
         params = sum(p.numel() for p in net.parameters())
         fps = []
@@ -119,12 +123,17 @@ def bench_real(threads: int, train_frames: int, batches=(1, 8, 32), device: str 
                 sync()
                 fps.append(b * reps / (time.perf_counter() - t))
         hours[name] = train_frames / max(fps) / 3600
+        fps_all[name] = fps
         print(f"{name:<36}{params / 1e6:8.1f}M" + "".join(f"{f:11.2f}" for f in fps) + f"{hours[name]:9.1f}")
     names = list(hours)
     authors = hours[names[0]] + hours[names[1]] + hours[names[3]]
     r50 = hours[names[0]] + hours[names[2]] + hours[names[3]]
     print(f"\nREACT 2024 training set, the three video streams on this machine: {authors:.0f} h with ReactDiff's set "
           f"(ELIM, ME-GraphAU Swin-B, HSEmotion B2 at 224); {r50:.0f} h with the ResNet-50 AU backbone")
+    figures = (f"frames/s at batch {'/'.join(map(str, batches))}: " + "; ".join(
+        f"{name} " + "/".join(f"{f:.1f}" for f in fps_all[name]) for name in names)
+        + f"; REACT 2024 training set {authors:.0f} h with ReactDiff's extractors")
+    return figures, (torch.cuda.get_device_name() if dev.type == "cuda" else None)
 
 
 def timed(fn, *a):
@@ -144,13 +153,17 @@ def main() -> None:
     ap.add_argument("--train-clips", type=int, default=3188)
     ap.add_argument("--naive-frames", type=int, default=64, help="frames timed for the batch-1 network loop")
     allocator_option(ap)
+    bench_results.add_option(ap)
     a = ap.parse_args()
     print(apply_allocator(a))
 
     import torch
 
     if a.backbone == "real":
-        bench_real(a.threads, a.train_clips * 751, tuple(int(b) for b in a.batches.split(",")), a.device)
+        figures, gpu = bench_real(a.threads, a.train_clips * 751, tuple(int(b) for b in a.batches.split(",")),
+                                  a.device)
+        if a.record:
+            bench_results.record("extract_bench.py", figures, gpu=gpu)
         return
     from mafrg.features.audio import align_audio, mfcc_per_frame
     from mafrg.features.config import FeatureConfig
@@ -202,7 +215,7 @@ def main() -> None:
     print("(decode: mafrg uses decord, as the authors do; OpenCV's FFmpeg decoder is faster on this file)")
 
     # Storage per stream, as written by mafrg.
-    from mafrg.features.shard import stream_array, write_shard
+    from mafrg.features.parquet import stream_array, write_features
 
     rng = np.random.default_rng(0)
     per_frame = {}
@@ -210,7 +223,7 @@ def main() -> None:
                      ("fe", 1408, "float32"), ("mfcc", 26, "float32"), ("wav2vec2", 1536, "float32")]:
         vals = np.abs(rng.normal(size=(n, d))).astype(np.float32)  # post-ReLU-like features
         p = tmp / f"{s}.parquet"
-        write_shard(p, "c", "p", 25, {s: stream_array(vals, dt)}, {})
+        write_features(p, "c", "p", 25, {s: stream_array(vals, dt)}, {})
         per_frame[s] = p.stat().st_size / n
     frames_train = a.train_clips * 751
     print(f"\nstorage (bytes per frame, Parquet zstd; projection for {a.train_clips} training person-clips x 751 "
@@ -222,6 +235,11 @@ def main() -> None:
             total16 += proj
         print(f"  {s:<10}{b:12.0f} B/frame   {proj:9.1f} GB")
     print(f"  all five streams (AU as float16): {total16:.1f} GB")
+    if a.record:
+        bench_results.record("extract_bench.py", f"{n} frames, frames/s mafrg (naive): " + "; ".join(
+            f"{name} {fast:.1f}" + (f" ({slow:.1f})" if slow == slow else "") for name, fast, slow in rows)
+            + f"; storage {per_frame['au'] / 1e3:.1f} kB/frame AU float16, all five streams {total16:.1f} GB for "
+            f"{a.train_clips} training person-clips")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ import statistics
 import time
 
 import torch
-from timing import allocator_option, apply_allocator, best_time, flops
+from mafrg import bench_results
+from mafrg.flops import flops
+from timing import allocator_option, apply_allocator, best_time
 
 
 def main() -> None:
@@ -43,12 +45,18 @@ def main() -> None:
     ap.add_argument("--override", type=json.loads, default={},
                     help='settings over the preset, as in config.yaml: \'{"ddim": {"num_res_blocks": 1}}\'')
     allocator_option(ap)
+    bench_results.add_option(ap)
     a = ap.parse_args()
     memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
-    if a.method == "ReactDiffK":
-        return bench_reactdiffk(a, memory)
+    cells = bench_reactdiffk(a, memory) if a.method == "ReactDiffK" else bench_reactdiff(a, memory)
+    if a.record:
+        bench_results.record("generate_bench.py", f"{a.method} {a.preset}, T = {a.frames}, reactions/s best (median) "
+                             "offline / online: " + "; ".join(cells))
 
+
+def bench_reactdiff(a, memory: str) -> list[str]:
+    cells = []
     from mafrg.methods.reactdiff.config import reactdiff_config
     from mafrg.methods.reactdiff.diffusion import LatentDiffusion
     from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS
@@ -79,6 +87,8 @@ def main() -> None:
 
             off, on, best = rates(a, rows, sample)
             print(f"{rows:>5}{steps:>6}{off:>26}{on:>26}{1 / best:>21.4f}")
+            cells.append(f"{rows} rows, {steps} steps: {off} / {on}")
+    return cells
 
 
 def rates(a, rows: int, sample) -> tuple[str, str, float]:
@@ -107,7 +117,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best_time(lambda: x @ y, repeats) / 1e9
 
 
-def bench_reactdiffk(a, memory: str) -> None:
+def bench_reactdiffk(a, memory: str) -> list[str]:
     import numpy as np
 
     from mafrg.methods import get
@@ -118,6 +128,7 @@ def bench_reactdiffk(a, memory: str) -> None:
     cfg = resolve(get("ReactDiffK"), {"preset": a.preset, **a.override}).config
     torch.manual_seed(0)
     model = ReactDiffK(cfg).eval()
+    cells = []
     rng = np.random.default_rng(0)
     spk = [{s: rng.normal(size=(a.frames, MODALITIES[s])).astype(np.float32) for s in modalities(cfg)}
            for _ in range(a.clips)]
@@ -133,6 +144,8 @@ def bench_reactdiffk(a, memory: str) -> None:
                 off, on, best = rates(a, rows, lambda i, j, online: react(model, spk[i:j], a.n, online, steps,
                                                                           scale, list(range(i, j))))
                 print(f"{rows:>5}{steps:>6}{scale:>10.2f}{off:>26}{on:>26}{1 / best:>21.4f}")
+                cells.append(f"{rows} rows, {steps} steps, guidance {scale:g}: {off} / {on}")
+    return cells
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mafrg import bench_results
+
 
 
 def make_data(rows: int, n_pred: int, frames: int, neighbours: int, kind: str, seed: int):
@@ -80,9 +81,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ref-rows", type=int, default=2, help="rows the reference FRDist/FRCorr is timed on")
     ap.add_argument("--seed", type=int, default=0)
+    bench_results.add_option(ap)
     a = ap.parse_args()
 
-    import reference_metrics as ref
+    from mafrg.metrics import reference as ref
     from mafrg.metrics import core
     from mafrg.metrics.engine import _by_rows, evaluate
 
@@ -165,6 +167,12 @@ def main() -> None:
     print(f"engine peak RSS (a {rss_rows}-row shard, predictions memory-mapped, chunks of 32 rows): {job_peak:.0f} MB, "
           f"of which {base:.0f} MB were this script's in-memory data (predictions {pred.nbytes / 2**20:.0f} MB as "
           "float32, listener/speaker, neighbours) before the evaluation started")
+    if a.record:
+        per = ", ".join(f"{k} {eng[k]:.1f} s ({ref_t[k] / eng[k]:.0f}x)" for k in eng)
+        bench_results.record("metrics_bench.py", f"all metrics {t_total:.1f} s against the reference's {tot_ref:,.0f} s "
+                             f"(extrapolated): {tot_ref / t_total:.0f}x; {per}; FRDist {kernel} kernel computed "
+                             f"{st[1] / cells:.1%} of the cost-matrix cells; a {rss_rows}-row job's peak RSS "
+                             f"{job_peak:.0f} MB")
 
 
 if __name__ == "__main__":

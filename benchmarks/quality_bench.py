@@ -14,14 +14,13 @@ offline and online variants against B_Random, B_MeanSeq and B_MeanFr:
     FRDist:  mean + std  <  baseline - its std      (lower is better)
     FRDiv  > 0
 
-where std is the standard deviation over training seeds (0 with one seed). Prints the table the README quotes
-and exits 1 when a check fails.
+where std is the standard deviation over training seeds (0 with one seed): :func:`mafrg.quality.check`. Prints
+the table and exits 1 when a check fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -29,62 +28,10 @@ from pathlib import Path
 
 import yaml
 
+from mafrg import bench_results
+from mafrg.quality import BASELINES, TRAINED, check
+
 REPO = Path(__file__).resolve().parents[1]
-BASELINES = ("B_Random", "B_MeanSeq", "B_MeanFr")
-TRAINED = ("ReactDiff", "EfficientListener", "ReactDiffK")
-METHODS = tuple(f"{m}_{v}" for m in TRAINED for v in ("offline", "online"))
-
-
-def _rows(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, newline="") as f:
-        return {r["method"]: r for r in csv.DictReader(f)}
-
-
-def _val(row: dict[str, str], key: str) -> tuple[float, float]:
-    mean = float(row[key])
-    std = row.get(f"{key}_std") or ""
-    return mean, float(std) if std else 0.0
-
-
-def check(report: Path, methods: tuple[str, ...] = METHODS) -> tuple[list[str], list[str]]:
-    """Table lines and failed checks (of the run labels ``methods``) from the report's per-split CSVs."""
-    lines, failed = [], []
-    lines.append("| split | method | seeds | FRCorr ↑ | FRDist ↓ | FRDiv ↑ |")
-    lines.append("|---|---|---:|---:|---:|---:|")
-    splits = sorted(p.stem for p in report.glob("*.csv") if "_" not in p.stem)
-    if not splits:
-        failed.append(f"no split tables in {report}")
-    for split in splits:
-        rows = _rows(report / f"{split}.csv")
-        for name in (*BASELINES, *methods):
-            if name not in rows:
-                failed.append(f"{split}: {name} missing from {report / (split + '.csv')}")
-                continue
-            r = rows[name]
-            cells = []
-            for key, fmt in (("FRCorr", "{:.4f}"), ("FRDist", "{:.2f}"), ("FRDiv", "{:.4f}")):
-                m, s = _val(r, key)
-                cells.append(fmt.format(m) + (f" ± {fmt.format(s)}" if s else ""))
-            lines.append(f"| {split} | {name} | {r['seeds']} | " + " | ".join(cells) + " |")
-        for name in methods:
-            if name not in rows:
-                continue
-            corr, dist, div = (_val(rows[name], k) for k in ("FRCorr", "FRDist", "FRDiv"))
-            if div[0] <= 0:
-                failed.append(f"{split}: {name} FRDiv {div[0]:.4f} is not > 0")
-            for b in BASELINES:
-                if b not in rows:
-                    continue
-                bc, bd = _val(rows[b], "FRCorr"), _val(rows[b], "FRDist")
-                if not corr[0] - corr[1] > bc[0] + bc[1]:
-                    failed.append(f"{split}: {name} FRCorr {corr[0]:.4f} ± {corr[1]:.4f} does not beat {b} "
-                                  f"{bc[0]:.4f} ± {bc[1]:.4f}")
-                if not dist[0] + dist[1] < bd[0] - bd[1]:
-                    failed.append(f"{split}: {name} FRDist {dist[0]:.2f} ± {dist[1]:.2f} does not beat {b} "
-                                  f"{bd[0]:.2f} ± {bd[1]:.2f}")
-    return lines, failed
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3, help="training seeds of each method (methods.<M>.seeds)")
@@ -92,6 +39,7 @@ def main() -> None:
     ap.add_argument("--directory", default=str(REPO), help="Snakemake working directory (default: this checkout)")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--check-only", action="store_true", help="do not run the workflow; check the existing report")
+    bench_results.add_option(ap)
     a = ap.parse_args()
 
     work = Path(a.directory).resolve()
@@ -107,6 +55,11 @@ def main() -> None:
     labels = tuple(f"{m}_{v}" for m in a.methods for v in ("offline", "online"))
     lines, failed = check(work / cfg["results"] / "report", labels)
     print("\n".join(lines))
+    if a.record:
+        cells = [ln.strip("| ").split(" | ") for ln in lines[2:]]
+        bench_results.record("quality_bench.py", ("FAILED: " + "; ".join(failed) + ". " if failed else "passes. ")
+                             + "split method (seeds): FRCorr, FRDist, FRDiv: "
+                             + "; ".join(f"{c[0]} {c[1]} ({c[2]}): {c[3]}, {c[4]}, {c[5]}" for c in cells))
     if failed:
         print("\nFAILED:\n  " + "\n  ".join(failed))
         sys.exit(1)

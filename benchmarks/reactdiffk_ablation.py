@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mafrg import bench_results
+
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "ReactDiffK"
 
@@ -38,7 +40,7 @@ def merge(a: dict, b: dict) -> dict:
 
 
 # The demo preset as it was until 2026-12-05: no input gain, sampling down to sigma 0.5, the priors on the 10 %
-# least-noised draws. The runs named without "gain" start from it (the README's tables before the input gain).
+# least-noised draws. The runs named without "gain" start from it (the no-gain rows of docs/methods/reactdiffk.md).
 BEFORE_GAIN: dict[str, Any] = {"net": {"input_gain": False}, "edm": {"sigma_min": 0.5}, "priors": {"fraction": 0.1}}
 _OLD_RUNS: dict[str, dict[str, Any]] = {
     "none": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
@@ -53,7 +55,7 @@ _OLD_RUNS: dict[str, dict[str, Any]] = {
     "none-e100": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}, "train": {"epochs": 100}},
     "both-f0.5-e100": {"priors": {"fraction": 0.5}, "train": {"epochs": 100}},
 }
-# Training-time ablations, each the demo preset plus these overrides (the ones the README's tables name).
+# Training-time ablations, each the demo preset plus these overrides (the ones docs/methods/reactdiffk.md names).
 RUNS: dict[str, dict[str, Any]] = {
     **{name: merge(BEFORE_GAIN, over) for name, over in _OLD_RUNS.items()},
     # The current demo (input gain, priors on 50 %, sigma_min 1.0) and its ablations.
@@ -168,7 +170,7 @@ JITTER = ("Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU
 
 def check_lower(work: Path, control: str, run: str, label: str, seeds: list[int], splits: list[str],
                 variants: list[str]) -> tuple[list[str], bool]:
-    """The README's claim about the priors, checked pair by pair: the same seed, split and variant share their
+    """The claim of docs/methods/reactdiffk.md about the priors, checked pair by pair: the same seed, split and variant share their
     training seed and generation noise, so ``run`` must be below ``control`` in each pair, for each measure."""
     pairs = []
     for s in seeds:
@@ -200,6 +202,7 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--check-lower", nargs=2, metavar=("CONTROL", "RUN"),
                     help="exit 1 unless RUN's jitter and ExclAU are below CONTROL's in every (seed, split, variant)")
+    bench_results.add_option(ap)
     a = ap.parse_args()
     results = Path(a.results)
     work = Path(a.work or results / "ablation" / "reactdiffk")
@@ -215,10 +218,16 @@ def main() -> None:
             for msg in pool.map(one, jobs):
                 print(msg, flush=True)
     labels = [(run, jobs[0].label) for run in a.runs]
-    print("\n".join(table(work, labels, a.seeds, a.splits, a.variants)))
+    rows = table(work, labels, a.seeds, a.splits, a.variants)
+    print("\n".join(rows))
+    ok, lines = True, []
     if a.check_lower:
         lines, ok = check_lower(work, *a.check_lower, jobs[0].label, a.seeds, a.splits, a.variants)
         print("\n".join(lines))
+    if a.record:
+        bench_results.record("reactdiffk_ablation.py", " ".join(r.strip() for r in rows[2:]) + (
+            " " + ("passes: " if ok else "FAILS: ") + "; ".join(lines) if lines else ""))
+    if a.check_lower:
         raise SystemExit(0 if ok else 1)
 
 

@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the best wall time of a call, its FLOPs, and the allocator setting that
-``mafrg`` runs with."""
+"""What the benchmark scripts share: the best wall time of a call and the allocator setting that ``mafrg`` runs
+with (FLOP counts: :mod:`mafrg.flops`)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,6 @@ def best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
-
-
-def flops(fn) -> float:
-    """FLOPs of one call of ``fn`` (``torch.utils.flop_counter``: matrix products, convolutions, attention;
-    2 per multiply-add)."""
-    return flop_breakdown(fn)[0]
-
-
-def flop_breakdown(fn) -> tuple[float, dict[str, float]]:
-    """FLOPs of one call of ``fn`` and their split over the top-level modules it calls (by class name, as the
-    flop counter names them; work outside any module, such as an MFCC's DCT, only counts in the total)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as fc:
-        fn()
-    counts = fc.get_flop_counts()
-    parts = {k: float(sum(v.values())) for k, v in counts.items() if k != "Global" and "." not in k}
-    return float(fc.get_total_flops()), parts
 
 
 def allocator_option(ap) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_metrics
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper modules (method_helpers, workflow_helpers, ...)
 
 
 @pytest.fixture(scope="session")

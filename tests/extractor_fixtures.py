@@ -1,5 +1,5 @@
 """The shared extractor fixtures (../shared/data/extractors): weights rebuilt by their stated fill rule, the
-stated input, and each network's official checkpoint formats written from them.
+stated input, and each network's official weights formats written from them.
 
 Only data lives in that folder (key manifests, reference outputs, the non-float "as built" buffers). The rule
 ("qhash-v1") and the input formula are written out in its README; this module implements both, so that tests

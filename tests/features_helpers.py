@@ -1,4 +1,4 @@
-"""Small real checkpoints that tests build and save, to exercise the real loading code."""
+"""Small real weight files that tests build and save, to exercise the real loading code."""
 
 from __future__ import annotations
 

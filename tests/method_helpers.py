@@ -35,7 +35,7 @@ def build_results(dataset: Path, out: Path) -> Paths:
     from mafrg.data.assemble import assemble_split
     from mafrg.data.layout import referenced_clips
     from mafrg.features.config import FeatureConfig
-    from mafrg.features.extract import extract_shard
+    from mafrg.features.extract import extract_clip
     from mafrg.features.manifest import build_manifest
 
     paths = Paths(results=str(out), root=str(dataset))
@@ -44,8 +44,8 @@ def build_results(dataset: Path, out: Path) -> Paths:
     for split in ("train", "val"):
         shards = []
         for rel in referenced_clips(dataset, split):
-            p = paths.feature_shard(split, rel)
-            extract_shard(dataset, split, rel, p, fcfg, dcfg, progress=False)
+            p = paths.feature_file(split, rel)
+            extract_clip(dataset, split, rel, p, fcfg, dcfg, progress=False)
             shards.append(p)
         build_manifest(split, shards, paths.features_manifest(split))
         assemble_split(dataset, split, dcfg, mirrored=split != "train").save(paths.split_data(split))
@@ -58,12 +58,12 @@ def copy_results(paths: Paths, dest: Path) -> Paths:
     return Paths(results=str(dest), root=paths.root)
 
 
-def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0) -> None:
+def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0, code: str = "") -> None:
     from mafrg import methods
     from mafrg.methods.run import train_stage
 
     for st in methods.get(name).stages:
-        train_stage(paths, name, block, st.name, seed, threads=1, progress=False)
+        train_stage(paths, name, block, st.name, seed, threads=1, progress=False, code=code)
 
 
 def train_cmd(paths: Paths, method: str, stage: str, block: dict, seed: int = 0) -> list[str]:

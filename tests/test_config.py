@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO
 from mafrg.config import ConfigError, SynthConfig, from_dict, validate_config
-from mafrg.workflow import compose_schema
+from mafrg.plan import compose_schema
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA = compose_schema(SCHEMA_FILE)  # the static schema plus every registered method's block schema

@@ -38,27 +38,6 @@ def test_torch_is_pinned_and_never_requested_unpinned():
                 assert "torch==2.13.0" in code, (f, line)
 
 
-def test_code_hash_follows_module_sources(tmp_path, monkeypatch):
-    from mafrg import provenance
-
-    pkg = tmp_path / "pkg"
-    (pkg / "metrics").mkdir(parents=True)
-    (pkg / "metrics" / "a.py").write_text("x = 1\n")
-    (pkg / "report.py").write_text("y = 1\n")
-    monkeypatch.setattr(provenance, "PACKAGE_ROOT", pkg)
-    before = provenance.code_hash(["metrics"])
-    (pkg / "report.py").write_text("y = 2\n")
-    assert provenance.code_hash(["metrics"]) == before  # unrelated module: no rerun
-    (pkg / "metrics" / "a.py").write_text("x = 2\n")
-    assert provenance.code_hash(["metrics"]) != before
-    # a module entry covers its .py only; data it reads is named by its path (the ExclAU pairs: priors.json)
-    (pkg / "pairs.py").write_text("z = 1\n")
-    (pkg / "pairs.json").write_text("[1]\n")
-    mod_only, with_data = provenance.code_hash(["pairs"]), provenance.code_hash(["pairs", "pairs.json"])
-    (pkg / "pairs.json").write_text("[2]\n")
-    assert provenance.code_hash(["pairs"]) == mod_only and provenance.code_hash(["pairs", "pairs.json"]) != with_data
-
-
 def test_every_rule_has_log_resources_threads_and_conda():
     import re
 

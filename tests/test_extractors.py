@@ -1,4 +1,4 @@
-"""The published face feature extractors: every distributed checkpoint format loads, and the features equal the
+"""The published face feature extractors: every distributed weights format loads, and the features equal the
 reference outputs of the authors' own classes (../shared/data/extractors, weights rebuilt by its fill rule)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 import extractor_fixtures as fx
 from mafrg import extractors
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 pytestmark = pytest.mark.skipif(not fx.available(), reason="../shared/data/extractors is not present")
 REL = 1e-5  # max |mafrg - reference| / max |reference|
@@ -67,7 +67,7 @@ def test_elim_set_problems_are_named(elim_files, tmp_path):
         extractors.load("va", [str(elim_files["encoder"]), str(fx.save(bad, tmp_path / "reg.t7"))])
 
 
-def test_megraphau_resnet50_checkpoint_as_the_authors_save_it(tmp_path):
+def test_megraphau_resnet50_weights_as_the_authors_save_it(tmp_path):
     sd = fx.state_dict("megraphau_r50")
     ref = fx.reference("megraphau_r50")["feat"]
     opt = {"state": {}, "param_groups": [{"lr": 1e-4, "params": list(range(4))}]}
@@ -129,7 +129,7 @@ def test_hsemotion_pickled_model_and_state_dicts(tmp_path):
 def test_a_pickle_never_runs_code_from_the_file(tmp_path):
     marker = tmp_path / "PWNED"
     path = fx.save_malicious_pickle(tmp_path / "model.pth", marker)
-    with pytest.raises(WeightsError, match=r"model\.pth: not a readable PyTorch checkpoint: .*posix\.system whose "
+    with pytest.raises(WeightsError, match=r"model\.pth: not a readable PyTorch weights file: .*posix\.system whose "
                                            r"module posix is blocked"):
         extractors.load("au", str(path))
     assert not marker.exists()
@@ -154,10 +154,10 @@ def test_facetorch_style_torchscript_predictors_give_their_features_not_their_ou
         extractors.load("va", [str(files["va"]), str(files["au"])])
 
 
-def test_unrecognised_checkpoints_say_what_was_found_and_what_is_expected(tmp_path):
+def test_unrecognised_weight_files_say_what_was_found_and_what_is_expected(tmp_path):
     junk = tmp_path / "junk.pth"
-    junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(WeightsError, match=r"junk.pth: not a readable PyTorch checkpoint"):
+    junk.write_bytes(b"not a weights file at all")
+    with pytest.raises(WeightsError, match=r"junk.pth: not a readable PyTorch weights file"):
         extractors.load("au", str(junk))
     meta = fx.save({"epoch": 3, "lr": 0.1}, tmp_path / "meta.pth")
     with pytest.raises(WeightsError, match=r"no state dict found: the file holds a dict with keys 'epoch', 'lr'"):
@@ -173,7 +173,7 @@ def test_unrecognised_checkpoints_say_what_was_found_and_what_is_expected(tmp_pa
     with pytest.raises(WeightsError, match=r"does not fit ME-GraphAU with a resnet50 backbone: missing "
                                            r"backbone.layer4.2.bn3.running_var"):
         extractors.load("au", str(fx.save(sd, tmp_path / "missing.pth")))
-    with pytest.raises(WeightsError, match=r"features.au.checkpoint: 2 files given; the au stream takes one"):
+    with pytest.raises(WeightsError, match=r"features.au.weights: 2 files given; the au stream takes one"):
         extractors.load("au", [str(other), str(meta)])
 
 
@@ -191,8 +191,8 @@ def test_preprocessing_and_pooling_are_per_stream_settings():
     assert all(base.stream_settings("va", 25)[k] == v for k, v in want.items())
     # pooling changes a real network's feature, not an untrained stand-in's
     assert FeatureConfig.from_dict({"fe": {"pool": "avg"}}).stream_hash("fe", 25) == base.stream_hash("fe", 25)
-    real = FeatureConfig.from_dict({"fe": {"checkpoint": "x.pt"}})
-    assert FeatureConfig.from_dict({"fe": {"checkpoint": "x.pt", "pool": "avg"}}).stream_hash("fe", 25) != \
+    real = FeatureConfig.from_dict({"fe": {"weights": "x.pt"}})
+    assert FeatureConfig.from_dict({"fe": {"weights": "x.pt", "pool": "avg"}}).stream_hash("fe", 25) != \
         real.stream_hash("fe", 25)
 
 
@@ -216,19 +216,19 @@ def test_reactdiff_preprocessing_keeps_the_values_of_the_single_normalisation_it
 
 
 def test_extractors_check_command(elim_files, capsys):
-    from mafrg.cli import main
+    from mafrg.cli.main import main
 
-    assert main(["extractors", "check", "--stream", "va", "--checkpoint", str(elim_files["encoder"].parent),
+    assert main(["extractors", "check", "--stream", "va", "--weights", str(elim_files["encoder"].parent),
                  "--json", "--batch", "2", "--threads", "1"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["output_dim"] == 64 and rep["params"] == 2469696 + 2376128 + 88322
     assert rep["format"].startswith("ELIM encoder + regressor + header") and 0 < rep["seconds_per_frame"] < 5
-    assert main(["extractors", "check", "--stream", "au", "--checkpoint", str(elim_files["encoder"])]) == 2
+    assert main(["extractors", "check", "--stream", "au", "--weights", str(elim_files["encoder"])]) == 2
     assert "not an ME-GraphAU network" in capsys.readouterr().err
 
 
 def test_benchmark_architectures_are_the_published_ones():
-    """extract_bench times networks built from the size tables, not from a checkpoint: they must be the same."""
+    """extract_bench times networks built from the size tables, not from a weights file: they must be the same."""
     from mafrg.backbones import efficientnet, swin
 
     assert efficientnet.template_spec("b2") == efficientnet.spec_from_state_dict(fx.state_dict("hsemotion_enet_b2_8"))
@@ -237,7 +237,7 @@ def test_benchmark_architectures_are_the_published_ones():
     assert swin.spec_from_state_dict(keys) == swin.SIZES["swin_base"]
 
 
-def test_a_swin_checkpoint_for_another_input_size_is_refused(tmp_path):
+def test_a_swin_weights_for_another_input_size_is_refused(tmp_path):
     from mafrg.backbones.swin import SwinSpec, SwinTransformer
     from mafrg.extractors.megraphau import LinearBlock
 
@@ -266,6 +266,6 @@ def test_features_on_a_gpu_agree_with_the_reference(tmp_path):
                     "hsemotion_enet_b2_8", "feat_max_224")}
     for stream, (ck, ref, key) in cases.items():
         dim = fx.reference(ref)[key].shape[1]
-        net, _ = load_visual(stream, FeatureConfig.from_dict({"device": "cuda", stream: {"checkpoint": ck, "dim": dim}}))
+        net, _ = load_visual(stream, FeatureConfig.from_dict({"device": "cuda", stream: {"weights": ck, "dim": dim}}))
         got = run_visual(net, fx.input_batch(), "cuda")
         assert fx.close(got, fx.reference(ref)[key]) <= REL, stream

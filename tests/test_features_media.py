@@ -11,7 +11,8 @@ from features_helpers import save_tiny_wav2vec2
 from mafrg.data.readers import DataError
 from mafrg.features.audio import align_audio, load_audio, mfcc_per_frame
 from mafrg.features.video import face_box, grid_indices, iter_frame_batches, plan_grid, preprocess
-from mafrg.features.wav2vec import WeightsError, load_wav2vec2, wav2vec2_per_frame
+from mafrg.extractors.errors import WeightsError
+from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
 
 needs_real = pytest.mark.skipif(not SHARED_REAL.exists(), reason="shared real media not present")
 

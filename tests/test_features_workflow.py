@@ -40,9 +40,9 @@ def _add_session(root, src_session, new_session):
     (root / "val.csv").write_text("\n".join(lines) + "\n")
 
 
-def _shard_log(work, shard):
-    """(<site>/<session>/<person>/<clip>, the log of the session job that wrote the val shard)."""
-    rel = shard.relative_to(work / "results/features/val").with_suffix("")
+def _feature_file_log(work, path):
+    """(<site>/<session>/<person>/<clip>, the log of the session job that wrote the val feature file)."""
+    rel = path.relative_to(work / "results/features/val").with_suffix("")
     return rel, (work / "results/logs/features/val" / rel.parent.parent).with_suffix(".log").read_text()
 
 
@@ -60,8 +60,8 @@ def test_incremental_feature_extraction(tmp_path):
     # the val features and ReactDiff's training (generation and evaluation play no part here)
     res = snakemake(work, target, "results/models/ReactDiff/seed0/ddim.pt", "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
-    shards = sorted((work / "results/features/val").rglob("*.parquet"))
-    assert len(shards) == 2
+    files = sorted((work / "results/features/val").rglob("*.parquet"))
+    assert len(files) == 2
 
     # A new val session: only its two clips are extracted, and nothing is retrained (training depends on the
     # frozen training manifest only). (A dry run lists every val extraction: they wait for the re-validation,
@@ -69,22 +69,22 @@ def test_incremental_feature_extraction(tmp_path):
     _add_session(root, "session001", "session009")
     jobs = planned_jobs((r := snakemake(work, "-n", "--cores", "1")).stdout + r.stderr)
     assert "train" not in jobs, jobs
-    old = {p: p.stat().st_mtime_ns for p in shards}
+    old = {p: p.stat().st_mtime_ns for p in files}
     # One of the new videos is truncated: the split's validation fails naming it, before any extraction of the
-    # new session starts (extraction waits for validation), and the existing shards are left alone.
+    # new session starts (extraction waits for validation), and the existing feature files are left alone.
     bad = root / "val/Video_files/Synth/session009/P1/1.mp4"
     good_copy = bad.read_bytes()
     bad.write_bytes(good_copy[: len(good_copy) // 4])
     res = snakemake(work, target, "--cores", "2", "--keep-going")
     assert res.returncode != 0
-    assert {p: p.stat().st_mtime_ns for p in shards} == old  # the existing shards were not touched
+    assert {p: p.stat().st_mtime_ns for p in files} == old  # the existing feature files were not touched
     assert not (work / "results/features/val/Synth/session009").exists()
     log = (work / "results/logs/validate_val.log").read_text()
     assert f"{bad}: video cannot be decoded" in log and "dataset validation failed: 1 problem(s)" in log
     bad.write_bytes(good_copy)
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert {p: p.stat().st_mtime_ns for p in shards} == old
+    assert {p: p.stat().st_mtime_ns for p in files} == old
     assert (res.stdout + res.stderr).count("rule extract_features:") == 1  # the new session's job only
     au_before = {p: load_clip(p, ["au"], dtype=None)["au"] for p in (work / "results/features/val").rglob("*.parquet")}
 
@@ -99,12 +99,12 @@ def test_incremental_feature_extraction(tmp_path):
     for p, au in au_before.items():
         clip = load_clip(p, ["va", "au"], dtype=None)
         assert clip["va"].shape[1] == 32 and (clip["au"] == au).all()
-        rel, log = _shard_log(work, p)
+        rel, log = _feature_file_log(work, p)
         assert f"{rel}: 61 frames; computing ['va']; reusing ['au', 'fe', 'mfcc', 'wav2vec2']" in log, log[-500:]
 
 
 @pytest.mark.slow
-def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
+def test_published_weight_formats_run_the_extraction_end_to_end(tmp_path):
     """ELIM's three .t7 files (as a folder), an ME-GraphAU ResNet-50 .pth saved from DataParallel and
     HSEmotion's whole pickled model, at the published sizes (weights by the fixtures' fill rule), through the
     workflow; then a changed FE preprocessing recomputes that stream only."""
@@ -113,7 +113,7 @@ def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
 
     import extractor_fixtures as fx
     from mafrg import extractors
-    from mafrg.features.shard import read_meta
+    from mafrg.features.parquet import read_meta
     from mafrg.features.video import iter_frame_batches, plan_grid, preprocess
     from mafrg.synth.generator import generate
 
@@ -132,26 +132,26 @@ def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
     fx.save_pickled_timm_model(fx.state_dict("hsemotion_enet_b2_8"), w / "enet_b2_8.pt")
     cfg = _config(root)
     cfg["dataset"]["clip_length"] = 30
-    cfg["features"] = {"threads": 1, "va": {"checkpoint": str(w / "elim")},
-                       "au": {"checkpoint": str(w / "OpenGprahAU-ResNet50_first_stage.pth"), "batch_size": 8},
-                       "fe": {"checkpoint": str(w / "enet_b2_8.pt")}}
+    cfg["features"] = {"threads": 1, "va": {"weights": str(w / "elim")},
+                       "au": {"weights": str(w / "OpenGprahAU-ResNet50_first_stage.pth"), "batch_size": 8},
+                       "fe": {"weights": str(w / "enet_b2_8.pt")}}
     work = tmp_path / "work"
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/features/val.manifest.json"
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
-    shards = sorted((work / "results/features/val").rglob("*.parquet"))
-    assert len(shards) == 2
-    meta = read_meta(shards[0])["streams"]
+    files = sorted((work / "results/features/val").rglob("*.parquet"))
+    assert len(files) == 2
+    meta = read_meta(files[0])["streams"]
     assert meta["va"]["settings"]["format"].startswith("ELIM encoder + regressor + header")
     assert "resnet50 backbone, stage-1 ANFL head (200 keys) left out" in meta["au"]["settings"]["format"]
     assert "whole pickled model (timm.models.efficientnet.EfficientNet)" in meta["fe"]["settings"]["format"]
     assert all(meta[s]["identity"].startswith("sha256:") and not meta[s]["untrained"] for s in ("va", "au", "fe"))
-    clip = load_clip(shards[0], ["va", "au", "fe"], dtype=None)
+    clip = load_clip(files[0], ["va", "au", "fe"], dtype=None)
     assert clip["va"].shape == (31, 64) and clip["au"].shape == (31, 25088) and clip["fe"].shape == (31, 1408)
     # the stored VA features are the network's features of the decoded, preprocessed frames
-    video = read_meta(shards[0])["source"]["video"]
+    video = read_meta(files[0])["source"]["video"]
     frames = np.concatenate([b for _, b in iter_frame_batches(video, plan_grid(video, 25), 64)])
     with torch.inference_mode():
         direct = extractors.load("va", str(w / "elim")).net(preprocess(frames, 256, 224)).numpy()
@@ -161,18 +161,18 @@ def test_published_checkpoint_formats_run_the_extraction_end_to_end(tmp_path):
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(work, target, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
-    for p in shards:
-        rel, log = _shard_log(work, p)
+    for p in files:
+        rel, log = _feature_file_log(work, p)
         assert f"{rel}: 31 frames; computing ['fe']; reusing ['va', 'au', 'mfcc', 'wav2vec2']" in log, log[-500:]
-    fe = read_meta(shards[0])["streams"]["fe"]["settings"]
+    fe = read_meta(files[0])["streams"]["fe"]["settings"]
     assert (fe["preprocess"], fe["resize"], fe["square"], fe["pool"]) == ("native", 260, True, "max")
 
 
 def test_missing_weights_fail_before_any_job(tmp_path):
     cfg = _config(tmp_path / "data")
-    cfg["features"]["fe"] = {"checkpoint": str(tmp_path / "fer.pt")}
+    cfg["features"]["fe"] = {"weights": str(tmp_path / "fer.pt")}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode != 0
     err = res.stdout + res.stderr
-    assert f"features.fe.checkpoint: {tmp_path / 'fer.pt'} not found (fe stream). Put HSEmotion's enet_b2_8.pt" in err
+    assert f"features.fe.weights: {tmp_path / 'fer.pt'} not found (fe stream). Put HSEmotion's enet_b2_8.pt" in err

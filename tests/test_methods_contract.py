@@ -148,7 +148,7 @@ def test_a_training_stage_runs_with_its_own_settings_only():
     import yaml
     from workflow_helpers import REPO
     from mafrg.methods.contract import to_jsonable
-    from mafrg.workflow import Workflow
+    from mafrg.plan import Plan
 
     rd = methods.get("ReactDiff")
     base = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -156,7 +156,7 @@ def test_a_training_stage_runs_with_its_own_settings_only():
     def blocks(block):
         cfg = copy.deepcopy(base)
         cfg["methods"] = {"ReactDiff": block}
-        wf = Workflow.load(cfg, REPO / "workflow" / "schemas" / "config.schema.yaml")
+        wf = Plan.load(cfg, REPO / "workflow" / "schemas" / "config.schema.yaml")
         return {s.name: json.loads(wf.stage_block_json("ReactDiff", s.name)) for s in rd.stages}
 
     demo = blocks({"preset": "demo"})

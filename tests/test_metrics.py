@@ -1,4 +1,4 @@
-"""The metric engine against the literal reference implementation (tests/reference_metrics.py)."""
+"""The metric engine against the literal reference implementation (mafrg.metrics.reference)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 from tslearn.metrics import dtw as tslearn_dtw
 
-import reference_metrics as ref
+from mafrg.metrics import reference as ref
 from mafrg.metrics import core
 from mafrg.metrics.dtw import dtw_tslearn_equivalent
 from mafrg.metrics.engine import MetricInputError, evaluate

@@ -48,7 +48,7 @@ def _params(module: torch.nn.Module) -> int:
 
 def test_demo_unet_is_the_small_one_the_readme_measures():
     """The demo's noise predictor: 16 channels, one level, no per-level residual blocks (the middle block's two
-    residual blocks and attention, one up block): the README's 21,257 parameters, chosen by a 3-seed comparison."""
+    residual blocks and attention, one up block): the 21,257 parameters of docs/methods/reactdiff.md, chosen by a 3-seed comparison."""
     d = reactdiff_config({"preset": "demo"}).ddim
     assert (d.model_channels, d.channel_mult, d.num_res_blocks, d.attention_levels) == (16, (1,), 0, ())
     unet = LatentDiffusion(reactdiff_config({"preset": "demo"}).mmt, d).unet
@@ -80,13 +80,13 @@ def test_paper_preset_is_the_paper():
         assert diff.unet(x, torch.zeros(n // 50, dtype=torch.long), cond[0]).shape == (n // 50, 50, 128)
         tdmm, emo = mmt.decoder(z)
         assert tdmm.shape == (1, n, 58) and emo.shape == (1, n, 25)
-    # the sizes the README prints (millions of parameters)
+    # the sizes docs/methods/reactdiff.md prints (millions of parameters)
     sizes = {"encoder": _params(mmt.encoder), "decoder": _params(mmt.decoder), "z_bc": _params(diff.constraint),
              "unet": _params(diff.unet)}
     assert {k: round(v / 1e6, 1) for k, v in sizes.items()} == PAPER_PARAMS_M
 
 
-# Parameter counts of the paper preset in millions, as the README lists them.
+# Parameter counts of the paper preset in millions, as docs/methods/reactdiff.md lists them.
 PAPER_PARAMS_M = {"encoder": 120.7, "decoder": 0.3, "z_bc": 6.6, "unet": 404.3}
 
 

@@ -263,20 +263,16 @@ def test_a_code_change_trains_again_instead_of_resuming_the_finished_state(resul
     the checkpoint must then not be "resumed" (which wrote the old weights again). The same code resumes it."""
     import logging
 
-    from mafrg.methods import run
-
     tree = copy_results(results, tmp_path / "tree")
     state = Path(tree.train_state("ReactDiffK", 0, "edm")) / "last.pt"
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(run, "method_code_hash", lambda m: "code-a")
-    train_all(tree, "ReactDiffK", TINY, seed=0)
+    train_all(tree, "ReactDiffK", TINY, seed=0, code="code-a")
     identity_a = checkpoint.load(state, kind="train_state")[1]["identity"]
     caplog.clear()
-    train_all(tree, "ReactDiffK", TINY, seed=0)  # same code: the finished state is found, nothing retrains
+    train_all(tree, "ReactDiffK", TINY, seed=0, code="code-a")  # same code: the finished state is found, nothing retrains
     assert "resuming from" in caplog.text and "training from the start" not in caplog.text
     caplog.clear()
-    monkeypatch.setattr(run, "method_code_hash", lambda m: "code-b")
-    train_all(tree, "ReactDiffK", TINY, seed=0)
+    train_all(tree, "ReactDiffK", TINY, seed=0, code="code-b")
     assert "made with other code, settings or data; training from the start" in caplog.text
     assert "resuming from" not in caplog.text
     assert checkpoint.load(state, kind="train_state")[1]["identity"] != identity_a  # the state is code-b's now
@@ -304,7 +300,7 @@ def test_checkpoint_errors_name_the_file(results, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["sde-dpmsolver++", "dpmsolver++"])
 def test_sampling_ends_with_the_denoised_estimate_at_sigma_min(algorithm):
-    """What the demo's sigma_min (1.0) relies on (README "ReactDiff-K on the demo"): the Karras schedule ends at
+    """What the demo's sigma_min (1.0) relies on (docs/methods/reactdiffk.md): the Karras schedule ends at
     sigma_min and the last step returns D(x; sigma_min) exactly, no noise added after it (SDE included), so
     sigma_min is where sampling stops denoising."""
     from dataclasses import replace
@@ -344,7 +340,7 @@ def test_sampler_settings_come_from_the_run_not_the_checkpoint(results, tmp_path
 
 
 def test_parameter_counts_quoted_in_the_readme():
-    """README: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 1.08 M."""
+    """docs/methods/reactdiffk.md: `paper` 43.57 M (residual blocks 19.84 M, cross-attention 22.70 M), `demo` 1.08 M."""
     from mafrg.methods.reactdiffk.config import demo, paper
 
     def counts(cfg):

@@ -70,7 +70,7 @@ def test_small_workflow_through_the_slurm_profile(cluster, tmp_path):
     logs = tmp_path / ".snakemake" / "slurm_logs"
     ran = {p.name for p in logs.iterdir()}
     for rule in ("synth_dataset", "validate_split", "assemble_split", "extract_features", "features_manifest",
-                 "neighbours", "train", "generate", "evaluate_shard", "aggregate_metrics", "evaluate_3dmm", "report"):
+                 "neighbours", "train", "generate", "evaluate_shard", "aggregate_metrics", "evaluate_split", "report"):
         assert f"rule_{rule}" in ran, (rule, sorted(ran))
     train_jobs = [p.stem for p in (logs / "rule_train").rglob("*.log")]
     assert len(train_jobs) == 2, train_jobs  # ReactDiff's two stages

@@ -57,7 +57,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     r = snakemake(tmp_path, "-n", "--cores", "1")
     assert "ddim.pt: " in r.stderr and "truncated or replaced" in r.stderr and "trained again" in r.stderr, r.stderr[-2000:]
     jobs = planned_jobs(r.stdout + r.stderr)
-    assert jobs == {"train": 1, "generate": 6, "evaluate_shard": 6, "aggregate_metrics": 4, "evaluate_3dmm": 4,
+    assert jobs == {"train": 1, "generate": 6, "evaluate_shard": 6, "aggregate_metrics": 4, "evaluate_split": 4,
                     "report": 1, "all": 1}, jobs
     assert list(ddim.parent.glob("ddim.pt.corrupt-*"))  # kept for inspection, never read again
     # Back to the run's own settings: what was made from the model before it broke stays valid.
@@ -76,8 +76,8 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     changed[0, 0, 0, 15] = 0.5
     np.save(shard, changed)
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1")).stdout + r.stderr)
-    # (evaluate_3dmm: FD and SI are over the whole split's frames)
-    assert jobs == {"evaluate_shard": 1, "aggregate_metrics": 1, "evaluate_3dmm": 1, "report": 1, "all": 1}, jobs
+    # (evaluate_split: FD and SI are over the whole split's frames)
+    assert jobs == {"evaluate_shard": 1, "aggregate_metrics": 1, "evaluate_split": 1, "report": 1, "all": 1}, jobs
     assert "metrics/val/ReactDiff_offline/seed0/r00004-00008.parquet" in r.stdout + r.stderr
     res = snakemake(tmp_path, "--cores", "1")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -90,7 +90,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     cfg = dict(TINY, plugins=["toy_method"], methods=dict(TINY["methods"], B_Mime={}, Toy={"gain": 0.7}))
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1", env=env)).stdout + r.stderr)
-    assert jobs == {"train": 1, "generate": 6, "evaluate_shard": 6, "aggregate_metrics": 4, "evaluate_3dmm": 4,
+    assert jobs == {"train": 1, "generate": 6, "evaluate_shard": 6, "aggregate_metrics": 4, "evaluate_split": 4,
                     "report": 1, "all": 1}, jobs
     res = snakemake(tmp_path, "--cores", "2", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -107,7 +107,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     cfg["methods"]["Toy"] = {"gain": 0.2}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs((r := snakemake(tmp_path, "-n", "--cores", "1", env=env)).stdout + r.stderr)
-    assert jobs == {"train": 1, "generate": 3, "evaluate_shard": 3, "aggregate_metrics": 2, "evaluate_3dmm": 2,
+    assert jobs == {"train": 1, "generate": 3, "evaluate_shard": 3, "aggregate_metrics": 2, "evaluate_split": 2,
                     "report": 1, "all": 1}, jobs
     cfg["methods"]["Toy"] = {"gain": 0.7}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -119,7 +119,7 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = planned_jobs(res.stdout + res.stderr)
-    assert jobs == {"generate": 3, "evaluate_shard": 3, "aggregate_metrics": 2, "evaluate_3dmm": 2, "report": 1,
+    assert jobs == {"generate": 3, "evaluate_shard": 3, "aggregate_metrics": 2, "evaluate_split": 2, "report": 1,
                     "all": 1}, jobs
 
     # A new neighbour quantile re-evaluates every run but regenerates nothing.

@@ -1,5 +1,5 @@
 import sys
 
-from mafrg.cli import main
+from mafrg.cli.main import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ the operating system on ``free``, and trims the heap top above its trim threshol
 and free their reordered inputs and workspace on every call, and a network's activations come and go every layer:
 with a large batch each call then page-faults freshly zeroed memory. The usual fix on CPU is another allocator
 (jemalloc, tcmalloc via ``LD_PRELOAD``); raising glibc's two thresholds at run time (``mallopt``) does the same
-without one. Measured on this project's 2-core machine (README "ReactDiff speed"): a demo U-Net's (2400, 16, 16)
+without one. Measured on this project's 2-core machine (benchmarks/generate_bench.py): a demo U-Net's (2400, 16, 16)
 Conv1d 3.2 -> 0.43 ms per call; ReactDiff demo generation about 1.35x faster (80 reactions per block, 20 DDIM
 steps); ``efficiency_bench.py`` about 1.15x on both sides (ReactDiff's feature extraction 28.6-29.4 -> 24.7-25.4 s);
 small-batch training unchanged (ReactDiff's demo DDIM stage 65-67 s either way).

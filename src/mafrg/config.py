@@ -121,7 +121,7 @@ class GenerationConfig:
 
 @dataclass
 class SubmissionConfig:
-    """What ``snakemake submission`` packs (README "Challenge submissions"); each method's first seed."""
+    """What ``snakemake submission`` packs (docs/submissions.md); each method's first seed."""
 
     methods: list[str] = field(default_factory=list)  # empty: every enabled method with training stages
     split: str = "test"
@@ -154,12 +154,12 @@ class EvalConfig:
 class TrainConfig:
     """Optimiser and schedule of one training stage."""
 
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 1e-4
-    weight_decay: float = 5e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    ema_decay: float = 0.999
+    epochs: int = 100  # passes over the training set
+    batch_size: int = 8  # items per optimiser step
+    lr: float = 1e-4  # AdamW learning rate
+    weight_decay: float = 5e-4  # AdamW weight decay
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    ema_decay: float = 0.999  # decay of the exponential moving average of the weights that is saved (0: none)
     seed: int = 0  # added to the run's seed (methods.<name>.seed + k for the k-th of `seeds` runs)
     val_fraction: float = 0.1  # held out of the *training* split (val/test data never touch training)
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)

@@ -3,12 +3,13 @@ placeholders such as ``"{split}"``) and the CLI finds its inputs with the same f
 disagree about a path.
 
     results/data/{split}.npz                                    assembled split (emotion, 3DMM, row order)
-    results/features/{split}/{rel}.parquet                      feature shard of one (clip, person)
+    results/features/{split}/{rel}.parquet                      feature file of one (clip, person)
     results/features/{split}/{site}/{session}.json              record of the job that extracted a session
     results/models/{method}/seed{seed}/{stage}.pt               a trained stage (+ _losses.csv, _state/)
     results/predictions/{split}/{label}/seed{seed}/{shard}.npy  reactions of one row shard (+ _3dmm.npy, .json)
     results/metrics/{split}/{label}/seed{seed}/{shard}.parquet  per-row metric contributions of that shard
     results/metrics/{split}/{label}/seed{seed}.json             split-level REACT metrics of one run
+    results/metrics/{split}/{label}/seed{seed}.split.json       split metrics (realism, listener, smoothness)
     results/cache/{name}/{split}/...                            re-creatable per-clip inputs of a method
     results/submission/{method}/manifest.json                   a challenge package (snakemake submission)
 """
@@ -40,11 +41,11 @@ class Paths:
     def features_root(self) -> str:
         return f"{self.results}/features"
 
-    def feature_shard(self, split: str, rel: str) -> str:
+    def feature_file(self, split: str, rel: str) -> str:
         return f"{self.results}/features/{split}/{rel}.parquet"
 
     def features_session(self, split: str, session: str) -> str:
-        """The record one extraction job writes after its session's shards (``session``: <site>/<session>)."""
+        """The record one extraction job writes after its session's feature files (``session``: <site>/<session>)."""
         return f"{self.results}/features/{split}/{session}.json"
 
     def features_manifest(self, split: str) -> str:
@@ -81,8 +82,8 @@ class Paths:
     def metrics(self, split: str, label: str, seed: int | str) -> str:
         return f"{self.results}/metrics/{split}/{label}/seed{seed}.json"
 
-    def realism(self, split: str, label: str, seed: int | str) -> str:
-        return f"{self.results}/metrics/{split}/{label}/seed{seed}.realism.json"
+    def split_metrics(self, split: str, label: str, seed: int | str) -> str:
+        return f"{self.results}/metrics/{split}/{label}/seed{seed}.split.json"
 
     # ------------------------------------------------------------------------------------------- report
     def report_dir(self) -> str:
@@ -104,4 +105,5 @@ class Paths:
         return f"{self.results}/logs/{name}.log"
 
     def benchmark(self, name: str) -> str:
+        """Snakemake's ``benchmark:`` file of one job: ``<rule>/<the job's wildcards>``."""
         return f"{self.results}/benchmarks/{name}.tsv"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import mafrg
+from mafrg.codehash import PACKAGE_ROOT, package_hash
 
-PACKAGE_ROOT = Path(mafrg.__file__).resolve().parent
 TRACKED_PACKAGES: tuple[str, ...] = (
     "numpy", "scipy", "pandas", "pyarrow", "numba", "tslearn", "snakemake",
     "opencv-python-headless", "decord", "soundfile", "torch", "transformers", "diffusers",
@@ -40,35 +40,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def code_hash(modules: Iterable[str] | None = None) -> str:
-    """Hash of the source files of the given mafrg sub-modules (all of mafrg when None). An entry ending in
-    ``.json`` is a data file by its path inside the package (``"methods/reactdiffk/priors.json"``): a module
-    entry covers its ``.py`` file only, so data a module reads must be named too.
-
-    Snakemake only notices edits to a rule's own script; rules pass this as a param so that an edit to the
-    mafrg code they call makes them rerun.
-    """
-    h = hashlib.sha256()
-    if modules is None:
-        files = sorted([*PACKAGE_ROOT.rglob("*.py"), *PACKAGE_ROOT.rglob("*.c")])
-    else:
-        files = []
-        for mod in modules:
-            if mod.endswith(".json"):
-                files.append(PACKAGE_ROOT / mod)
-                continue
-            p = PACKAGE_ROOT / mod.replace(".", "/")
-            if p.is_dir():
-                files.extend(sorted([*p.rglob("*.py"), *p.rglob("*.c"), *p.rglob("*.json")]))  # .c: kernels; .json: data
-            else:
-                files.append(p.with_suffix(".py"))
-        files = sorted(set(files))
-    for f in files:
-        h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """git describe of the checkout when there is one, else the package version; plus the source hash."""
@@ -82,7 +53,7 @@ def code_version() -> str:
             desc = out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return f"{desc or 'v' + mafrg.__version__}+src.{code_hash()}"
+    return f"{desc or 'v' + mafrg.__version__}+src.{package_hash()}"
 
 
 @lru_cache(maxsize=1)

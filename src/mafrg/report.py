@@ -22,6 +22,7 @@ from mafrg.provenance import config_hash, file_sha256, provenance
 
 log = logging.getLogger(__name__)
 
+from mafrg import methods
 from mafrg.metrics import table as mt
 
 REACT_GROUPS = mt.groups("react")
@@ -31,23 +32,8 @@ SMOOTHNESS_COLUMNS = mt.names(table="smoothness")
 DECIMALS = mt.decimals()
 
 
-def method_order(labels: list[str]) -> list[str]:
-    """Run labels in registry order (baselines first, each method's variants in order), unknown ones last."""
-    from mafrg import methods
-
-    known = [m.label(v.name) for m in methods.registered() for v in m.variants]
-    return [x for x in known if x in labels] + sorted(x for x in labels if x not in known)
-
-
-def reference_labels() -> set[str]:
-    """Labels of the baselines (drawn as reference lines in charts)."""
-    from mafrg import methods
-
-    return {m.label(v.name) for m in methods.registered() if m.reference for v in m.variants}
-
-
 def _read_runs(paths: list[str], kind: str) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
-    """{split: {label: {seed: json}}} from metric (or realism) JSON files."""
+    """{split: {label: {seed: json}}} from metric (or split-metric) JSON files."""
     out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for p in paths:
         d = json.loads(Path(p).read_text())
@@ -62,9 +48,9 @@ def load_metrics(paths: list[str]) -> dict[str, dict[str, dict[int, dict[str, An
     return _read_runs(paths, "metrics")
 
 
-def load_realism(paths: list[str]) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
-    """{split: {label: {seed: realism-json}}} from files written by ``mafrg evaluate-3dmm``."""
-    return _read_runs(paths, "realism")
+def load_split_metrics(paths: list[str]) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """{split: {label: {seed: split-metrics json}}} from files written by ``mafrg evaluate-split``."""
+    return _read_runs(paths, "split-metrics")
 
 
 def _mean_std(values: list[float | None]) -> tuple[float, float]:
@@ -78,7 +64,7 @@ def _mean_std(values: list[float | None]) -> tuple[float, float]:
 def _rows(runs: dict[str, dict[int, dict[str, Any]]], getter, columns) -> list[dict[str, Any]]:
     """A row per run label: the mean and std over its seeds of ``getter(label, seed, json, column)``."""
     rows = []
-    for label in method_order(list(runs)):
+    for label in methods.label_order(list(runs)):
         row: dict[str, Any] = {"method": label, "seeds": len(runs[label])}
         for c in columns:
             row[c], row[f"{c}_std"] = _mean_std([getter(label, seed, d, c) for seed, d in runs[label].items()])
@@ -92,23 +78,23 @@ def _frame(rows: list[dict[str, Any]], columns) -> pd.DataFrame:
 
 
 def split_table(results: dict[str, dict[int, dict[str, Any]]],
-                realism: dict[str, dict[int, dict[str, Any]]] | None = None) -> pd.DataFrame:
+                split_metrics: dict[str, dict[int, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """One split's REACT table: a row per run label, the mean (and std) over its seeds."""
-    realism = realism or {}
+    split_metrics = split_metrics or {}
 
     def get(label, seed, d, c):
-        return d[c] if c in d else realism.get(label, {}).get(seed, {}).get(c)
+        return d[c] if c in d else split_metrics.get(label, {}).get(seed, {}).get(c)
 
     return _frame(_rows(results, get, COLUMNS), COLUMNS)
 
 
-def listener_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
-    return _frame(_rows(realism, lambda label, seed, d, c: d["listener_metrics"].get(c), LISTENER_COLUMNS),
+def listener_table(split_metrics: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
+    return _frame(_rows(split_metrics, lambda label, seed, d, c: d["listener_metrics"].get(c), LISTENER_COLUMNS),
                   LISTENER_COLUMNS)
 
 
-def smoothness_table(realism: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
-    return _frame(_rows(realism, lambda label, seed, d, c: d.get("smoothness", {}).get(c), SMOOTHNESS_COLUMNS),
+def smoothness_table(split_metrics: dict[str, dict[int, dict[str, Any]]]) -> pd.DataFrame:
+    return _frame(_rows(split_metrics, lambda label, seed, d, c: d.get("smoothness", {}).get(c), SMOOTHNESS_COLUMNS),
                   SMOOTHNESS_COLUMNS)
 
 
@@ -131,9 +117,9 @@ LISTENER_DEFINITIONS = {
 }
 
 
-def listener_definition(realism: dict[str, dict[int, dict[str, Any]]]) -> str:
+def listener_definition(split_metrics: dict[str, dict[int, dict[str, Any]]]) -> str:
     """The sentence naming the listener-metric definition of a split's runs (all must share one)."""
-    used = sorted({d.get("listener_protocol", "mafrg") for r in realism.values() for d in r.values()})
+    used = sorted({d.get("listener_protocol", "mafrg") for r in split_metrics.values() for d in r.values()})
     return " ".join(LISTENER_DEFINITIONS[u] for u in used) + (" (runs mix definitions)" if len(used) > 1 else "")
 
 
@@ -179,11 +165,11 @@ def _dataset_block(root: str | None) -> dict[str, Any]:
 def build_report(metric_files: list[str], out_dir: str | Path, config: dict | None = None,
                  config_path: str | None = None, dataset_root: str | None = None,
                  neighbours: list[str] | None = None, features: list[str] | None = None,
-                 losses: list[str] | None = None, realism_files: list[str] | None = None,
+                 losses: list[str] | None = None, split_files: list[str] | None = None,
                  showcase: "Showcase | None" = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     results = load_metrics(metric_files)
-    realism = load_realism(realism_files or [])
+    split_metrics = load_split_metrics(split_files or [])
     cfg = config if config is not None else (yaml.safe_load(Path(config_path).read_text()) if config_path else None)
     prov = provenance(cfg)
     prov.pop("config", None)
@@ -194,7 +180,7 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     feats = {}
     for p in features or []:
         m = json.loads(Path(p).read_text())
-        feats[m["split"]] = {"shards": len(m["shards"]), "frames": m["frames"], "untrained": m["untrained"],
+        feats[m["split"]] = {"files": len(m["files"]), "frames": m["frames"], "untrained": m["untrained"],
                              "extractors": {s: v["identities"] for s, v in m["streams"].items()}}
     prov["features"] = feats
     untrained = sorted({s for f in feats.values() for s in f["untrained"]})
@@ -205,7 +191,7 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     tables: dict[str, pd.DataFrame] = {}
     ltables: dict[str, list[tuple[str, pd.DataFrame]]] = {}
     for split in sorted(results, key=lambda s: ("val", "test").index(s) if s in ("val", "test") else 9):
-        df = tables[split] = split_table(results[split], realism.get(split))
+        df = tables[split] = split_table(results[split], split_metrics.get(split))
         _write_csv(df, out_dir / f"{split}.csv")
         md = markdown_table(df)
         write_text(out_dir / f"{split}.md", f"# {split}\n\n{md}\n")
@@ -217,14 +203,14 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
             f"T = {info.get('frames', '?')}, protocol `{first.get('protocol')}`"
             + (f"; mean ± std over up to {seeds} seeds" if seeds > 1 else "") + f")\n\n{md}\n"
         )
-        if realism.get(split):
-            lt = listener_table(realism[split])
+        if split_metrics.get(split):
+            lt = listener_table(split_metrics[split])
             _write_csv(lt, out_dir / f"{split}_listener.csv")
             lmd = simple_markdown(lt)
-            which = listener_definition(realism[split])
+            which = listener_definition(split_metrics[split])
             write_text(out_dir / f"{split}_listener.md", f"# {split}: Efficient Listener metrics\n\n{which}\n\n{lmd}\n")
             sections.append(f"### `{split}`: Efficient Listener metrics (on 3DMM)\n\n{which}\n\n{lmd}\n")
-            st = smoothness_table(realism[split])
+            st = smoothness_table(split_metrics[split])
             _write_csv(st, out_dir / f"{split}_smoothness.csv")
             smd = simple_markdown(st)
             write_text(out_dir / f"{split}_smoothness.md", f"# {split}: smoothness\n\n{SMOOTHNESS_DEFINITION}\n\n{smd}\n")
@@ -245,7 +231,7 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
     if synthetic:
         notes.insert(0, "**Data: the synthetic demo dataset generated by `mafrg synth`** — not real people; "
                         "these numbers check the pipeline, they are not findings about human behaviour.")
-    rea_runs = [d for s in realism.values() for r in s.values() for d in r.values()]
+    rea_runs = [d for s in split_metrics.values() for r in s.values() for d in r.values()]
     rea_status = sorted({d.get("FRRea_status", "") for d in rea_runs})
     if rea_runs and any(d.get("FRRea") is None for d in rea_runs):
         notes.append("**FRRea is not available** (no InceptionV3 weights configured: `evaluation.frrea_weights`). "

@@ -70,9 +70,9 @@ def _plt():
 
 
 def _references(df: pd.DataFrame) -> pd.Series:
-    from mafrg.report import reference_labels
+    from mafrg import methods
 
-    return df.method.isin(reference_labels())
+    return df.method.isin(methods.reference_labels())
 
 
 def bar_charts(df: pd.DataFrame, split: str) -> str:

@@ -1,5 +1,5 @@
 # Shared helpers: config validation, the method registry's runs, paths, and code hashes that make rules rerun
-# when the mafrg code they call changes. The logic lives in mafrg.workflow (unit-tested); this file binds it.
+# when the mafrg code they call changes. The logic lives in mafrg.plan (unit-tested); this file binds it.
 import functools
 import os
 import shlex
@@ -9,20 +9,23 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+# Plan with the code the jobs run: this checkout's src/ (jobs get it on PYTHONPATH below), whatever mafrg the
+# interpreter may have installed elsewhere; the code hashes are computed from these files.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
 from mafrg import checkpoint as ckpt
 from mafrg.data.layout import clip_files, clips_by_session, referenced_clips
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.extractors import weight_files
 from mafrg.features.networks import check_weights
-from mafrg.provenance import code_hash
 from mafrg.sharding import parse_rows, shard_names
 from mafrg.methods import PLUGINS_ENV
-from mafrg.workflow import Workflow, as_json, method_code_hash
+from mafrg.plan import Plan, as_json, command_hash, method_code_hash
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 # mafrg's validator first (static schema + every registered method's block schema; it names every offending
 # key), then Snakemake's, which fills the static schema's defaults.
-WF = Workflow.load(config, SCHEMA)
+WF = Plan.load(config, SCHEMA)
 validate(config, SCHEMA)
 
 # Jobs run `python -m mafrg` with the interpreter of the environment running Snakemake (its bin folder goes
@@ -241,7 +244,7 @@ def report_outputs():
 
 
 def report_runs(kind):
-    f = {"metrics": P.metrics, "realism": P.realism}[kind]
+    f = {"metrics": P.metrics, "split": P.split_metrics}[kind]
     return [f(s, label, seed) for s in EVAL_SPLITS for label, seed in WF.evaluated_runs()]
 
 
@@ -254,15 +257,14 @@ def showcase_inputs(wildcards):
     return [P.split_data(split), pred, pred.replace(".npy", "_3dmm.npy")]
 
 
-# Code hashes: a rule reruns when the mafrg code it runs changes (and only then). config.py is left out on
-# purpose: the settings a step uses reach it as params, and an edit elsewhere in config.py (say a new
-# evaluation option) must not regenerate the dataset and everything after it.
-CODE = {
-    "synth": code_hash(["synth", "render", "atomic", "cli.data"]),
-    "data": code_hash(["data", "atomic", "constants", "io", "cli.data"]),
-    "neighbours": code_hash(["neighbours", "data.assemble", "io", "cli.data"]),
-    "metrics": code_hash(["metrics", "methods.reactdiffk.pairs", "methods/reactdiffk/priors.json", "constants", "sharding", "render", "predictions", "io", "cache", "cli.evaluate"]),
-    "report": code_hash(["report", "report_html", "render", "metrics.table", "predictions", "cli.report"]),
-    "features": code_hash(["features", "extractors", "backbones", "data.readers", "data.layout", "io", "cli.features"]),
-}
+# Code hashes: a rule reruns when the mafrg code it runs changes, and only then. CODE["<command>"] is the hash of
+# the import closure of that `mafrg` command's handler (mafrg.codehash: derived from the imports, never listed by
+# hand); each rule names the command its shell runs (a test checks that they agree).
+class _CommandCode(dict):
+    def __missing__(self, command):
+        self[command] = command_hash(command)
+        return self[command]
+
+
+CODE = _CommandCode()
 METHOD_CODE = {r.name: method_code_hash(r.method) for r in WF.runs}

@@ -13,7 +13,7 @@ if DATASET.generate:
         log:
             P.log("synth_dataset"),
         benchmark:
-            P.benchmark("synth_dataset")
+            P.benchmark("synth_dataset/synth_dataset")
         conda:
             ENV
         threads: 2  # sessions are written side by side (capped at --cores; a cluster job asks for 2 CPUs); the output does not depend on it
@@ -33,11 +33,11 @@ checkpoint validate_split:
     params:
         root=ROOT,
         dataset=dataset_json(),
-        code=CODE["data"],
+        code=CODE["validate"],
     log:
         P.log("validate_{split}"),
     benchmark:
-        P.benchmark("validate_{split}")
+        P.benchmark("validate_split/{split}")
     conda:
         ENV
     threads: 1
@@ -60,7 +60,7 @@ rule assemble_split:
         root=ROOT,
         dataset=dataset_json(),
         mirrored=lambda wc: "--mirrored" if wc.split != "train" else "--no-mirrored",
-        code=CODE["data"],
+        code=CODE["assemble"],
     log:
         P.log("assemble_{split}"),
     conda:

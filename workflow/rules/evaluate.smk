@@ -15,11 +15,11 @@ rule evaluate_shard:
         protocol=EVAL.protocol,
         chunk=EVAL.chunk_rows,
         rows=rows_arg,
-        code=CODE["metrics"],
+        code=CODE["evaluate-shard"],
     log:
         P.log("evaluate/{split}_{label}_seed{seed}_{shard}"),
     benchmark:
-        P.benchmark("evaluate_{split}_{label}_seed{seed}_{shard}")
+        P.benchmark("evaluate_shard/{split}_{label}_seed{seed}_{shard}")
     conda:
         ENV
     threads: EVAL.threads
@@ -42,7 +42,7 @@ rule aggregate_metrics:
         P.metrics("{split}", "{label}", "{seed}"),
     params:
         protocol=EVAL.protocol,
-        code=CODE["metrics"],
+        code=CODE["aggregate"],
     log:
         P.log("aggregate/{split}_{label}_seed{seed}"),
     conda:
@@ -56,7 +56,7 @@ rule aggregate_metrics:
         "--method {wildcards.label:q} --split {wildcards.split:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule evaluate_3dmm:
+rule evaluate_split:
     input:
         pred=prediction_shards,
         tdmm=lambda wc: [p.replace(".npy", "_3dmm.npy") for p in prediction_shards(wc)],
@@ -64,16 +64,16 @@ rule evaluate_3dmm:
         train=P.split_data("train"),
         weights=frrea_inputs,
     output:
-        P.realism("{split}", "{label}", "{seed}"),
+        P.split_metrics("{split}", "{label}", "{seed}"),
     params:
         root=ROOT,
         fps=DATASET.fps,
         settings=realism_settings(),
-        code=CODE["metrics"],
+        code=CODE["evaluate-split"],
     log:
-        P.log("evaluate_3dmm/{split}_{label}_seed{seed}"),
+        P.log("evaluate_split/{split}_{label}_seed{seed}"),
     benchmark:
-        P.benchmark("evaluate_3dmm_{split}_{label}_seed{seed}")
+        P.benchmark("evaluate_split/{split}_{label}_seed{seed}")
     conda:
         ENV
     threads: 1
@@ -81,6 +81,6 @@ rule evaluate_3dmm:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python -m mafrg evaluate-3dmm --pred {input.pred:q} --data {input.data:q} --train {input.train:q} --root {params.root:q} "
+        "python -m mafrg evaluate-split --pred {input.pred:q} --data {input.data:q} --train {input.train:q} --root {params.root:q} "
         "--fps {params.fps:q} --settings {params.settings:q} --method {wildcards.label:q} "
         "--split {wildcards.split:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"

@@ -1,13 +1,13 @@
-# Per-frame feature streams, for the splits some enabled method reads features of: one Parquet shard per
-# (clip, person), one job per session (its networks loaded once; README "Feature extraction").
+# Per-frame feature streams, for the splits some enabled method reads features of: one Parquet feature file per
+# (clip, person), one job per session (its networks loaded once; docs/features.md).
 
 
 rule extract_features:
     input:
         unpack(extract_inputs),
     output:
-        # The job's record. The shards (P.feature_shard) are written beside it, each atomically, and are not
-        # declared outputs, so Snakemake never deletes them: a failed or killed job keeps every finished shard, and
+        # The job's record. The feature files (P.feature_file) are written beside it, each atomically, and are not
+        # declared outputs, so Snakemake never deletes them: a failed or killed job keeps every finished feature file, and
         # a rerun keeps each stream column whose settings, extractor and source are unchanged.
         P.features_session("{split}", "{session}"),
     params:
@@ -15,16 +15,15 @@ rule extract_features:
         results=lambda wc, output: results_dir(output[0], 3),  # results/features/<split>/<site>/<session>.json
         fingerprint=features_fingerprint(),
         dataset=EXTRACT_DATASET_JSON,
-        code=CODE["features"],
+        code=CODE["extract"],
     log:
         P.log("features/{split}/{session}"),
     benchmark:
-        P.benchmark("features/{split}/{session}")
+        P.benchmark("extract_features/{split}/{session}")
     conda:
         ENV
     threads: FEATURES.threads
-    # Features first: every trained method waits for them, and training is the longest path of a run (the demo
-    # on 2 cores: 15 min 32 s with the first training beside the extraction, measured; README "Demo budget").
+    # Features first: every trained method waits for them, and training is the longest path of a run.
     priority: 20
     resources:
         gpu=int(FEATURES.device == "cuda"),
@@ -42,7 +41,7 @@ rule features_manifest:
     output:
         P.features_manifest("{split}"),
     params:
-        code=CODE["features"],
+        code=CODE["features-manifest"],
     log:
         P.log("features_manifest_{split}"),
     conda:

@@ -18,7 +18,7 @@ rule train:
     log:
         P.log("train/{method}_seed{seed}_{stage}"),
     benchmark:
-        P.benchmark("train_{method}_seed{seed}_{stage}")
+        P.benchmark("train/{method}_seed{seed}_{stage}")
     conda:
         ENV
     threads: lambda wc: WF.run(wc.method).threads
@@ -55,7 +55,7 @@ rule generate:
     log:
         P.log("generate/{split}_{label}_seed{seed}_{shard}"),
     benchmark:
-        P.benchmark("generate_{split}_{label}_seed{seed}_{shard}")
+        P.benchmark("generate/{split}_{label}_seed{seed}_{shard}")
     conda:
         ENV
     threads: lambda wc: WF.by_label(wc.label)[0].threads

@@ -8,7 +8,7 @@ rule report:
         neighbours=[P.neighbours(s).replace(".npy", ".json") for s in EVAL_SPLITS],
         features=[P.features_manifest(s) for s in WF.feature_splits()],
         losses=WF.loss_tables(),
-        realism=report_runs("realism"),
+        split_metrics=report_runs("split"),
         showcase=showcase_inputs,
     output:
         report_outputs(),
@@ -29,4 +29,4 @@ rule report:
     shell:
         "python -m mafrg report --metrics {input.metrics:q} --out-dir {params.out_dir:q} --config-json {params.cfg:q} "
         "--root {params.root:q} --neighbours-meta {input.neighbours:q} --features-manifests {input.features:q} "
-        "--losses {input.losses:q} --realism {input.realism:q} {params.showcase:q} > {log:q} 2>&1"
+        "--losses {input.losses:q} --split-metrics {input.split_metrics:q} {params.showcase:q} > {log:q} 2>&1"

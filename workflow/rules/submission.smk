@@ -25,11 +25,11 @@ rule submit:
         reactions=SUB.video_reactions,
         archive=SUB.archive,
         shards=lambda wc: eval_shards(SUB.split),
-        code=code_hash(["submission", "render", "media", "predictions", "cli.submit"]),
+        code=CODE["submit"],
     log:
         P.log("submission/{method}"),
     benchmark:
-        P.benchmark("submission_{method}")
+        P.benchmark("submit/{method}")
     conda:
         ENV
     threads: 1

@@ -2,13 +2,13 @@
 
 ME-GraphAU / OpenGraphAU uses Microsoft's Swin (``patch_embed``, ``layers.{i}.blocks.{j}.attn.qkv``,
 ``layers.{i}.downsample.reduction``, ``norm``), not timm's, and returns the token sequence after the final
-LayerNorm: (B, 49, C) at a 224 x 224 input. These names are kept so that an ME-GraphAU checkpoint loads with
+LayerNorm: (B, 49, C) at a 224 x 224 input. These names are kept so that the ME-GraphAU weights loads with
 ``strict=True``. timm's Swin is not used: its names and relative-position layout differ, and a mapped
-checkpoint is known not to reproduce the original.
+weights is known not to reproduce the original.
 
 The window attention's two persistent buffers (``relative_position_index`` and, in shifted blocks,
 ``attn_mask``) are part of every upstream state dict. They depend only on the input size; :func:`expected_buffers`
-computes them so that a loader can tell a checkpoint built for another resolution.
+computes them so that a loader can tell a weights file built for another resolution.
 """
 
 from __future__ import annotations

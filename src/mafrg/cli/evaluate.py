@@ -83,19 +83,19 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
     print(_headline(out))
 
 
-def cmd_evaluate_3dmm(a: argparse.Namespace) -> None:
+def cmd_evaluate_split(a: argparse.Namespace) -> None:
     """Realism (FRRea or FD_behaviour) and the Efficient Listener metrics from a run's prediction shards."""
     from mafrg.atomic import write_json
     from mafrg.config import EvalConfig, from_dict
     from mafrg.data.assemble import SplitArrays
-    from mafrg.metrics.tdmm_eval import evaluate_run
+    from mafrg.metrics.split_metrics import evaluate_split
     from mafrg.provenance import provenance
 
     cfg = from_dict(EvalConfig, settings(a.settings))
     out = {"method": a.method, "split": a.split, "seed": a.seed}
     source = a.data if cfg.listener_protocol == "l2l" else a.train
     cache = (str(Path(a.train).parent.parent / "cache" / "si_clusters"), source)  # results/cache/ beside data/
-    out |= evaluate_run(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps, cache)
+    out |= evaluate_split(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps, cache)
     out["provenance"] = provenance(settings(a.settings))
     write_json(a.out, out)
     print(json.dumps({k: out[k] for k in ("FRRea", "FD_behaviour", "listener_metrics")}))
@@ -111,9 +111,10 @@ def add_parsers(sub) -> None:
     s.add_argument("--data", help="assembled split .npz (instead of --listener/--speaker)")
     s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
     s.add_argument("--out", required=True, help="metrics JSON")
-    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
-    s.add_argument("--threads", type=int, default=None)
-    s.add_argument("--chunk-rows", type=int, default=32)
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS,
+                   help="react2024: the official code's behaviour; corrected: see docs/metrics.md")
+    s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    s.add_argument("--chunk-rows", type=int, default=32, help="rows evaluated at once (memory, not values)")
     s.add_argument("--method", help="method name recorded in the JSON")
     s.add_argument("--split", help="split name recorded in the JSON")
     s.set_defaults(func=cmd_evaluate)
@@ -124,32 +125,33 @@ def add_parsers(sub) -> None:
     s.add_argument("--data", required=True, help="assembled split .npz")
     s.add_argument("--neighbours", required=True, help="(R, R) 0/1 .npy")
     s.add_argument("--out", required=True, help="per-row Parquet (the FRDvs state goes beside it)")
-    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
-    s.add_argument("--threads", type=int, default=None)
-    s.add_argument("--chunk-rows", type=int, default=32)
-    s.add_argument("--method")
-    s.add_argument("--split")
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS, help="as for mafrg evaluate")
+    s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    s.add_argument("--chunk-rows", type=int, default=32, help="rows evaluated at once (memory, not values)")
+    s.add_argument("--method", help="the run label recorded in the output")
+    s.add_argument("--split", help="the split name recorded in the output")
     s.set_defaults(func=cmd_evaluate_shard)
 
     s = sub.add_parser("aggregate", help="split-level metrics JSON from the evaluation shards of a run")
     s.add_argument("--shards", nargs="+", required=True, help="per-row Parquet files covering the split")
     s.add_argument("--data", required=True, help="assembled split .npz")
-    s.add_argument("--out", required=True)
-    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS)
+    s.add_argument("--out", required=True, help="the split-level metrics (JSON)")
+    s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS, help="as for mafrg evaluate")
     s.add_argument("--method", help="the run's label, e.g. ReactDiff_online")
-    s.add_argument("--split")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--split", help="the split name recorded in the output")
+    s.add_argument("--seed", type=int, default=0, help="the run's seed recorded in the output")
     s.set_defaults(func=cmd_aggregate)
 
-    s = sub.add_parser("evaluate-3dmm", help="realism (FRRea / FD_behaviour) and Efficient Listener metrics")
+    s = sub.add_parser("evaluate-split", help="split metrics of a run: realism (FRRea or FD_behaviour), the Efficient "
+                                              "Listener (3DMM) metrics and smoothness, over the whole split")
     s.add_argument("--pred", nargs="+", required=True, help="emotion prediction shards r*.npy (3DMM beside them)")
     s.add_argument("--data", required=True, help="assembled split .npz")
     s.add_argument("--train", required=True, help="assembled training split .npz (SI clusters)")
     s.add_argument("--root", help="dataset root (real listener videos, for FRRea)")
-    s.add_argument("--fps", type=int, default=25)
+    s.add_argument("--fps", type=int, default=25, help="frame rate of the dataset")
     s.add_argument("--settings", help="JSON of the evaluation config section")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the split metrics (JSON)")
     s.add_argument("--method", help="the run's label")
-    s.add_argument("--split")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=cmd_evaluate_3dmm)
+    s.add_argument("--split", help="the split name recorded in the output")
+    s.add_argument("--seed", type=int, default=0, help="the run's seed recorded in the output")
+    s.set_defaults(func=cmd_evaluate_split)

@@ -39,11 +39,27 @@ def _paths(a: argparse.Namespace):
     return Paths(results=a.results, root=a.root)
 
 
+def method_code_hash(m) -> str:
+    """Code hash of a method's trained models and reactions: the import closure (:mod:`mafrg.codehash`) of its module
+    (for a plugin outside mafrg, its file) and of the two commands below that train and generate. The workflow
+    reruns its rules when it changes, and training's resume identity holds it."""
+    import inspect
+    from pathlib import Path
+
+    from mafrg.codehash import code_hash
+
+    mod = type(m).__module__
+    own = mod if mod.startswith("mafrg.") else Path(inspect.getsourcefile(type(m)) or "")
+    return code_hash([own, f"{__name__}:cmd_train", f"{__name__}:cmd_generate"])
+
+
 def cmd_train(a: argparse.Namespace) -> None:
+    from mafrg import methods
     from mafrg.methods.run import train_stage
 
     torch_threads(a.threads)
-    train_stage(_paths(a), a.method, settings(a.block), a.stage, a.seed, a.threads or 2)
+    train_stage(_paths(a), a.method, settings(a.block), a.stage, a.seed, a.threads or 2,
+                code=method_code_hash(methods.get(a.method)))
 
 
 def cmd_generate(a: argparse.Namespace) -> None:
@@ -75,21 +91,21 @@ def add_parsers(sub) -> None:
     for name, fn in (("train", cmd_train), ("generate", cmd_generate)):
         s = sub.add_parser(name, help="train one stage of a method" if name == "train"
                            else "generate alpha reactions for a row shard of a split")
-        s.add_argument("--method", required=True)
+        s.add_argument("--method", required=True, help="a registered method (mafrg methods lists them)")
         s.add_argument("--results", default="results", help="the workflow's results folder")
         s.add_argument("--root", required=True, help="dataset root")
         s.add_argument("--block", help="JSON of the methods.<name> config block (preset + overrides)")
         s.add_argument("--seed", type=int, default=0, help="the run's seed (models/<method>/seed<seed>)")
-        s.add_argument("--threads", type=int, default=None)
+        s.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
         s.set_defaults(func=fn)
         if name == "train":
-            s.add_argument("--stage", required=True)
+            s.add_argument("--stage", required=True, help="the training stage (mafrg methods lists a method's stages)")
         else:
             s.add_argument("--variant", help="default: the method's only variant")
-            s.add_argument("--split", required=True)
+            s.add_argument("--split", required=True, help="the split whose speakers get reactions")
             s.add_argument("--rows", help="rows start:stop (or a shard name r00000-00100); default all")
-            s.add_argument("--n-predictions", type=int, default=10)
-            s.add_argument("--fps", type=int, default=25)
+            s.add_argument("--n-predictions", type=int, default=10, help="reactions per speaker clip (alpha)")
+            s.add_argument("--fps", type=int, default=25, help="frame rate of the dataset")
             s.add_argument("--out", help="default: the workflow's prediction path")
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 WEIGHT_SUFFIXES = (".t7", ".pth", ".pt", ".pkl", ".bin", ".tar")
 
@@ -28,7 +28,7 @@ WEIGHT_SUFFIXES = (".t7", ".pth", ".pt", ".pkl", ".bin", ".tar")
 @dataclass
 class Loaded:
     net: Any  # nn.Module: a normalised image batch (N, 3, S, S) -> features (N, dim)
-    format: str  # the file layout and the network found, in words (recorded with every shard)
+    format: str  # the file layout and the network found, in words (recorded with every feature file)
     files: list[Path]
 
     @property
@@ -41,40 +41,40 @@ class Loaded:
         return n
 
 
-def weight_files(stream: str, checkpoint: str | list[str]) -> list[Path]:
-    """The files a configured checkpoint names: one file, a list of files, or (VA: ELIM) a folder."""
-    items = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
+def weight_files(stream: str, weights: str | list[str]) -> list[Path]:
+    """The files the configured weights names: one file, a list of files, or (VA: ELIM) a folder."""
+    items = [weights] if isinstance(weights, str) else list(weights)
     if not items:
-        raise WeightsError(f"features.{stream}.checkpoint: an empty list")
+        raise WeightsError(f"features.{stream}.weights: an empty list")
     files: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
             if stream != "va":
-                raise WeightsError(f"features.{stream}.checkpoint: {item} is a folder; the {stream} stream takes "
+                raise WeightsError(f"features.{stream}.weights: {item} is a folder; the {stream} stream takes "
                                    "one file (only ELIM's VA network comes as a set of files)")
             found = sorted(f for f in item.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES)
             if not found:
-                raise WeightsError(f"features.va.checkpoint: {item} holds no {'/'.join(WEIGHT_SUFFIXES)} files")
+                raise WeightsError(f"features.va.weights: {item} holds no {'/'.join(WEIGHT_SUFFIXES)} files")
             files += found
         elif item.is_file():
             files.append(item)
         else:
-            raise WeightsError(f"features.{stream}.checkpoint: {item} not found")
+            raise WeightsError(f"features.{stream}.weights: {item} not found")
     if len(files) > 1 and stream != "va":
-        raise WeightsError(f"features.{stream}.checkpoint: {len(files)} files given; the {stream} stream takes one")
+        raise WeightsError(f"features.{stream}.weights: {len(files)} files given; the {stream} stream takes one")
     return files
 
 
-def load(stream: str, checkpoint: str | list[str], pool: str = "max", variant: str = "tf") -> Loaded:
-    """The feature network of a stream's configured checkpoint (eval mode, on the CPU)."""
+def load(stream: str, weights: str | list[str], pool: str = "max", variant: str = "tf") -> Loaded:
+    """The feature network of a stream's configured weights (eval mode, on the CPU)."""
     from mafrg.extractors import elim, hsemotion, megraphau, reading, torchscript
 
-    files = weight_files(stream, checkpoint)
+    files = weight_files(stream, weights)
     raws = [reading.read(f) for f in files]
     scripts = [r for r in raws if r.script is not None]
     if scripts:
         if len(raws) > 1:
-            raise WeightsError(f"features.{stream}.checkpoint: {scripts[0].path} is TorchScript, which holds the "
+            raise WeightsError(f"features.{stream}.weights: {scripts[0].path} is TorchScript, which holds the "
                                "whole network: give it alone")
         net, how = torchscript.wrap(stream, scripts[0].script, pool)
         return Loaded(net.eval(), how, files)

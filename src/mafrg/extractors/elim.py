@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mafrg.extractors.reading import load_strict, sub_dict
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 ROLES = ("encoder", "regressor", "header")
 PREFIXES = (("encoder", "encoder."), ("regressor", "regressor."), ("header", "task_header."), ("header", "header."))
@@ -115,7 +115,7 @@ def split_roles(parts: list[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[Pat
         for role, d in pieces:
             if role in out:
                 raise WeightsError(f"ELIM: two {role} state dicts, {out[role][0]} and {path}: give exactly one "
-                                   "set (features.va.checkpoint as a list of files)")
+                                   "set (features.va.weights as a list of files)")
             out[role] = (path, d)
     for role in ("encoder", "regressor"):
         if role not in out:

@@ -21,7 +21,7 @@ from torch import nn
 from mafrg.backbones.efficientnet import EfficientNet, Pool, spec_from_state_dict
 from mafrg.extractors import unpickle
 from mafrg.extractors.reading import load_strict
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 EXPECTED = ("a timm EfficientNet (HSEmotion's enet_b*_* networks): conv_stem, bn1, blocks.{stage}.{block}.*, "
             "conv_head, bn2, optional classifier(.0).*; as HSEmotion's whole pickled model or a state dict")

@@ -5,7 +5,7 @@
 -> the AU graph ``head``. The feature is ``global_linear(backbone(x)).flatten(1)``: 49 tokens x 512 = 25088
 for Swin-B and ResNet-50, token-major.
 
-The backbone is read off the checkpoint's keys; the ``head.*`` keys (stage 1's ANFL head or stage 2's MEFL
+The backbone is read off the weights' keys; the ``head.*`` keys (stage 1's ANFL head or stage 2's MEFL
 head) are recognised and left out, since no part of the feature depends on them. The authors' ``.pth`` files
 are ``{'epoch', 'state_dict', 'optimizer'}`` saved from ``nn.DataParallel`` (``module.`` prefixes).
 """
@@ -21,11 +21,11 @@ from torch import nn
 from mafrg.backbones.resnet import ARCHS, ResNet
 from mafrg.backbones.swin import SwinTransformer, expected_buffers, spec_from_state_dict
 from mafrg.extractors.reading import load_strict, sub_dict
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 EXPECTED = ("an ME-GraphAU MEFARG state dict: backbone.* (Swin: patch_embed, layers, norm; or ResNet: conv1, bn1, "
             "layer1-4) and global_linear.{fc,bn}.*, optionally head.* (github.com/CVI-SZU/ME-GraphAU, "
-            "OpenGraphAU checkpoints)")
+            "OpenGraphAU weight files)")
 
 
 class LinearBlock(nn.Module):
@@ -90,7 +90,7 @@ def build(sd: dict[str, Any], path: Path) -> tuple[MEGraphAUFeatures, str]:
                            + f". Expected {EXPECTED}")
     bb = sub_dict(sd, "backbone.")
     cout, cin = sd["global_linear.fc.weight"].shape
-    with torch.device("meta"):  # built without initialising weights that the checkpoint replaces
+    with torch.device("meta"):  # built without initialising weights that the weights replaces
         if "patch_embed.proj.weight" in bb:
             spec = spec_from_state_dict(bb)
             backbone: nn.Module = SwinTransformer(spec)
@@ -109,5 +109,5 @@ def build(sd: dict[str, Any], path: Path) -> tuple[MEGraphAUFeatures, str]:
         for k, ref in expected_buffers(backbone.spec).items():
             if not torch.equal(bb[k].to(ref.dtype), ref):
                 raise WeightsError(f"{path}: backbone.{k} is not the buffer a {backbone.spec.image_size} x "
-                                   f"{backbone.spec.image_size} Swin builds (a checkpoint for another input size?)")
+                                   f"{backbone.spec.image_size} Swin builds (a weights file for another input size?)")
     return net.eval(), f"ME-GraphAU MEFARG, {arch} backbone, {head_kind(sd)}"

@@ -1,4 +1,4 @@
-"""What a checkpoint file holds, found from its content (never from its name).
+"""What a weights file holds, found from its content (never from its name).
 
 Three kinds of file reach the extractors:
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
@@ -30,7 +30,7 @@ WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 @dataclass
 class Raw:
     path: Path
-    layout: str  # how the file stores its weights, in words (goes to the shard's settings as the format)
+    layout: str  # how the file stores its weights, in words (goes to the feature file's settings as the format)
     state_dict: dict[str, Any] = field(default_factory=dict)
     script: Any = None  # a loaded TorchScript module
     pickled: Any = None  # the stand-in tree of a whole pickled model
@@ -52,7 +52,7 @@ def _is_tensor_dict(obj: Any) -> bool:
 
 
 def strip_prefix(sd: dict[str, Any], prefix: str = "module.") -> tuple[dict[str, Any], bool]:
-    """Remove ``prefix`` when every key has it (``nn.DataParallel`` checkpoints)."""
+    """Remove ``prefix`` when every key has it (``nn.DataParallel`` weight files)."""
     if sd and all(k.startswith(prefix) for k in sd):
         return {k[len(prefix):]: v for k, v in sd.items()}, True
     return sd, False
@@ -89,7 +89,7 @@ def _unwrap(obj: Any, path: Path) -> tuple[dict[str, Any], str]:
 
 
 def read(path: str | Path) -> Raw:
-    """Read a checkpoint by content; errors name the file and what was found."""
+    """Read a weights file by content; errors name the file and what was found."""
     import pickle
 
     import torch
@@ -98,7 +98,7 @@ def read(path: str | Path) -> Raw:
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path}: checkpoint file not found")
+        raise WeightsError(f"{path}: weights file not found")
     if is_torchscript(path):
         try:
             return Raw(path, "TorchScript", script=torch.jit.load(str(path), map_location="cpu").eval())
@@ -109,7 +109,7 @@ def read(path: str | Path) -> Raw:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         if "weights_only" not in str(exc) and "Unsupported global" not in str(exc):
-            raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0]}") from exc
+            raise WeightsError(f"{path}: not a readable PyTorch weights file: {str(exc).splitlines()[0]}") from exc
         obj = unpickle.load_with_stand_ins(path, mmap)  # a whole pickled model: its tensors, no code run
         if isinstance(obj, dict):  # data naming other globals (read as inert stand-ins): its state dict, if any
             sd, layout = _unwrap(obj, path)
@@ -122,7 +122,7 @@ def read(path: str | Path) -> Raw:
         return Raw(path, f"whole pickled model ({type(obj).qualname}), tensors read without running its code",
                    state_dict=sd, pickled=obj)
     except Exception as exc:  # noqa: BLE001 - truncated zips, random bytes, ...
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+        raise WeightsError(f"{path}: not a readable PyTorch weights file: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
     if isinstance(obj, torch.nn.Module):  # cannot happen with weights_only, kept for clarity
         raise WeightsError(f"{path}: unexpected module object")
     sd, layout = _unwrap(obj, path)

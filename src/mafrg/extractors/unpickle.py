@@ -58,14 +58,14 @@ def stand_in(module: str, name: str) -> type[StandIn]:
 
 
 def load_with_stand_ins(path: Path, mmap: bool) -> Any:
-    """``torch.load(weights_only=True)`` of a zip-format checkpoint whose non-tensor globals are read as stand-ins
+    """``torch.load(weights_only=True)`` of the zip-format weights whose non-tensor globals are read as stand-ins
     (module docstring). Errors name the file and the problem."""
-    from mafrg.extractors.reading import WeightsError
+    from mafrg.extractors.errors import WeightsError
 
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:  # noqa: BLE001 - the names are only listed for torch's zip format
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint: neither plain tensors nor a whole model in "
+        raise WeightsError(f"{path}: not a readable PyTorch weights file: neither plain tensors nor a whole model in "
                            "torch's zip format (a model saved in the legacy pre-1.6 format cannot be read without "
                            "running its code: re-save it with a current torch)") from exc
     allowed = [(stand_in(*n.rsplit(".", 1)), n) for n in names if "." in n]
@@ -74,7 +74,7 @@ def load_with_stand_ins(path: Path, mmap: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - e.g. a global of a module torch blocks (os.system)
         first = str(exc).split("\n\n")[1] if "\n\n" in str(exc) else str(exc)
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint: {first.strip()}") from exc
+        raise WeightsError(f"{path}: not a readable PyTorch weights file: {first.strip()}") from exc
 
 
 def module_state_dict(obj: Any, prefix: str = "") -> "collections.OrderedDict[str, torch.Tensor]":

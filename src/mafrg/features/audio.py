@@ -1,6 +1,6 @@
 """Audio onto the video's frame grid: 16 kHz mono, exactly ``frames * sample_rate / fps`` samples.
 
-Alignment rule (documented in the README): after resampling, the audio is trimmed at the end, or padded at the
+Alignment rule (docs/features.md): after resampling, the audio is trimmed at the end, or padded at the
 end with zeros, to ``frames`` video frames' worth of samples (640 per frame at 16 kHz / 25 fps). If it differs
 from that by more than one frame's worth, the clip is an error: audio and video do not belong together.
 """

@@ -19,12 +19,12 @@ STREAMS = VIDEO_STREAMS + AUDIO_STREAMS
 WEIGHTED_STREAMS = VIDEO_STREAMS + ("wav2vec2",)  # streams computed by a network with weights
 UNTRAINED = "untrained"
 
-# What a user must put at a checkpoint path (shown when one is missing). README "Feature extraction" says where
+# What a user must put at a stream's weights path (shown when it is missing). docs/features.md says where
 # each file comes from.
 STREAM_HELP = {
     "va": "ELIM's encoder, regressor and header state dicts (enc2.t7, reg2.t7, header2.t7 of "
           "github.com/kdhht2334/ELIM_FER; a list of files or their folder), or facetorch's va TorchScript predictor",
-    "au": "an ME-GraphAU / OpenGraphAU checkpoint (.pth; Swin-B or ResNet-50 backbone) or facetorch's au "
+    "au": "an ME-GraphAU / OpenGraphAU weights (.pth; Swin-B or ResNet-50 backbone) or facetorch's au "
           "TorchScript predictor",
     "fe": "HSEmotion's enet_b2_8.pt (the whole pickled model), a timm EfficientNet state dict, or facetorch's fer "
           "TorchScript predictor",
@@ -36,7 +36,7 @@ STREAM_HELP = {
 class VisualStream:
     enabled: bool = True
     # a file, (VA) a list of files or a folder, or "untrained" (small random network, for demos/tests)
-    checkpoint: str | list[str] = UNTRAINED
+    weights: str | list[str] = UNTRAINED
     dim: int = 64
     dtype: str = "float32"  # storage dtype: float32 | float16
     batch_size: int = 32
@@ -120,9 +120,9 @@ class FeatureConfig:
         for s in VIDEO_STREAMS:
             if getattr(cfg, s).preprocess not in MODES:
                 raise ConfigError(f"features.{s}.preprocess must be one of {', '.join(MODES)}")
-            ck = getattr(cfg, s).checkpoint
+            ck = getattr(cfg, s).weights
             if not (isinstance(ck, str) or (isinstance(ck, list) and ck and all(isinstance(c, str) for c in ck))):
-                raise ConfigError(f"features.{s}.checkpoint must be a path, a non-empty list of paths or 'untrained'")
+                raise ConfigError(f"features.{s}.weights must be a path, a non-empty list of paths or 'untrained'")
         if cfg.device not in ("cpu", "cuda"):
             raise ConfigError(f"features.device must be cpu or cuda, got {cfg.device!r}")
         if cfg.fe.pool not in ("avg", "max") or cfg.fe.variant not in ("tf", "torch"):
@@ -134,14 +134,14 @@ class FeatureConfig:
 
     def stream_settings(self, stream: str, fps: int) -> dict[str, Any]:
         """Everything that changes a stream's values (not batch sizes or threads). Extraction adds the
-        checkpoint's format, found from the file (:func:`mafrg.extractors.load`)."""
+        weights' format, found from the file (:func:`mafrg.extractors.load`)."""
         s = asdict(getattr(self, stream))
         s.pop("batch_size", None)
         s.pop("enabled", None)
         if stream in VIDEO_STREAMS:
             s.update(self.preprocessing(stream).settings(), face_crop=self.face_crop,
                      face_margin=self.face_margin if self.face_crop else None, fps=fps)
-            if s["checkpoint"] == UNTRAINED:
+            if s["weights"] == UNTRAINED:
                 s["untrained_seed"] = self.untrained_seed
                 s.pop("pool", None)  # the stand-ins have no head to pool or pad
                 s.pop("variant", None)
@@ -161,4 +161,4 @@ class FeatureConfig:
     def weights_path(self, stream: str) -> str | list[str]:
         """A stream's configured weights: a path, (VA) a list of paths, or "untrained"."""
         st = getattr(self, stream)
-        return st.model_dir if stream == "wav2vec2" else getattr(st, "checkpoint", UNTRAINED)
+        return st.model_dir if stream == "wav2vec2" else getattr(st, "weights", UNTRAINED)

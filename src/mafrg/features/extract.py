@@ -1,10 +1,10 @@
-"""Extract every enabled stream of one (clip, person) into its Parquet shard, reusing what is still valid; and a
-session's shards in one job (``extract_session``), its networks loaded once.
+"""Extract every enabled stream of one (clip, person) into its Parquet feature file, reusing what is still valid; and a
+session's feature files in one job (``extract_session``), its networks loaded once.
 
-A stream column of an existing shard is kept when its recorded settings hash, extractor identity and source
-checksum all equal the current ones; everything else is recomputed. So a new VA checkpoint recomputes VA and
-nothing else, and a shard whose inputs are unchanged costs a metadata read. Problems are checked in order of
-cost: checkpoints first (before any decoding), then the video grid and the audio length, then the networks.
+A stream column of an existing feature file is kept when its recorded settings hash, extractor identity and source
+checksum all equal the current ones; everything else is recomputed. So new VA weights recompute VA and
+nothing else, and a feature file whose inputs are unchanged costs a metadata read. Problems are checked in order of
+cost: weight files first (before any decoding), then the video grid and the audio length, then the networks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from mafrg.config import DatasetConfig
 from mafrg.data.layout import clip_files
 from mafrg.data.readers import DataError, fit_length
-from mafrg.features import shard as sh
+from mafrg.features import parquet as store
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_weights, load_visual, run_visual, stream_seed, weights_identity
 from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ShardResult:
+class ClipResult:
     path: Path
     frames: int
     computed: list[str] = field(default_factory=list)
@@ -39,7 +39,7 @@ class ShardResult:
 
 
 class Extractors:
-    """The networks of one job, loaded on first use and shared by every shard the job writes.
+    """The networks of one job, loaded on first use and shared by every feature file the job writes.
 
     A job extracts a whole session: loading real weights takes seconds and Python + torch start-up about two
     (measured: 2.7 s of a demo clip's 3.4 s), so one job per clip spent most of its time getting ready.
@@ -89,8 +89,8 @@ def _split_rel(rel: str) -> tuple[str, str]:
     return "/".join(parts[:-2] + parts[-1:]), parts[-2]
 
 
-def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg: FeatureConfig,
-                  dcfg: DatasetConfig, progress: bool = True, models: Extractors | None = None) -> ShardResult:
+def extract_clip(root: str | Path, split: str, rel: str, out: str | Path, fcfg: FeatureConfig,
+                  dcfg: DatasetConfig, progress: bool = True, models: Extractors | None = None) -> ClipResult:
     import torch
 
     torch.set_num_threads(max(1, fcfg.threads))
@@ -145,14 +145,14 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
         }
         wanted[s]["untrained"] = wanted[s]["identity"].startswith("untrained")
 
-    old = sh.read_meta(out) or {}
+    old = store.read_meta(out) or {}
     old_streams = old.get("streams", {})
     keep = [s for s in streams if old_streams.get(s) == wanted[s]]
     todo = [s for s in streams if s not in keep]
-    result = ShardResult(out, total, computed=todo, reused=keep)
+    result = ClipResult(out, total, computed=todo, reused=keep)
     log.info("%s %s: %d frames; computing %s; reusing %s", split, rel, total, todo or "nothing", keep or "nothing")
 
-    columns: dict[str, Any] = sh.read_stream_columns(out, keep) if keep else {}
+    columns: dict[str, Any] = store.read_stream_columns(out, keep) if keep else {}
     source: dict[str, Any] = {
         "video": str(files.video), "video_sha256": video_sha, "source_fps": plan.source_fps,
         "source_frames": plan.source_frames, "resampled": plan.resampled, "padded_frames": padded,
@@ -186,7 +186,7 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
                     inputs[pre[s]] = normalise(crops[pre[s].geometry], pre[s].mean, pre[s].std)
                 outs[s][start : start + len(frames)] = run_visual(nets[s], inputs[pre[s]], fcfg.device)
         for s in vis:
-            columns[s] = sh.stream_array(fit_length(outs[s], total, files.video, pad=True), getattr(fcfg, s).dtype)
+            columns[s] = store.stream_array(fit_length(outs[s], total, files.video, pad=True), getattr(fcfg, s).dtype)
         result.seconds["video"] = time.perf_counter() - t0
 
     aud = [s for s in todo if s in AUDIO_STREAMS]
@@ -201,14 +201,14 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
             m = fcfg.mfcc
             feats = mfcc_per_frame(audio, m.num_ceps, m.num_mel_bins, m.use_energy, m.waveform_scale,
                                    m.energy_floor)
-            columns["mfcc"] = sh.stream_array(fit_length(feats, total, files.audio, pad=True), m.dtype)
+            columns["mfcc"] = store.stream_array(fit_length(feats, total, files.audio, pad=True), m.dtype)
         if "wav2vec2" in aud:
             from mafrg.features.wav2vec import wav2vec2_per_frame
 
             model, norm = models.wav2vec2()
             feats = wav2vec2_per_frame(model, norm, audio.samples, audio.samples_per_frame,
                                        fcfg.wav2vec2.max_seconds, fcfg.sample_rate)
-            columns["wav2vec2"] = sh.stream_array(fit_length(feats, total, files.audio, pad=True), fcfg.wav2vec2.dtype)
+            columns["wav2vec2"] = store.stream_array(fit_length(feats, total, files.audio, pad=True), fcfg.wav2vec2.dtype)
         result.seconds["audio"] = time.perf_counter() - t0
 
     for s in streams:
@@ -227,18 +227,18 @@ def extract_shard(root: str | Path, split: str, rel: str, out: str | Path, fcfg:
         "code_version": code_version(),
         "packages": package_versions(),
     }
-    sh.write_shard(out, clip_id, person, dcfg.fps, {s: columns[s] for s in streams}, meta)
+    store.write_features(out, clip_id, person, dcfg.fps, {s: columns[s] for s in streams}, meta)
     log.info("wrote %s (%d frames; computed %s, reused %s)", out, total, todo, keep)
     return result
 
 
 def extract_session(root: str | Path, split: str, session: str, rels: list[str], results: str, out: str | Path,
-                    fcfg: FeatureConfig, dcfg: DatasetConfig, progress: bool = True) -> list[ShardResult]:
-    """Extract the shards of one session's clips, then write the job's record ``out`` (JSON: each shard's path,
+                    fcfg: FeatureConfig, dcfg: DatasetConfig, progress: bool = True) -> list[ClipResult]:
+    """Extract the feature files of one session's clips, then write the job's record ``out`` (JSON: each feature file's path,
     frames, computed and reused streams).
 
-    The shards are not the job's declared outputs, the record is: a job killed or failing half-way keeps every
-    shard it finished (each written atomically), and the rerun reuses them column by column like any other.
+    The feature files are not the job's declared outputs, the record is: a job killed or failing half-way keeps every
+    feature file it finished (each written atomically), and the rerun reuses them column by column like any other.
     """
     from mafrg.atomic import write_json
     from mafrg.data.layout import session_of
@@ -252,11 +252,11 @@ def extract_session(root: str | Path, split: str, session: str, rels: list[str],
         raise ValueError(f"{split} session {session}: clip(s) of other sessions given: {stray}")
     paths = Paths(results, str(root))
     models = Extractors(fcfg)
-    done = [extract_shard(root, split, rel, paths.feature_shard(split, rel), fcfg, dcfg, progress, models)
-            for rel in tqdm(rels, desc=f"session {session}", unit="shard", disable=not progress)]
+    done = [extract_clip(root, split, rel, paths.feature_file(split, rel), fcfg, dcfg, progress, models)
+            for rel in tqdm(rels, desc=f"session {session}", unit="clip", disable=not progress)]
     write_json(out, {
         "split": split, "session": session,
-        "shards": [{"rel": rel, "path": str(r.path), "frames": r.frames, "computed": r.computed, "reused": r.reused,
+        "files": [{"rel": rel, "path": str(r.path), "frames": r.frames, "computed": r.computed, "reused": r.reused,
                     "seconds": {k: round(v, 3) for k, v in r.seconds.items()}} for rel, r in zip(rels, done)],
         "provenance": provenance(),
     })

@@ -1,4 +1,4 @@
-"""A split's feature manifest: which shards exist, their frame counts and extractor identities.
+"""A split's feature manifest: which feature files exist, their frame counts and extractor identities.
 
 Training depends on the *training* manifest only, so extracting new val/test clips never retrains; the report
 reads the manifests to say, visibly, when features come from untrained networks.
@@ -11,36 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from mafrg.atomic import write_json
-from mafrg.features.shard import read_meta
+from mafrg.features.parquet import read_meta
 from mafrg.provenance import file_sha256, provenance
 
 log = logging.getLogger(__name__)
 
 
-def session_shards(records: list[str]) -> list[str]:
-    """The shard paths the given session records list (each written by one extraction job)."""
+def session_files(records: list[str]) -> list[str]:
+    """The feature file paths the given session records list (each written by one extraction job)."""
     import json
 
     out = []
     for rec in records:
-        for sh in json.loads(Path(rec).read_text())["shards"]:
+        for sh in json.loads(Path(rec).read_text())["files"]:
             if not Path(sh["path"]).is_file():  # its contents are read (and checked) by build_manifest
-                raise ValueError(f"{sh['path']}: feature shard listed by {rec} is missing from disk; "
+                raise ValueError(f"{sh['path']}: feature file listed by {rec} is missing from disk; "
                                  f"delete {rec} to re-extract its session (what is still valid is reused)")
             out.append(sh["path"])
     return out
 
 
-def build_manifest(split: str, shard_paths: list[str], out: str | Path) -> dict[str, Any]:
-    shards = []
+def build_manifest(split: str, feature_paths: list[str], out: str | Path) -> dict[str, Any]:
+    files = []
     identities: dict[str, set[str]] = {}
     dims: dict[str, int] = {}
     untrained: set[str] = set()
-    for p in sorted(shard_paths):
+    for p in sorted(feature_paths):
         meta = read_meta(p)
         if meta is None:
-            raise ValueError(f"{p}: not a mafrg feature shard")
-        shards.append({"path": str(p), "clip": meta["clip"], "person": meta["person"], "frames": meta["frames"],
+            raise ValueError(f"{p}: not a mafrg feature file")
+        files.append({"path": str(p), "clip": meta["clip"], "person": meta["person"], "frames": meta["frames"],
                        "sha256": file_sha256(p)})
         for s, info in meta["streams"].items():
             identities.setdefault(s, set()).add(info["identity"])
@@ -51,8 +51,8 @@ def build_manifest(split: str, shard_paths: list[str], out: str | Path) -> dict[
         if len(info["identities"]) > 1:
             log.warning("split %s: stream %s comes from %d different extractors", split, s, len(info["identities"]))
     manifest = {
-        "split": split, "shards": shards, "streams": streams, "untrained": sorted(untrained),
-        "frames": sum(x["frames"] for x in shards), "provenance": provenance(),
+        "split": split, "files": files, "streams": streams, "untrained": sorted(untrained),
+        "frames": sum(x["frames"] for x in files), "provenance": provenance(),
     }
     write_json(out, manifest)
     if untrained:

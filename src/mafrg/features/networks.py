@@ -1,10 +1,10 @@
 """Per-frame visual feature networks: the published extractors, or small untrained stand-ins.
 
-Real checkpoints load through :mod:`mafrg.extractors` in the formats their authors distribute (state dicts,
+Real weight files load through :mod:`mafrg.extractors` in the formats their authors distribute (state dicts,
 ELIM's three files, HSEmotion's pickled model, facetorch's TorchScript predictors), from paths in
 ``config.yaml``; at load one dummy batch checks that the network gives the configured number of values per
 frame. ``untrained`` builds a small random network with the right output size (deterministic by seed) so that
-the demo and the tests run without weights; features from it are marked ``untrained`` in every shard and report.
+the demo and the tests run without weights; features from it are marked ``untrained`` in every feature file and report.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mafrg.features.config import STREAM_HELP, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
-from mafrg.features.wav2vec import WeightsError
+from mafrg.extractors.errors import WeightsError
 from mafrg.provenance import file_sha256
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,11 @@ def _untrained(stream: str, dim: int, seed: int):
 
 
 def weights_identity(path: str | list[str], stream: str, seed: int) -> str:
-    """What a stream's values depend on besides its settings: the checkpoint's sha256 (of each file, for a set
+    """What a stream's values depend on besides its settings: the weights' sha256 (of each file, for a set
     of files or a folder), or for untrained stand-ins the seed plus the code that builds them and the torch
     version (its initialisers draw the weights).
 
-    Without the code part a changed stand-in would keep its identity, and shard reuse would silently keep
+    Without the code part a changed stand-in would keep its identity, and feature file reuse would silently keep
     columns computed by the old networks (this happened: features of an earlier stand-in survived a rerun).
     """
     import hashlib
@@ -94,9 +94,9 @@ def weights_identity(path: str | list[str], stream: str, seed: int) -> str:
 
 @lru_cache(maxsize=1)
 def _untrained_code() -> str:
-    from mafrg.provenance import code_hash
+    from mafrg.codehash import code_hash
 
-    return code_hash(["features.networks", "features.wav2vec"])[:12]
+    return code_hash(["mafrg.features.networks", "mafrg.features.wav2vec"])[:12]
 
 
 @lru_cache(maxsize=1)
@@ -111,8 +111,8 @@ def _cached_sha(path: str) -> str:
     return file_sha256(path)
 
 
-def check_checkpoint(stream: str, path: str | list[str]) -> None:
-    """Fail at once, before any decoding, when a configured checkpoint is missing."""
+def check_stream_weights(stream: str, path: str | list[str]) -> None:
+    """Fail at once, before any decoding, when the configured weights is missing."""
     if path == UNTRAINED:
         return
     if stream == "wav2vec2":
@@ -125,16 +125,16 @@ def check_checkpoint(stream: str, path: str | list[str]) -> None:
     for p in map(Path, [path] if isinstance(path, str) else path):
         if not p.exists():
             raise WeightsError(
-                f"features.{stream}.checkpoint: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
-                f"or set features.{stream}.checkpoint to 'untrained' (random weights: for demos and tests only)."
+                f"features.{stream}.weights: {p} not found ({stream} stream). Put {STREAM_HELP[stream]} there, "
+                f"or set features.{stream}.weights to 'untrained' (random weights: for demos and tests only)."
             )
 
 
 def check_weights(fcfg: FeatureConfig) -> None:
-    """check_checkpoint for every enabled stream that has weights."""
+    """check_stream_weights for every enabled stream that has weights."""
     for s in fcfg.enabled():
         if s in WEIGHTED_STREAMS:
-            check_checkpoint(s, fcfg.weights_path(s))
+            check_stream_weights(s, fcfg.weights_path(s))
 
 
 def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
@@ -142,8 +142,8 @@ def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
     import torch
 
     st = getattr(fcfg, stream)
-    path = st.checkpoint
-    check_checkpoint(stream, path)
+    path = st.weights
+    check_stream_weights(stream, path)
     if path == UNTRAINED:
         net, fmt = _untrained(stream, st.dim, fcfg.untrained_seed), "untrained stand-in"
     else:

@@ -37,7 +37,7 @@ class Preprocess:
     std: tuple[float, float, float]
 
     def settings(self) -> dict[str, Any]:
-        """What a shard records (and hashes) of it."""
+        """What a feature file records (and hashes) of it."""
         return {"preprocess": self.mode, **asdict(self.geometry), "mean": list(self.mean), "std": list(self.std)}
 
 

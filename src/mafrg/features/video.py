@@ -126,7 +126,7 @@ def normalise(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...
 
     Computed as ``v * (1 / (255 std)) - mean / std`` in two in-place passes over one float buffer. For
     mean = std = 0.5 that is ``v * 2/255 - 1``, bit for bit the values of mafrg's earlier single-normalisation
-    code, so shards computed before per-stream preprocessing existed keep their values.
+    code, so feature files computed before per-stream preprocessing existed keep their values.
     (A numba kernel was 5x faster per batch, but loading its compiled code took 0.7 s in every extraction job:
     more than a whole 250-frame clip's crops.)"""
     import torch

@@ -15,13 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mafrg.extractors.errors import WeightsError
 from mafrg.features.config import STREAM_HELP, UNTRAINED
 
 log = logging.getLogger(__name__)
-
-
-class WeightsError(ValueError):
-    """A configured extractor checkpoint is missing or does not produce what its stream needs."""
 
 
 def untrained_wav2vec2(seed: int):
@@ -29,7 +26,7 @@ def untrained_wav2vec2(seed: int):
 
     Built with torchaudio's pure-Python wav2vec2 (same architecture family) rather than transformers: importing
     transformers costs ~2.6 s per process here (measured), which is most of a demo shard job's time. Real
-    checkpoints are always loaded with transformers (:func:`load_wav2vec2`).
+    weight files are always loaded with transformers (:func:`load_wav2vec2`).
     """
     import torch
     from torchaudio.models import wav2vec2_model

@@ -108,6 +108,17 @@ def get(name: str) -> Method:
     return _REGISTRY[name]
 
 
+def label_order(labels: list[str]) -> list[str]:
+    """Run labels in registry order (baselines first, each method's variants in order), unknown ones last."""
+    known = [m.label(v.name) for m in registered() for v in m.variants]
+    return [x for x in known if x in labels] + sorted(x for x in labels if x not in known)
+
+
+def reference_labels() -> set[str]:
+    """Labels of the reference baselines (drawn as reference lines in charts)."""
+    return {m.label(v.name) for m in registered() if m.reference for v in m.variants}
+
+
 def by_label(label: str) -> tuple[Method, str]:
     """(method, variant) of a run label such as ``ReactDiff_online`` or ``GT``."""
     for m in registered():

@@ -76,7 +76,6 @@ class Method:
     reads: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False  # a baseline: drawn as a reference line in the report's charts
     stochastic: ClassVar[bool] = True  # False: its output does not depend on a seed (one run only)
-    code: ClassVar[tuple[str, ...]] = ()  # other mafrg modules its outputs depend on (code hash)
     generate_mem_mb: ClassVar[int] = 4000
     generate_runtime: ClassVar[int] = 60
 
@@ -178,8 +177,8 @@ class TrainContext:
 
         return SplitArrays.load(self.paths.split_data("train"))
 
-    def feature_shard(self, rel: str) -> str:
-        return self.paths.feature_shard("train", rel)
+    def feature_file(self, rel: str) -> str:
+        return self.paths.feature_file("train", rel)
 
     def media(self, rel: str):
         from mafrg.data.layout import clip_files
@@ -187,9 +186,9 @@ class TrainContext:
         return clip_files(self.paths.root, "train", rel)
 
     def features_digest(self) -> str:
-        """Hash of the training features manifest's shard list and checksums (what training saw)."""
+        """Hash of the training features manifest's file list and checksums (what training saw)."""
         m = json.loads(Path(self.paths.features_manifest("train")).read_text())
-        return hashlib.sha256(json.dumps([(s["path"], s["sha256"]) for s in m["shards"]]).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps([(s["path"], s["sha256"]) for s in m["files"]]).encode()).hexdigest()[:16]
 
 
 class SpeakerClip:
@@ -217,11 +216,11 @@ class SpeakerClip:
         """(T, dim) arrays of the requested feature streams (stored dtype)."""
         from mafrg import features
 
-        shard = self.ctx.paths.feature_shard(self.ctx.split, self.rel)
-        clip = features.load_clip(shard, list(streams), frames=self.frames, dtype=None)
+        path = self.ctx.paths.feature_file(self.ctx.split, self.rel)
+        clip = features.load_clip(path, list(streams), frames=self.frames, dtype=None)
         n = len(clip["frame"])
         if n < self.frames:
-            raise ValueError(f"{shard}: {n} frames, generation needs {self.frames}")
+            raise ValueError(f"{path}: {n} frames, generation needs {self.frames}")
         return {s: np.array(clip[s]) for s in streams}
 
     def video(self, size: int) -> np.ndarray:
@@ -276,7 +275,7 @@ class GenerationContext:
         """(T, dim) feature streams of a *training* clip (methods that declare ``train_features``)."""
         from mafrg import features
 
-        clip = features.load_clip(self.paths.feature_shard("train", rel), list(streams), dtype=None)
+        clip = features.load_clip(self.paths.feature_file("train", rel), list(streams), dtype=None)
         return {s: np.array(clip[s]) for s in streams}
 
     def checkpoint(self, stage: str) -> Path:

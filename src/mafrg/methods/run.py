@@ -16,7 +16,6 @@ from mafrg.methods.contract import GenerationContext, TrainContext
 from mafrg.methods.settings import MethodRun, resolve
 from mafrg.paths import Paths
 from mafrg.provenance import config_hash, file_sha256, provenance
-from mafrg.workflow import method_code_hash
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +29,14 @@ def resolve_block(name: str, block: dict[str, Any] | None) -> MethodRun:
 
 
 def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: str, seed: int, threads: int = 2,
-                progress: bool = True) -> Path:
+                progress: bool = True, code: str = "") -> Path:
+    """Train one stage. ``code``: the method's code hash (:func:`mafrg.cli.methods.method_code_hash`, which the
+    CLI passes), part of the resume identity, so that a stage rerun for changed code trains from the start."""
     run = resolve_block(name, block)
     m = run.method
     st = m.stage(stage)
     ctx = TrainContext(method=m.name, stage=stage, config=run.config, seed=seed, paths=paths, threads=threads,
-                       progress=progress, code=method_code_hash(m))
+                       progress=progress, code=code)
     for earlier in m.stages[: m.stages.index(st)]:
         ck = ctx.checkpoint(earlier.name)
         checkpoint.load(ck)  # verified before any work: a missing or corrupt earlier stage is named here

@@ -47,7 +47,7 @@ def load_image_net(path: str, image_size: int, dim: int):
 
     p = Path(path)
     if not p.is_file():
-        raise RealismError(f"evaluation.frrea.weights: {p} not found (a TorchScript InceptionV3 pool3 network "
+        raise RealismError(f"evaluation.frrea_weights: {p} not found (a TorchScript InceptionV3 pool3 network "
                            f"giving {dim} values per image; or 'none' to report FD_behaviour instead)")
     try:
         net = torch.jit.load(str(p), map_location="cpu").eval()
@@ -56,7 +56,7 @@ def load_image_net(path: str, image_size: int, dim: int):
     with torch.inference_mode():
         out = net(torch.zeros(2, 3, image_size, image_size))
     if out.reshape(2, -1).shape[1] != dim:
-        raise RealismError(f"{p}: gives {out.reshape(2, -1).shape[1]} values per image, evaluation.frrea.dim is {dim}")
+        raise RealismError(f"{p}: gives {out.reshape(2, -1).shape[1]} values per image, evaluation.frrea_dim is {dim}")
     return net
 
 

@@ -7,7 +7,7 @@
   units. The GT row of the table is the true listeners' value: the reference a method should be close to, not
   below.
 * ``ExclAU``: the share of (frame, pair) where both AUs of a mutually exclusive pair are active (> 0.5), over
-  the REACT AU pairs of ReactDiff-K's prior (:mod:`mafrg.methods.reactdiffk.pairs`, e.g. AU12 with AU15).
+  the mutually exclusive REACT AU pairs of :mod:`mafrg.metrics.anatomy` (e.g. AU12 with AU15).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from mafrg.constants import N_3DMM, N_3DMM_EXPRESSION
+from mafrg.metrics.anatomy import au_pairs
 
 AU_ACTIVE = 0.5
 POSE = slice(N_3DMM_EXPRESSION, N_3DMM)  # head rotation (3) and translation (3)
 
 
 def exclusive_au_pairs() -> list[tuple[int, int]]:
-    from mafrg.methods.reactdiffk.pairs import au_pairs
-
     return au_pairs("exclusive")
 
 

@@ -6,7 +6,7 @@ so a metric is added (or re-grouped, or shown with other decimals) in one place.
 * ``scope``: ``row`` metrics are means of per-row contributions (an evaluation shard stores them per row);
   ``split`` metrics compare rows with each other or pool all frames of the split (FRDvs, FD, SI), so a shard
   carries a mergeable state or they are computed over the whole split.
-* ``source``: which step computes it: the REACT engine (``engine``), the realism step (``realism``), the
+* ``source``: which step computes it: the REACT engine (``engine``), the split-metrics step's realism (``realism``), its
   3DMM listener metrics (``listener``) or the smoothness measures (``smoothness``).
 * ``table``: the report table it appears in: the REACT paper-style table or the Efficient Listener table.
 """

@@ -1,6 +1,6 @@
 """Challenge submission packages: what the REACT organisers and their tools read.
 
-Layout of one package (one method; its variants side by side; README "Challenge submissions"):
+Layout of one package (one method; its variants side by side; docs/submissions.md):
 
     DIR/manifest.json                                      what, from which models and code, every file's sha256
     DIR/<offline|online>/<split>/<site>/<session>/<person>/<clip>/result-{0..9}.npy   (T, 25) emotion

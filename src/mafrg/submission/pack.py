@@ -219,13 +219,13 @@ def video_clips(requested: list[str] | None, speakers: list[str]) -> list[str]:
 
 
 def _video_key(video: Path, audio: Path, tdmm: np.ndarray, fps: int) -> str:
-    from mafrg.provenance import code_hash
+    from mafrg.codehash import code_hash
 
     h = hashlib.sha256()
     for f in (video, audio):
         h.update(file_sha256(f).encode() if f.is_file() else b"dir:" + str(f).encode())
     h.update(np.ascontiguousarray(tdmm, np.float32).tobytes())
-    h.update(f"{fps}:{code_hash(['render', 'submission.videos', 'media'])}".encode())
+    h.update(f"{fps}:{code_hash(['mafrg.submission.videos'])}".encode())
     return h.hexdigest()
 
 

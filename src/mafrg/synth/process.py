@@ -1,6 +1,6 @@
 """The generative process of the demo dataset: speaker behaviour, and a listener that reacts to it.
 
-Everything a model could learn is here, so it is written out in full (README "Demo dataset" repeats it):
+Everything a model could learn is here, so it is written out in full (docs/usage.md summarises it):
 
 Per person (drawn once per session): a face identity (renderer only) and a listener *style*:
   lag ~ U(0.3, 0.8) s, gain ~ U(0.5, 1.0), valence bias ~ N(0, 0.12), expressiveness ~ U(0.8, 1.25),

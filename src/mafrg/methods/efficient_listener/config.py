@@ -6,7 +6,7 @@ as the only loss, one denoising step at inference, AdamW, 20 epochs. No code is 
 (its missing equations and unnamed numbers) the values are those of Diffusion Policy (Chi et al. 2023), whose
 vision encoder (ResNet-18 + spatial softmax, GroupNorm) and conditional 1-D U-Net (Janner et al.'s temporal U-Net
 with FiLM) the paper's description follows; each such value says so. Every place where ``demo`` differs from
-``paper`` is listed in the README with its reason.
+``paper`` is listed, with its reason, in docs/methods/efficient-listener.md.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class PerceptionConfig:
     # a low-rank factor of the FiLM layers' own linear map of the condition, which keeps those small.
     audio_dim: int = 64
     audio: bool = True  # ablations (paper Table 4): audio only / video only
-    video: bool = True
+    video: bool = True  # ablations (paper Table 4): speaker video on/off
 
 
 @dataclass
@@ -51,7 +51,7 @@ class FADConfig:
     train_timesteps: int = 100  # T (paper)
     beta_schedule: Literal["squaredcos_cap_v2", "linear"] = "squaredcos_cap_v2"  # squared cosine (paper)
     # What ELNet predicts. With one step from pure noise an epsilon prediction must be divided by
-    # sqrt(alpha_bar_99) ~ 5e-4 (ill-conditioned); "sample" predicts x0 directly. Measured on the demo (README).
+    # sqrt(alpha_bar_99) ~ 5e-4 (ill-conditioned); "sample" predicts x0 directly. Measured on the demo (docs/methods/efficient-listener.md).
     prediction_type: Literal["sample", "epsilon"] = "sample"
     sample_steps: int = 1  # denoising steps at inference (paper: 1)
     clip_sample: bool = True  # x0 clipped to the training range ([-1, 1] after min-max normalisation)
@@ -67,7 +67,7 @@ class ELConfig:
     # visit is `clips_per_row` random clips of l frames (Diffusion Policy samples windows the same way).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=20, batch_size=64, lr=1e-4, weight_decay=1e-6, betas=(0.95, 0.999), ema_decay=0.999))
-    clips_per_row: int = 32
+    clips_per_row: int = 32  # random l-frame clips drawn per training row and direction in one epoch
     # Training frames: "cache" writes each training clip once as a memory-mapped (T, S, S, 3) uint8 file under
     # results/cache/frames/ and reads the batches' frames from it; "video" decodes them from the videos each
     # time (no disk, slower). Neither holds the training set in memory.
@@ -95,7 +95,7 @@ def paper() -> ELConfig:
 
 
 def demo() -> ELConfig:
-    """Sized for 2 CPU cores and the demo budget (README: "Efficient Listener presets")."""
+    """Sized for 2 CPU cores and the demo budget (docs/methods/efficient-listener.md: presets)."""
     return ELConfig(
         perception=PerceptionConfig(image_size=64, width=16, keypoints=16, visual_dim=32, n_mels=40, audio_dim=16),
         elnet=ELNetConfig(down_dims=(32, 64), step_embed_dim=32),

@@ -29,7 +29,6 @@ class EfficientListener(Method):
     default_preset = "paper"
     stages = (Stage("fad", reads=("train_data", "train_media"), settings=_fad_settings),)
     reads = ("media",)
-    code = ("checkpoint", "training", "cache", "backbones.resnet", "media", "features.audio", "features.video")
     generate_mem_mb = 8000
     generate_runtime = 120
 

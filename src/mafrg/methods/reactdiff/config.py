@@ -4,7 +4,7 @@
 code (Hunan-Tiger/ReactDiff, configs ``1_farfusion_vae.yaml`` / ``2_farfusion_ldm.yaml``); where the two
 disagree it is the paper and the code's value is named in the comment (set it as an override to get the code's
 behaviour). Keys of the ``methods.ReactDiff`` config block override the chosen preset field by field.
-Every place where ``demo`` differs from ``paper`` is listed in the README with its reason.
+Every place where ``demo`` differs from ``paper`` is listed, with its reason, in docs/methods/reactdiff.md.
 """
 
 from __future__ import annotations
@@ -77,10 +77,9 @@ class ReactDiffConfig:
     train_ddim: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
     generate_seed: int = 1234  # added to the run's seed
     # Rows sampled as one batch at generation (each with its α x windows). Blocks are fixed by row index, so a
-    # shard equals those rows of a whole-split run bit for bit (README "ReactDiff speed"). 24 = the workflow's
-    # evaluation shard; measured with the demo U-Net on one machine: 8 / 16 / 24 / 48 rows gave 85 / 92 / 102 /
-    # 107 reactions/s; on another of the same kind 8 beat 24 by 5-17 % (README "ReactDiff speed"). Memory: a
-    # block of 24 REACT clips holds about 3.6 GB of AU features at its peak (8: ~1.2 GB).
+    # shard equals those rows of a whole-split run bit for bit. 24 = the demo's evaluation shard; bigger blocks
+    # amortise per-call overhead, and which size is fastest depends on the machine (benchmarks/generate_bench.py
+    # --rows). Memory: a block of 24 REACT clips holds about 3.6 GB of AU features at its peak (8: ~1.2 GB).
     generate_rows: int = 24
     # The MMT reads every training clip's feature streams once per epoch. true: read them from memory-mapped
     # copies under results/cache/reactdiff/ (written once; the demo's 20 epochs spent half their time decoding
@@ -113,7 +112,7 @@ def paper() -> ReactDiffConfig:
 
 
 def demo() -> ReactDiffConfig:
-    """Sized for 2 CPU cores and the demo's 250-frame clips (README: "ReactDiff presets")."""
+    """Sized for 2 CPU cores and the demo's 250-frame clips (docs/methods/reactdiff.md: presets)."""
     return ReactDiffConfig(
         mmt=MMTConfig(window=25, hidden_dim=64, heads=4, au_self_attention=False, latent_dim=16, map_hidden=128,
                       decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0, input_norm="clip",

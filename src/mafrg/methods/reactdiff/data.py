@@ -1,4 +1,4 @@
-"""Training data for ReactDiff: feature shards streamed one clip per item, targets from the assembled split.
+"""Training data for ReactDiff: feature files streamed one clip per item, targets from the assembled split.
 
 Only the clips of one batch are in memory at a time (the 25088-d AU stream is never loaded for the whole set).
 The held-out validation clips come from the *training* split (a fixed hash of the clip path), so adding
@@ -26,18 +26,18 @@ STREAMS = ("au", "fe", "va", "mfcc", "wav2vec2")
 @dataclass(frozen=True)
 class ClipItem:
     rel: str
-    shard: str
+    path: str
     emotion: np.ndarray  # (T, 25)
     tdmm: np.ndarray  # (T, 58)
 
 
-def person_clips(data: SplitArrays, shard_of: Callable[[str], str]) -> list[ClipItem]:
+def person_clips(data: SplitArrays, file_of: Callable[[str], str]) -> list[ClipItem]:
     """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour)."""
     items: dict[str, ClipItem] = {}
     for k, r in enumerate(data.rows):
         for rel, emo, tdmm in ((r.speaker, data.speaker_emotion[k], data.speaker_tdmm[k]),
                                (r.listener, data.listener_emotion[k], data.listener_tdmm[k])):
-            items.setdefault(rel, ClipItem(rel, shard_of(rel), emo, tdmm))
+            items.setdefault(rel, ClipItem(rel, file_of(rel), emo, tdmm))
     return list(items.values())
 
 
@@ -54,39 +54,39 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         it = self.items[i]
-        out = (clip_tensors(it.shard, self.frames) if self.cache_dir is None
-               else cached_clip_tensors(it.shard, self.frames, self.cache_dir))
+        out = (clip_tensors(it.path, self.frames) if self.cache_dir is None
+               else cached_clip_tensors(it.path, self.frames, self.cache_dir))
         out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
         out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
         return out
 
 
-def clip_tensors(shard: str, frames: int) -> dict[str, torch.Tensor]:
-    """The first ``frames`` frames of every stream of one shard, as (frames, dim) tensors."""
-    clip = features.load_clip(shard, STREAMS, frames=frames, dtype=None)
+def clip_tensors(path: str, frames: int) -> dict[str, torch.Tensor]:
+    """The first ``frames`` frames of every stream of one feature file, as (frames, dim) tensors."""
+    clip = features.load_clip(path, STREAMS, frames=frames, dtype=None)
     n = len(clip["frame"])
     if n < frames:
-        raise ValueError(f"{shard}: {n} frames, ReactDiff needs {frames}")
+        raise ValueError(f"{path}: {n} frames, ReactDiff needs {frames}")
     return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
 
 
-def cached_clip_tensors(shard: str, frames: int, cache_dir: str | Path) -> dict[str, torch.Tensor]:
+def cached_clip_tensors(path: str, frames: int, cache_dir: str | Path) -> dict[str, torch.Tensor]:
     """:func:`clip_tensors` through memory-mapped per-stream copies (the same values, bit for bit)."""
-    key = stamp(shard, frames)
-    name = hashlib.sha256(str(shard).encode()).hexdigest()[:16]
+    key = stamp(path, frames)
+    name = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     loaded: dict[str, torch.Tensor] = {}
 
     def make(s: str):
         if not loaded:
-            loaded.update(clip_tensors(shard, frames))
+            loaded.update(clip_tensors(path, frames))
         return loaded[s].numpy()
 
     return {s: torch.from_numpy(np.array(cached_array(Path(cache_dir) / f"{name}.{key}.{s}.npy", lambda s=s: make(s))))
             for s in STREAMS}
 
 
-def stream_dims(shard: str) -> dict[str, int]:
-    meta = features.shard_metadata(shard)
+def stream_dims(path: str) -> dict[str, int]:
+    meta = features.file_metadata(path)
     return {s: meta["streams"][s]["dim"] for s in STREAMS}
 
 
@@ -107,9 +107,9 @@ def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False, c
     n = 0
     for it in items:
         if cache_dir is None:
-            clip = features.load_clip(it.shard, STREAMS, frames=frames, dtype=np.float64)
+            clip = features.load_clip(it.path, STREAMS, frames=frames, dtype=np.float64)
         else:  # the same values through the memory-mapped copies the epochs read (and written here first)
-            clip = {s: x.numpy().astype(np.float64) for s, x in cached_clip_tensors(it.shard, frames, cache_dir).items()}
+            clip = {s: x.numpy().astype(np.float64) for s, x in cached_clip_tensors(it.path, frames, cache_dir).items()}
             clip["frame"] = np.arange(frames)
         for s in STREAMS:
             x = clip[s]

@@ -36,7 +36,6 @@ class ReactDiff(Method):
         Stage("ddim", reads=("train_data", "train_features"), settings=_ddim_settings),
     )
     reads = ("features",)
-    code = ("features.shard", "training", "checkpoint", "cache")
     generate_mem_mb = 8000
     generate_runtime = 240
 

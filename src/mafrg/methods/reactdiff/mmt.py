@@ -12,7 +12,7 @@ latents of frames <= i), so each output frame depends on latents of its own and 
 
 The attention layer is the authors': optional input projections, one multi-head attention, a residual to the
 projected queries and a LayerNorm (their feed-forward sub-layer is built but never called, so it is absent).
-Departures, each a config field (README "ReactDiff presets"): the span of the encoder's attention (the paper
+Departures, each a config field (docs/methods/reactdiff.md): the span of the encoder's attention (the paper
 does not say; the authors' released encoder fuses each frame with linear layers and no attention across frames)
 is one window, which keeps window w's latents a function of window w's frames, the property online mode's
 causality rests on; inputs are standardised with training-set statistics (extractor features come at
@@ -122,8 +122,8 @@ class MMTEncoder(nn.Module):
         A Linear layer is computed in its projected space: it commutes with the running mean over frames and with
         the last-frame padding, and the standardisation folds into its weights, so a wide stream (AU 25,088, FE
         1,408, wav2vec2 1,536 per frame) is read once by the matmul instead of being centred, standardised and
-        padded at full width first. The same function up to float rounding (tested); measured: README "ReactDiff
-        demo training time" and "ReactDiff speed"."""
+        padded at full width first. The same function up to float rounding (tested); it is what makes the demo's
+        MMT epoch and generation fast (docs/methods/reactdiff.md)."""
         if not isinstance(layer, nn.Linear):
             return layer(self.normalised(s, v))
         w = layer.weight / getattr(self, f"sd_{s}")  # standardisation folded into the weights

@@ -41,9 +41,9 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     tc = cfg.train_mmt
     data = ctx.train_data
     frames = data.speaker_emotion.shape[1]
-    items = rd.person_clips(data, ctx.feature_shard)
+    items = rd.person_clips(data, ctx.feature_file)
     tr, va = rd.split_items(items, lambda it: it.rel, tc.val_fraction)
-    dims = rd.stream_dims(items[0].shard)
+    dims = rd.stream_dims(items[0].path)
     seed = tc.seed + ctx.seed
     seed_everything(seed)  # before the model is built: initial weights follow the seed
     log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
@@ -83,11 +83,11 @@ def load_mmt(path) -> tuple[MMT, dict[str, Any], ReactDiffConfig]:
 
 
 @torch.no_grad()
-def encode_clips(mmt: MMT, shards: dict[str, str], frames: int, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Per-frame latents (W*window, L) of each clip, streaming one shard at a time."""
+def encode_clips(mmt: MMT, files: dict[str, str], frames: int, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Per-frame latents (W*window, L) of each clip, streaming one feature file at a time."""
     out = {}
-    for rel, shard in tqdm(shards.items(), desc="encode", unit="clip", disable=not progress):
-        out[rel] = mmt.encoder({s: x[None] for s, x in rd.clip_tensors(shard, frames).items()})[0]
+    for rel, path in tqdm(files.items(), desc="encode", unit="clip", disable=not progress):
+        out[rel] = mmt.encoder({s: x[None] for s, x in rd.clip_tensors(path, frames).items()})[0]
     return out
 
 
@@ -98,7 +98,7 @@ def train_ddim(ctx: TrainContext) -> dict[str, Any]:
     mmt, _, _ = load_mmt(mmt_path)
     data = ctx.train_data
     frames = data.speaker_emotion.shape[1]
-    rels = {r: ctx.feature_shard(r) for row in data.rows for r in (row.speaker, row.listener)}
+    rels = {r: ctx.feature_file(r) for row in data.rows for r in (row.speaker, row.listener)}
     z = encode_clips(mmt, rels, frames, ctx.progress)
     pairs = [(row.speaker, row.listener) for row in data.rows]
     tr, va = rd.split_items(pairs, lambda p: p[0], tc.val_fraction)

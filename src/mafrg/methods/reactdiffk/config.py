@@ -2,7 +2,7 @@
 
 The paper (arXiv 2510.04712) gives no numbers beyond the method's outline, so ``paper`` is the authors' public
 code (lingjivoo/ReactDiff, ``configs/config_train.json``, ``scripts/train.py``, ``scripts/sample.py``), with its
-bugs fixed (README: "ReactDiff-K"). Every place where ``demo`` differs from ``paper`` is listed in the README.
+bugs fixed. Every place where ``demo`` differs from ``paper`` is listed, with its reason, in docs/methods/reactdiffk.md.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class NetConfig:
     norm: Literal["causal", "frame"] = "causal"
     # Not in the authors' network: a per-channel gain g(sigma) (zero-initialised Linear of the noise-level and
     # mode embedding) on the network's own input added to F, so the denoiser can choose how much of the noisy frame
-    # it keeps (D = (c_skip + c_out c_in g) x + ...). README "ReactDiff-K on the demo": input gain.
+    # it keeps (D = (c_skip + c_out c_in g) x + ...). docs/methods/reactdiffk.md: the input gain.
     input_gain: bool = False
 
 
@@ -35,12 +35,12 @@ class NetConfig:
 class EDMConfig:
     sigma_data: float = 0.5  # (authors)
     sigma_min: float = 0.01  # sampling schedule (authors)
-    sigma_max: float = 80.0
+    sigma_max: float = 80.0  # largest noise level of the sampling schedule (authors)
     rho: float = 7.0  # Karras schedule exponent (authors)
     # Training noise levels: the truncated v-diffusion ("cosine") density of k-diffusion, with its default
     # bounds (the authors' config names the type only).
-    density_min: float = 1e-3
-    density_max: float = 1e3
+    density_min: float = 1e-3  # lower bound of the training noise density (k-diffusion's default)
+    density_max: float = 1e3  # upper bound of the training noise density (k-diffusion's default)
     sample_steps: int = 50  # sampler steps (authors: 50)
     # DPM-Solver++(2M) SDE (authors' sample.py); "dpmsolver++" is the deterministic ODE variant.
     algorithm: Literal["sde-dpmsolver++", "dpmsolver++"] = "sde-dpmsolver++"
@@ -91,7 +91,7 @@ class ReactDiffKConfig:
         epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999))
     generate_seed: int = 9173  # added to the run's seed
     # Rows sampled as one batch at generation (each with its n reactions). Blocks are fixed by row index, so a
-    # shard equals those rows of a whole-split run; larger blocks amortise the per-call overhead (README).
+    # shard equals those rows of a whole-split run; larger blocks amortise the per-call overhead (benchmarks/generate_bench.py).
     generate_rows: int = 8
 
     def check(self) -> None:
@@ -121,24 +121,24 @@ def paper() -> ReactDiffKConfig:
 
 
 def demo() -> ReactDiffKConfig:
-    """Sized for 2 CPU cores and the demo budget (README: "ReactDiff-K", its departures and the demo sections)."""
+    """Sized for 2 CPU cores and the demo budget (docs/methods/reactdiffk.md: departures and demo measurements)."""
     return ReactDiffKConfig(
         # The input gain: without it the demo network (160 optimiser steps) passes on exactly c_skip of the noisy
         # frame, so neither prior can change the sampled jitter; with it both priors lower jitter and exclusive-AU
-        # co-activation on every seed (README "ReactDiff-K on the demo": the input gain).
+        # co-activation on every seed (docs/methods/reactdiffk.md: the input gain).
         net=NetConfig(depths=(1, 1), widths=(64, 128), mapping_dim=64, group_size=16, head_size=32, key_dim=64,
                       dropout=0.0, input_gain=True),
         # Sampling stops at sigma 1.0 (the last step returns D(x; 1.0)): the demo network does not denoise below
         # about that level, so the authors' steps down to 0.01 only add the SDE's fresh noise -- jitter. Chosen so
-        # the 3DMM's frame-to-frame velocity meets the true listeners' (README: sigma_min sweeps).
+        # the 3DMM's frame-to-frame velocity meets the true listeners' (docs/methods/reactdiffk.md: the sigma_min sweep).
         edm=EDMConfig(sample_steps=10, sigma_min=1.0),
         # The priors on the 50 % least-noised training draws (sigma below about 0.5) instead of the authors' 10 %
-        # (below about 0.08): the demo samples nowhere near the latter (README: the input gain).
+        # (below about 0.08): the demo samples nowhere near the latter (docs/methods/reactdiffk.md: the input gain).
         priors=PriorConfig(fraction=0.5),
         # Guidance scale 2 (the conditional and the unconditional pass each step): measured on this demo over three
-        # seeds, FRCorr higher in 12 of 12 pairs and FRDist lower in 9 of 12 than scale 1, FRDiv even (README).
+        # seeds, FRCorr higher in 12 of 12 pairs and FRDist lower in 9 of 12 than scale 1, FRDiv even (docs/methods/reactdiffk.md).
         guidance=GuidanceConfig(scale=2.0),
-        speaker_emotion=True,  # measured on the demo: lower FRDist on both splits and variants (README)
+        speaker_emotion=True,  # measured on the demo: lower FRDist on both splits and variants (docs/methods/reactdiffk.md)
         crop=64,
         crops_per_row=4,
         train=TrainConfig(epochs=20, batch_size=32, lr=1e-3, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.99),

@@ -7,7 +7,7 @@ the true listener frame before it (teacher forcing), absent only for a crop at f
 with the share first windows have at generation (1 / windows per clip). Each crop also draws its mode
 (offline/online, half each) and whether its speaker condition is dropped (classifier-free guidance).
 
-The speaker's wav2vec2 stream (1536 per frame) is read from a memory-mapped per-clip copy of its feature shard
+The speaker's wav2vec2 stream (1536 per frame) is read from a memory-mapped per-clip copy of its feature file
 (``results/cache/reactdiffk/train``, written once, atomically).
 """
 
@@ -44,20 +44,20 @@ def items(data) -> list[Item]:
     return out
 
 
-def audio_cache(shard_of: Callable[[str], str], cache_dir: str | Path, frames: int) -> Callable[[str], np.ndarray]:
+def audio_cache(file_of: Callable[[str], str], cache_dir: str | Path, frames: int) -> Callable[[str], np.ndarray]:
     """rel -> its (frames, 1536) float32 wav2vec2 stream, memory-mapped from the cache."""
     from mafrg import features
 
     def get(rel: str) -> np.ndarray:
-        shard = shard_of(rel)
+        path = file_of(rel)
 
         def make() -> np.ndarray:
-            clip = features.load_clip(shard, ["wav2vec2"], frames=frames)
+            clip = features.load_clip(path, ["wav2vec2"], frames=frames)
             if len(clip["frame"]) < frames:
-                raise ValueError(f"{shard}: {len(clip['frame'])} frames, ReactDiff-K needs {frames}")
+                raise ValueError(f"{path}: {len(clip['frame'])} frames, ReactDiff-K needs {frames}")
             return np.asarray(clip["wav2vec2"], np.float32)
 
-        return cached_array(Path(cache_dir) / f"{rel}.wav2vec2.{stamp(shard, frames)}.npy", make)
+        return cached_array(Path(cache_dir) / f"{rel}.wav2vec2.{stamp(path, frames)}.npy", make)
 
     return get
 

@@ -34,7 +34,6 @@ class ReactDiffKMethod(Method):
     default_preset = "paper"
     stages = (Stage("edm", reads=("train_data", "train_features"), settings=_edm_settings),)
     reads = ("features",)
-    code = ("checkpoint", "training", "cache", "features.shard")
     generate_mem_mb = 8000
     generate_runtime = 240
 

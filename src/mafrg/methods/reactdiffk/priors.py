@@ -1,4 +1,4 @@
-"""ReactDiff-K's two priors as training losses (the pair lists and the target layout: :mod:`.pairs`).
+"""ReactDiff-K's two priors as training losses (the pair lists and the target layout: :mod:`mafrg.metrics.anatomy`).
 
 Both compare the network's output F with its EDM training target (F* = (x - c_skip * x_noised) / c_out), as the
 authors do. Because D - x = c_out * (F - F*) for the denoised estimate D, a difference-of-frames or
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from mafrg.methods.reactdiffk.pairs import EMOTION_DIM, POSE, TARGET_DIM, au_pairs, pair_lists  # noqa: F401
+from mafrg.metrics.anatomy import EMOTION_DIM, POSE, TARGET_DIM, au_pairs, pair_lists  # noqa: F401
 
 
 def dependency_pairs(which: str) -> tuple[torch.Tensor, torch.Tensor]:

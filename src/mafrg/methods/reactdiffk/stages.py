@@ -50,7 +50,7 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
                          f"ReactDiff-K training crop ({cfg.crop}); lower methods.ReactDiffK.crop")
     its = kd.items(data)
     tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
-    audio = kd.audio_cache(ctx.feature_shard, ctx.paths.cache("reactdiffk", "train"), frames)
+    audio = kd.audio_cache(ctx.feature_file, ctx.paths.cache("reactdiffk", "train"), frames)
     seed = tc.seed + ctx.seed
     seed_everything(seed)
     model = ReactDiffK(cfg)
@@ -114,7 +114,7 @@ def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int,
           edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions to each of R speakers ({stream: (T, dim)}, all of one length): emotion (R, n, T, 25) and
     3DMM (R, n, T, 58), window after window, each from fresh noise and the previous window's last frame. The R x n
-    reactions are sampled as one batch (per-call overhead dominates a 16-frame window: README "ReactDiff-K",
+    reactions are sampled as one batch (per-call overhead dominates a 16-frame window: docs/methods/reactdiffk.md,
     generation speed); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only."""
     cfg = model.cfg
     w, names = cfg.window, modalities(cfg)

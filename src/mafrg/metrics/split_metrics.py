@@ -1,5 +1,8 @@
-"""The metrics of a run that need its 3DMM predictions: realism (FRRea, or FD_behaviour without an image
-network), the Efficient Listener metrics and the smoothness measures, streamed over the run's prediction shards."""
+"""Split metrics: the metrics of a run that pool the whole split (one job per split and run, not per row shard).
+
+Realism (FRRea, or FD_behaviour without an image network) compares distributions over all frames; the Efficient
+Listener metrics fit their SI clusters on the split; the smoothness measures are means over every frame. All read
+the run's 3DMM predictions beside the emotion ones, streamed shard by shard."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from mafrg.metrics.smoothness import Smoothness
 from mafrg.sharding import coverage_problem, parse_rows
 
 
-class TdmmEvalError(ValueError):
+class SplitMetricsError(ValueError):
     pass
 
 
@@ -41,7 +44,7 @@ def _clusters(cfg: EvalConfig, data, train, cache: tuple[str, str] | None):
             for g in ("expression", "rotation")}
 
 
-def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int,
+def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int,
                  cluster_cache: tuple[str, str] | None = None) -> dict[str, Any]:
     """Realism and listener metrics of one run from its emotion shards (3DMM companions beside them).
 
@@ -54,7 +57,7 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
     shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
     problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
     if problem:
-        raise TdmmEvalError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
+        raise SplitMetricsError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
                             f"{data.n_rows} rows of split {data.split} once each ({problem})")
     clusters = _clusters(cfg, data, train, cluster_cache)
     lm = ListenerMetrics(clusters, cfg.listener_protocol)
@@ -64,7 +67,7 @@ def evaluate_run(pred_paths: list[str], data, train, cfg: EvalConfig, root: str 
         emo = predictions.load_emotion(p)
         tdmm = predictions.load_3dmm(p)
         if not np.isfinite(tdmm).all():
-            raise TdmmEvalError(f"{predictions.tdmm_path(p)}: contains NaN or inf")
+            raise SplitMetricsError(f"{predictions.tdmm_path(p)}: contains NaN or inf")
         lm.update(tdmm, data.listener_tdmm[lo:hi], data.speaker_tdmm[lo:hi])
         smooth.update(emo, tdmm)
         first_emo.append(np.asarray(emo[:, 0]))

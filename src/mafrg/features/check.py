@@ -1,4 +1,4 @@
-"""``mafrg extractors check``: what a checkpoint file is, what it computes, and how fast, before a long run."""
+"""``mafrg extractors check``: what a weights file is, what it computes, and how fast, before a long run."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_image(size: int) -> np.ndarray:
     return ((img + 1) * 127.5).astype(np.uint8)
 
 
-def check(stream: str, checkpoint: str | list[str], preprocess: str = "reactdiff", pool: str = "max",
+def check(stream: str, weights: str | list[str], preprocess: str = "reactdiff", pool: str = "max",
           variant: str = "tf", batch: int = 8, repeats: int = 2, threads: int = 2) -> CheckReport:
     import torch
 
@@ -51,7 +51,7 @@ def check(stream: str, checkpoint: str | list[str], preprocess: str = "reactdiff
     from mafrg.features.video import crop_frames, normalise
 
     torch.set_num_threads(threads)
-    loaded = extractors.load(stream, checkpoint, pool=pool, variant=variant)
+    loaded = extractors.load(stream, weights, pool=pool, variant=variant)
     pre = for_stream(stream, preprocess)
     g = pre.geometry
     frames = np.repeat(test_image(300)[None], batch, 0)

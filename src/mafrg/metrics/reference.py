@@ -1,7 +1,8 @@
 """A slow, literal implementation of the REACT 2024 metrics, written from their definitions.
 
-Loops and one library call per pair, on purpose: this is what the fast engine is checked against.
-Like the official code, it feeds float32 arrays to numpy and tslearn.
+Loops and one library call per pair, on purpose: this is what the fast engine is checked against (by the tests
+and by ``benchmarks/metrics_bench.py``). Like the official code, it feeds float32 arrays to numpy and tslearn;
+tslearn is imported only when FRDist is computed here (it is a test dependency, not a runtime one).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from tslearn.metrics import dtw
 
 
 def _pearson_nan0(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,6 +44,8 @@ def frcorr(pred, listener, neighbours):
 
 
 def frdist(pred, listener, neighbours):
+    from tslearn.metrics import dtw
+
     pred = pred.astype(np.float32); listener = listener.astype(np.float32)
     per_row = []
     for k in range(pred.shape[0]):

@@ -1,4 +1,4 @@
-"""What the Snakemake workflow derives from the config and the method registry (used by ``common.smk``).
+"""The plan: what the Snakemake workflow derives from the config and the method registry (bound in ``common.smk``).
 
 Kept here, in the library, so that it is unit-tested and so that the generic rules need no method names:
 the schema of the ``methods:`` section is composed from each registered method's fragment; the training
@@ -9,8 +9,8 @@ the report's inputs all follow from the resolved method blocks.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,9 @@ from mafrg.config import (
 )
 from mafrg.methods.settings import MethodRun, enabled_runs, schema_fragment
 from mafrg.paths import Paths
-from mafrg.provenance import code_hash
+from mafrg.codehash import code_hash
 
-# What every generation / training job runs through, besides the method's own package.
-RUNNER_CODE = ("methods.contract", "methods.settings", "methods.run", "methods.__init__", "predictions", "paths",
-               "cli.methods", "cli.common", "data.assemble", "io", "checkpoint", "media")
+from mafrg.cli.methods import method_code_hash  # noqa: F401 - bound in common.smk beside command_hash
 
 
 def compose_schema(base: str | Path) -> dict[str, Any]:
@@ -45,32 +43,38 @@ def as_json(section: Any) -> str:
     return json.dumps(section, sort_keys=True, separators=(",", ":"))
 
 
-def method_code_hash(m: registry.Method) -> str:
-    """Hash of the method's own code (its package, or its plugin file) and of what it runs through."""
-    mod = type(m).__module__
-    own: list[str] = []
-    extra_files: list[Path] = []
-    if mod.startswith("mafrg."):
-        pkg = mod.removeprefix("mafrg.")
-        parts = pkg.split(".")
-        own.append(".".join(parts[:2]) if parts[0] == "methods" and len(parts) > 1 else pkg)
-    else:
-        src = inspect.getsourcefile(type(m))
-        if src:
-            extra_files.append(Path(src))
-    h = code_hash([*own, *m.code, *RUNNER_CODE])
-    if extra_files:
-        import hashlib
+@lru_cache(maxsize=1)
+def command_handlers() -> dict[str, str]:
+    """``{command: "module:function"}`` of every ``mafrg`` sub-command (read from the parser itself)."""
+    import argparse
 
-        d = hashlib.sha256(h.encode())
-        for f in extra_files:
-            d.update(f.read_bytes())
-        h = d.hexdigest()[:16]
-    return h
+    from mafrg.cli.main import build_parser
+
+    out: dict[str, str] = {}
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parser._actions:  # noqa: SLF001 - argparse keeps sub-parsers here only
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                for name, sub in action.choices.items():
+                    walk(sub, f"{prefix} {name}".strip())
+        func = parser.get_default("func")
+        if func is not None and prefix:
+            out[prefix] = f"{func.__module__}:{func.__name__}"
+
+    walk(build_parser(), "")
+    return out
+
+
+def command_hash(command: str) -> str:
+    """Code hash of one ``mafrg`` sub-command: the import closure of its handler (:mod:`mafrg.codehash`)."""
+    handlers = command_handlers()
+    if command not in handlers:
+        raise ValueError(f"no mafrg command {command!r}; commands: {', '.join(sorted(handlers))}")
+    return code_hash([handlers[command]])
 
 
 @dataclass
-class Workflow:
+class Plan:
     """The resolved config: sections as dataclasses, enabled method runs, path conventions."""
 
     config: dict[str, Any]
@@ -84,7 +88,7 @@ class Workflow:
     runs: list[MethodRun] = field(default_factory=list)
 
     @classmethod
-    def load(cls, config: dict[str, Any], schema_path: str | Path) -> "Workflow":
+    def load(cls, config: dict[str, Any], schema_path: str | Path) -> "Plan":
         registry.load_plugins(config.get("plugins") or [])
         validate_config(config, compose_schema(schema_path))
         ds = from_dict(DatasetConfig, config["dataset"])

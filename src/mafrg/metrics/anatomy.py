@@ -1,7 +1,8 @@
-"""The facial-action pair lists of ReactDiff-K's prior (``priors.json``) and the target layout, without torch.
+"""Facial-action anatomy: which facial actions mirror, co-occur with or exclude each other, and the target layout.
 
-The smoothness metrics (:mod:`mafrg.metrics.smoothness`) count mutually exclusive AU pairs with these lists in
-every evaluation job; keeping them apart from the priors' losses spares those jobs importing torch (~2 s each).
+This is data of the metrics layer (``facial_actions.json`` beside this module): the smoothness metrics count
+co-active mutually exclusive AU pairs with it, and a method may use it too (ReactDiff-K's dependency prior reads
+every list). It needs no torch, so the evaluation jobs that import it stay light.
 
 Target layout (83 columns): 25 emotion channels (15 AUs, valence, arousal, 8 expressions), then the 58 3DMM
 coefficients (52 expression, 3 rotation, 3 translation).
@@ -22,7 +23,9 @@ POSE = slice(EMOTION_DIM + 52, TARGET_DIM)  # rotation and translation of the 3D
 
 @lru_cache(maxsize=1)
 def pair_lists() -> dict:
-    return json.loads(resources.files("mafrg.methods.reactdiffk").joinpath("priors.json").read_text())
+    """The pair lists: ``tdmm`` (FaceVerse expression coefficients: symmetry, co_occurred, exclusive) and ``au``
+    (REACT AU names: co_occurred, exclusive)."""
+    return json.loads(resources.files("mafrg.metrics").joinpath("facial_actions.json").read_text())
 
 
 def au_pairs(kind: str) -> list[tuple[int, int]]:

@@ -1,16 +1,10 @@
-"""The demo quality check (benchmarks/quality_bench.py): one standard deviation over seeds must separate
-ReactDiff from every naive baseline on FRCorr and FRDist, and FRDiv must be positive."""
+"""The demo quality check (mafrg.quality, run by benchmarks/quality_bench.py): one standard deviation over seeds
+must separate each trained method from every naive baseline on FRCorr and FRDist, and FRDiv must be positive."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
-
-from conftest import REPO
-
-spec = importlib.util.spec_from_file_location("quality_bench", REPO / "benchmarks" / "quality_bench.py")
-qb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(qb)
+from mafrg import quality as qb
 
 
 def _report(tmp_path, rd_corr=(0.30, 0.01), rd_dist=(80.0, 1.0), rd_div=0.04):

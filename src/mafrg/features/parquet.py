@@ -1,6 +1,6 @@
-"""Parquet feature shards: one file per (clip, person), one row per frame, one fixed-size-list column per stream.
+"""Parquet feature files: one file per (clip, person), one row per frame, one fixed-size-list column per stream.
 
-Key/value metadata (``b"mafrg"``, JSON) records per stream its dimension, dtype, extractor identity (checkpoint
+Key/value metadata (``b"mafrg"``, JSON) records per stream its dimension, dtype, extractor identity (weights
 hash or ``untrained``), value-affecting settings and their hash, and the checksum of the source it was computed
 from; plus clip, person, frame count, source video/audio checksums, config hash and code version. That record is
 what lets a rerun keep a stream column whose inputs have not changed.
@@ -25,13 +25,13 @@ _PA_DTYPE = {"float32": pa.float32(), "float16": pa.float16()}
 
 
 def read_meta(path: str | Path) -> dict[str, Any] | None:
-    """The shard's mafrg metadata, or None if the file is absent or not a mafrg shard."""
+    """The feature file's mafrg metadata, or None if the file is absent or not a mafrg feature file."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         md = pq.read_schema(path).metadata or {}
-    except Exception:  # noqa: BLE001 - unreadable old shard: treat as absent, it will be rewritten
+    except Exception:  # noqa: BLE001 - unreadable old feature file: treat as absent, it will be rewritten
         return None
     raw = md.get(b"mafrg")
     if not raw:
@@ -46,7 +46,7 @@ def stream_array(values: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(arrow_numeric(values, _PA_DTYPE[dtype]), dim)
 
 
-def write_shard(path: str | Path, clip: str, person: str, fps: int, streams: dict[str, pa.Array],
+def write_features(path: str | Path, clip: str, person: str, fps: int, streams: dict[str, pa.Array],
                 meta: dict[str, Any]) -> None:
     n = len(next(iter(streams.values())))
     frames = np.arange(n, dtype=np.int32)
