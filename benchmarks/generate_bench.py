@@ -79,7 +79,9 @@ def bench_reactdiff(a, memory: str) -> list[str]:
         print(f"  {steps} steps: {g:.3f} GFLOP per reaction -> at most {rate / g:.3g} reactions/s at the matmul rate")
     print("reactions/s: best (median) of --repeats passes")
     print(f"{'rows':>5}{'steps':>6}{'offline reactions/s':>26}{'online reactions/s':>26}{'offline s/reaction':>21}")
-    for rows in a.rows or sorted({1, reactdiff_config({"preset": a.preset, **a.override}).generate_rows}):
+    # a block holds at most --clips rows: timing 24-row blocks needs --clips 24 or more
+    default_rows = (1, reactdiff_config({"preset": a.preset, **a.override}).generate_rows)
+    for rows in sorted({min(r, a.clips) for r in a.rows or default_rows}):
         for steps in a.steps:
             def sample(i, j, online, steps=steps):
                 return react(mmt, diff, {s: x[i:j] for s, x in feats.items()}, a.frames, a.n, online, steps, 0.0,
@@ -138,7 +140,7 @@ def bench_reactdiffk(a, memory: str) -> list[str]:
     print("reactions/s: best (median) of --repeats passes")
     print(f"{'rows':>5}{'steps':>6}{'guidance':>10}{'offline reactions/s':>26}{'online reactions/s':>26}"
           f"{'offline s/reaction':>21}")
-    for rows in a.rows or sorted({1, cfg.generate_rows}):
+    for rows in sorted({min(r, a.clips) for r in a.rows or (1, cfg.generate_rows)}):
         for steps in a.steps:
             for scale in a.guidance:
                 off, on, best = rates(a, rows, lambda i, j, online: react(model, spk[i:j], a.n, online, steps,

@@ -39,10 +39,10 @@ def merge(a: dict, b: dict) -> dict:
     return out
 
 
-# The demo preset as it was until 2026-12-05: no input gain, sampling down to sigma 0.5, the priors on the 10 %
-# least-noised draws. The runs named without "gain" start from it (the no-gain rows of docs/methods/reactdiffk.md).
-BEFORE_GAIN: dict[str, Any] = {"net": {"input_gain": False}, "edm": {"sigma_min": 0.5}, "priors": {"fraction": 0.1}}
-_OLD_RUNS: dict[str, dict[str, Any]] = {
+# The demo preset without the input gain: sampling down to sigma 0.5, the priors on the 10 % least-noised draws.
+# The runs named without "gain" start from it (the no-gain rows of docs/methods/reactdiffk.md).
+NO_GAIN: dict[str, Any] = {"net": {"input_gain": False}, "edm": {"sigma_min": 0.5}, "priors": {"fraction": 0.1}}
+_NO_GAIN_RUNS: dict[str, dict[str, Any]] = {
     "none": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
     "kinematics": {"priors": {"dependency_weight": 0.0}},
     "both": {},
@@ -57,7 +57,7 @@ _OLD_RUNS: dict[str, dict[str, Any]] = {
 }
 # Training-time ablations, each the demo preset plus these overrides (the ones docs/methods/reactdiffk.md names).
 RUNS: dict[str, dict[str, Any]] = {
-    **{name: merge(BEFORE_GAIN, over) for name, over in _OLD_RUNS.items()},
+    **{name: merge(NO_GAIN, over) for name, over in _NO_GAIN_RUNS.items()},
     # The current demo (input gain, priors on 50 %, sigma_min 1.0) and its ablations.
     "none-gain": {"priors": {"kinematics_weight": 0.0, "dependency_weight": 0.0}},
     "kinematics-gain-f0.5": {"priors": {"dependency_weight": 0.0}},

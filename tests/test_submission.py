@@ -314,3 +314,64 @@ def test_submission_config_errors_only_stop_the_submission_target(tmp_path):
         assert snakemake(tmp_path, "-n", "--cores", "1").returncode == 0
         r = snakemake(tmp_path, "-n", "--cores", "1", "submission")
         assert r.returncode != 0 and msg in r.stdout + r.stderr, (r.stdout + r.stderr)[-2000:]
+
+
+# ------------------------------------------------------------------ the checker reads nothing outside the package
+def test_check_never_follows_a_link_out_of_the_package(results, tmp_path):
+    _, _, data = results
+    pkg = tmp_path / "pkg"
+    _pack(results, pkg)
+    s0, s1 = data.rows[0].speaker, data.rows[1].speaker
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "result-0.npy"
+    np.save(secret, np.zeros((FRAMES, 25), np.float32))
+    # a result file that is a link to a file outside the package
+    f = pkg / "offline" / "test" / s0 / "result-0.npy"
+    f.unlink()
+    f.symlink_to(secret)
+    # a clip folder that is a link to a folder outside the package
+    c = pkg / "online" / "test" / s1
+    shutil.copytree(c, outside / "clip")
+    shutil.rmtree(c)
+    c.symlink_to(outside / "clip", target_is_directory=True)
+    problems = _problems(pkg, data)
+    assert any(p.startswith(f"{f}: a link to {secret}, outside the package") for p in problems), problems
+    assert any(p.startswith(f"{c}: a link to {outside / 'clip'}, outside the package") for p in problems), problems
+    assert not any("sha256 differs" in p or "unreadable" in p for p in problems if "outside" in p or str(f) in p)
+
+
+def test_check_refuses_manifest_paths_that_leave_the_package(results, tmp_path):
+    from mafrg.provenance import file_sha256
+
+    pkg = tmp_path / "pkg"
+    _pack(results, pkg)
+    (tmp_path / "x").write_text("outside\n")
+    man = json.loads((pkg / "manifest.json").read_text())
+    man["files"]["../x"] = file_sha256(tmp_path / "x")  # the hash matches: it must still be refused
+    man["files"]["/etc/hostname"] = "0" * 64
+    (pkg / "manifest.json").write_text(json.dumps(man))
+    problems = check_package(pkg).problems
+    assert "manifest.json: path '../x' leaves the package (refused, nothing hashed)" in problems
+    assert "manifest.json: path '/etc/hostname' leaves the package (refused, nothing hashed)" in problems
+    assert not any("sha256 differs" in p for p in problems)
+
+
+def test_an_empty_package_is_an_error(tmp_path):
+    (tmp_path / "pkg" / "offline" / "test").mkdir(parents=True)
+    assert any("holds no rows" in p for p in check_package(tmp_path / "pkg").problems)
+
+
+def test_a_failed_submit_leaves_no_skeleton(results, tmp_path):
+    res, _, _ = results
+    existing = tmp_path / "old_pkg"
+    _pack(results, existing)
+    # the offline variant is written, then the online one fails on a missing shard
+    (res / "predictions" / "test" / "ReactDiff_online" / "seed0" / "r00002-00004.json").unlink()
+    out = tmp_path / "new_pkg"
+    with pytest.raises(SubmissionError, match="prediction shard missing"):
+        _pack(results, out)
+    assert not out.exists()
+    with pytest.raises(SubmissionError, match="prediction shard missing"):
+        _pack(results, existing)
+    assert (existing / "manifest.json").is_file()  # an existing package is kept

@@ -46,21 +46,28 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr
 
-    # A trained model that was truncated after the fact (half of ddim.pt) is detected while planning and moved
-    # aside; the next job that needs it (here: generation with more sampling steps, a generation-only setting
-    # that alone would retrain nothing) trains it again first instead of failing on it.
+    # A trained model that was truncated after the fact (half of ddim.pt) is detected while planning. A dry run
+    # says so and changes nothing in the results folder; a run moves it aside (kept for inspection, never read
+    # again), and what was made from it before it broke stays valid; the next job that needs it (here: generation
+    # with more sampling steps, a generation-only setting that alone would retrain nothing) trains it again first.
     ddim = tmp_path / "results" / "models" / "ReactDiff" / "seed0" / "ddim.pt"
     ddim.write_bytes(ddim.read_bytes()[: ddim.stat().st_size // 2])
     more_steps = dict(TINY, methods=dict(TINY["methods"], ReactDiff=dict(TINY["methods"]["ReactDiff"],
                                                                           ddim=dict(TINY["methods"]["ReactDiff"]["ddim"], sample_steps=5))))
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(more_steps))
+    before = sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in (tmp_path / "results").rglob("*"))
     r = snakemake(tmp_path, "-n", "--cores", "1")
-    assert "ddim.pt: " in r.stderr and "truncated or replaced" in r.stderr and "trained again" in r.stderr, r.stderr[-2000:]
+    assert "ddim.pt: " in r.stderr and "truncated or replaced" in r.stderr and "nothing moved" in r.stderr, r.stderr[-2000:]
+    assert sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in (tmp_path / "results").rglob("*")) == before
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
+    res = snakemake(tmp_path, "--cores", "1")
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr, res.stderr[-2000:]
+    assert "trained again" in res.stderr and list(ddim.parent.glob("ddim.pt.corrupt-*")) and not ddim.exists()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(more_steps))
+    r = snakemake(tmp_path, "-n", "--cores", "1")
     jobs = planned_jobs(r.stdout + r.stderr)
     assert jobs == {"train": 1, "generate": 6, "evaluate_shard": 6, "aggregate_metrics": 4, "evaluate_split": 4,
                     "report": 1, "all": 1}, jobs
-    assert list(ddim.parent.glob("ddim.pt.corrupt-*"))  # kept for inspection, never read again
-    # Back to the run's own settings: what was made from the model before it broke stays valid.
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr

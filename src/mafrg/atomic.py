@@ -104,8 +104,24 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_json(target: str | os.PathLike[str], obj: Any) -> None:
+    """Strict JSON (RFC 8259): a non-finite number (NaN, an overflow to infinity) is written as null, which every
+    JSON reader accepts; ``NaN``/``Infinity`` literals are not JSON."""
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(finite(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+                       + "\n")
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (Python or numpy, in dicts, lists, tuples and arrays) replaced by None."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:

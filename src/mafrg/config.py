@@ -15,6 +15,8 @@ from typing import Literal, Any, TypeVar
 
 import yaml
 
+from mafrg.schema import at_least, positive, unit_interval
+
 T = TypeVar("T")
 
 
@@ -156,10 +158,14 @@ class TrainConfig:
 
     epochs: int = 100  # passes over the training set
     batch_size: int = 8  # items per optimiser step
-    lr: float = 1e-4  # AdamW learning rate
+    lr: float = field(default=1e-4, metadata=positive())  # AdamW learning rate
     weight_decay: float = 5e-4  # AdamW weight decay
-    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
-    ema_decay: float = 0.999  # decay of the exponential moving average of the weights that is saved (0: none)
-    seed: int = 0  # added to the run's seed (methods.<name>.seed + k for the k-th of `seeds` runs)
-    val_fraction: float = 0.1  # held out of the *training* split (val/test data never touch training)
-    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=unit_interval(closed=False))  # AdamW betas
+    # decay of the exponential moving average of the weights that is saved (0: none)
+    ema_decay: float = field(default=0.999, metadata=unit_interval(closed=False))
+    # added to the run's seed (methods.<name>.seed + k for the k-th run)
+    seed: int = field(default=0, metadata=at_least(0))
+    # held out of the *training* split (val/test data never touch training)
+    val_fraction: float = field(default=0.1, metadata=unit_interval(closed=False))
+    # DataLoader worker processes (0: load in the training process)
+    num_workers: int = field(default=0, metadata=at_least(0))

@@ -13,8 +13,12 @@ class FileFormatError(ValueError):
     """A file is missing, not of the expected format, or unreadable. The message starts with its path."""
 
 
+REAL_KINDS = "fiub"  # float, signed and unsigned integer, bool: every array mafrg reads holds real numbers
+
+
 def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
-    """A .npy array, never unpickling: a text file or an object array is an error naming the file."""
+    """A .npy array of real numbers, never unpickling: a text file, an object array or another dtype (complex,
+    datetime, strings) is an error naming the file and the dtype, before any number is computed from it."""
     p = Path(path)
     if not p.is_file():
         raise FileFormatError(f"{p}: file not found")
@@ -24,13 +28,16 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
         what = "empty" if not head else f"starts with {head!r}"
         raise FileFormatError(f"{p}: not a .npy file ({what}; a .npy file starts with {NPY_MAGIC!r})")
     try:
-        return np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
+        arr = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:
         if "pickled" in str(exc) or "allow_pickle" in str(exc):
             raise FileFormatError(f"{p}: holds pickled (object) data; only numeric arrays are accepted") from exc
         raise FileFormatError(f"{p}: cannot be read as .npy ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - truncated header or data
         raise FileFormatError(f"{p}: cannot be read as .npy ({exc})") from exc
+    if arr.dtype.kind not in REAL_KINDS:
+        raise FileFormatError(f"{p}: dtype {arr.dtype} is not a real number type (expected float, integer or bool)")
+    return arr
 
 
 # Arrow arrays built over numpy buffers. pa.array(ndarray), pa.array(list) and pa.table(dict) give the same

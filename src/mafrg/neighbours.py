@@ -68,7 +68,9 @@ def obtain(root: str | Path, split: str, speaker_emotion: np.ndarray, source: st
 
 
 def official_path(root: str | Path, split: str) -> Path:
-    return Path(root) / f"neighbour_emotion_{split}.npy"
+    from mafrg.data.layout import dataset_file
+
+    return dataset_file(root, f"neighbour_emotion_{split}.npy")
 
 
 def load_official(path: str | Path, n_rows: int) -> np.ndarray:

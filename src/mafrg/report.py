@@ -145,9 +145,11 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def _dataset_block(root: str | None) -> dict[str, Any]:
+    from mafrg.data.layout import dataset_file
+
     if not root:
         return {}
-    manifest = Path(root) / "manifest.json"
+    manifest = dataset_file(root, "manifest.json")
     if not manifest.exists():
         return {"root": root, "manifest": None}
     m = json.loads(manifest.read_text())
@@ -238,6 +240,12 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
                      "The Realism column `FD_behaviour` is a *different metric*: the Fréchet distance between "
                      "predicted and real listener frames in emotion + 3DMM space (first prediction, every 30th frame).")
     prov["frrea"] = rea_status
+    few = sorted({(label, d["info"]["predictions"]) for s in results.values() for label, r in s.items()
+                  for d in r.values() if (d.get("info") or {}).get("predictions", 10) < 10})
+    if few:
+        notes.insert(0, "**Fewer than 10 reactions per speaker clip** for " + ", ".join(f"{lab} ({n})" for lab, n in few)
+                     + ": FRCorr and FRDist sum over the reactions, so these rows are not comparable with "
+                     "challenge results.")
     if "corrected" in prov["protocols"]:
         notes[notes.index(next(n for n in notes if n.startswith("Metrics follow")))] = (
             "Metrics use the **corrected** protocol: FRSyn over all predictions with constant channels left out "

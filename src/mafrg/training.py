@@ -102,6 +102,10 @@ def _set_rng_state(st: dict[str, Any]) -> None:
     random.setstate(st["python"])
 
 
+class TrainingError(ValueError):
+    """A training stage cannot produce a trained model (the message says why)."""
+
+
 # The resumable state is written after the first epoch of a run, then at most every STATE_EVERY_S seconds, and
 # after the last epoch: a kill loses at most this much training. (Written after every one of the demo DDIM's
 # 600 sub-second epochs, it cost 28 s of a 270 s stage.)
@@ -183,6 +187,9 @@ def train(
                              "rng": _rng_state()},
                             {"identity": ident, "epoch": epoch, "history": history, "step": step})
             last_save = time.monotonic()
+    if step == 0:
+        raise TrainingError(f"{workdir}: training ran zero optimiser steps ({cfg.epochs} epochs, batch size "
+                            f"{cfg.batch_size}): no epoch yielded a batch, so nothing was learned")
     return ema, history
 
 

@@ -55,10 +55,21 @@ if WF.feature_splits():
     check_weights(FEATURES)
 
 # A trained model that no longer matches its checksum sidecar (truncated, half-copied, edited) is moved aside
-# now, so that the training rule runs again instead of every later job failing on it.
+# now, so that the training rule runs again (when a job needs the model) instead of every later job failing on
+# it. A dry run changes nothing in the results folder: it only says so. (Snakemake does not tell a Snakefile at
+# parse time that it is a dry run; its command line does.)
+def _dry_run() -> bool:
+    args = sys.argv[1:]
+    return any(a in ("--dry-run", "--dryrun") or (a.startswith("-") and not a.startswith("--") and "n" in a[1:])
+               for a in args)
+
+
 for _m, _seed, _stage in WF.model_targets():
     _why = ckpt.stale(P.model(_m, _seed, _stage))
-    if _why:
+    if _why and _dry_run():
+        print(f"{P.model(_m, _seed, _stage)}: {_why}; a run moves it aside and it will be trained again "
+              "(dry run: nothing moved)", file=sys.stderr)
+    elif _why:
         ckpt.quarantine(P.model(_m, _seed, _stage), _why)
 
 

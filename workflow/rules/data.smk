@@ -60,6 +60,8 @@ rule assemble_split:
         root=ROOT,
         dataset=dataset_json(),
         mirrored=lambda wc: "--mirrored" if wc.split != "train" else "--no-mirrored",
+        # an official neighbour matrix that does not fit the split fails here, before features and training
+        neighbours=lambda wc: WF.neighbours.source if wc.split != "train" else "build",
         code=CODE["assemble"],
     log:
         P.log("assemble_{split}"),
@@ -71,7 +73,7 @@ rule assemble_split:
         runtime=30,
     shell:
         "python -m mafrg assemble --root {params.root:q} --split {wildcards.split:q} --dataset {params.dataset:q} "
-        "{params.mirrored:q} --out {output:q} > {log:q} 2>&1"
+        "{params.mirrored:q} --neighbours-source {params.neighbours:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule neighbours:

@@ -34,11 +34,16 @@ def cmd_validate(a: argparse.Namespace) -> None:
 def cmd_assemble(a: argparse.Namespace) -> None:
     from mafrg.config import DatasetConfig, from_dict
     from mafrg.data.assemble import assemble_split
+    from mafrg.data.layout import dataset_file
+    from mafrg.neighbours import load_official, official_path
     from mafrg.provenance import provenance
 
     cfg = from_dict(DatasetConfig, settings(a.dataset))
     arrays = assemble_split(a.root, a.split, cfg, mirrored=a.mirrored)
-    manifest = Path(a.root) / "manifest.json"
+    official = official_path(a.root, a.split)
+    if a.neighbours_source != "build" and official.exists():
+        load_official(official, arrays.n_rows)  # checked now: a matrix that does not fit fails before any work
+    manifest = dataset_file(a.root, "manifest.json")
     arrays.save(a.out, provenance(settings(a.dataset), dataset_manifest=str(manifest) if manifest.exists() else None))
 
 
@@ -80,6 +85,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--dataset", help="JSON of the dataset config section")
     s.add_argument("--mirrored", action=argparse.BooleanOptionalAction, default=True,
                    help="append each pair with the roles swapped (evaluation rows; default on)")
+    s.add_argument("--neighbours-source", default="auto", choices=("auto", "official", "build"),
+                   help="as neighbours.source: unless 'build', an official neighbour matrix in the root must fit "
+                        "the assembled rows")
     s.add_argument("--out", required=True, help="the assembled split (.npz)")
     s.set_defaults(func=cmd_assemble)
 

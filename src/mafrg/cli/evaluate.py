@@ -45,6 +45,12 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
     pred = load_array(a.pred, mmap=True)
     listener, speaker, neighbours, names = _split_inputs(a)
+    rows_in = names["listener"]
+    if listener.shape[0] == 0:
+        raise ValueError(f"{rows_in}: no rows to evaluate")
+    if listener.shape[0] % 2:
+        raise ValueError(f"{rows_in}: {listener.shape[0]} rows; an evaluated split has 2N rows (its N speaker -> "
+                         "listener pairs, then the same pairs with the roles swapped)")
     t0 = time.perf_counter()
     res = evaluate(pred, listener, speaker, neighbours, protocol=a.protocol, chunk_rows=a.chunk_rows,
                    threads=a.threads, names=names | {"pred": a.pred})
@@ -54,6 +60,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     out |= {k: v for k, v in (("method", a.method), ("split", a.split)) if v}
     out["provenance"] = provenance()
     write_json(a.out, out)
+    for w in out["info"].get("warnings", []):
+        log.warning("%s: %s", a.pred, w)
     print(_headline(out))
 
 

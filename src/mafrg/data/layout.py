@@ -10,6 +10,7 @@ swapped. Neighbour matrices index rows in exactly this order, so it is produced 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,8 +66,27 @@ def check_rel(rel: str) -> str | None:
     return None
 
 
+def inside_root(root: str | Path, path: str | Path, what: str = "") -> Path:
+    """``path`` when it resolves inside the dataset root, symlinks followed (of the file and of every folder on the
+    way), else a :class:`LayoutError` naming it and where it leads. Every file a stage opens from the dataset comes
+    through here (:func:`clip_files`, :func:`split_file`, :func:`dataset_file`): a link out of the root is never
+    read."""
+    root_abs, path = Path(root).resolve(), Path(path)
+    target = path.resolve()
+    if target != root_abs and root_abs not in target.parents:
+        raise LayoutError(f"{path}: {what + ' ' if what else ''}resolves outside the dataset root {root_abs} "
+                          f"(to {target}); files must lie inside the root, links included")
+    return path
+
+
+def dataset_file(root: str | Path, name: str) -> Path:
+    """A file at the top of the dataset root (a neighbour matrix, the demo's manifest), checked by :func:`inside_root`."""
+    return inside_root(root, Path(root) / name)
+
+
 def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
-    """Resolve a clip's files. An mp4 takes precedence over a PNG folder of the same name."""
+    """Resolve a clip's files. An mp4 takes precedence over a PNG folder of the same name. Each file (and each
+    linked frame of a PNG folder) must resolve inside the root (:func:`inside_root`)."""
     root = Path(root)
     rel = rel.strip()
     why = check_rel(rel)
@@ -75,19 +95,32 @@ def clip_files(root: str | Path, split: str, rel: str) -> ClipFiles:
     base = {k: root / split / d / rel for k, d in MODALITY_DIRS.items()}
     mp4 = base["video"].with_name(base["video"].name + ".mp4")
     video = mp4 if mp4.exists() or not base["video"].is_dir() else base["video"]
-    return ClipFiles(
+    files = ClipFiles(
         split=split, rel=rel, video=video,
         audio=base["audio"].with_name(base["audio"].name + ".wav"),
         emotion=base["emotion"].with_name(base["emotion"].name + ".csv"),
         tdmm=base["tdmm"].with_name(base["tdmm"].name + ".npy"),
     )
+    for kind in ("video", "audio", "emotion", "tdmm"):
+        inside_root(root, getattr(files, kind), f"({kind} of clip {rel})")
+    if files.video_is_folder:
+        with os.scandir(files.video) as entries:
+            for e in entries:
+                if e.is_symlink():  # a plain entry of a folder inside the root is inside the root
+                    inside_root(root, e.path, f"(a frame of clip {rel})")
+    return files
+
+
+def split_file(root: str | Path, split: str) -> Path:
+    """``<root>/<split>.csv``, checked by :func:`inside_root`."""
+    return inside_root(root, Path(root) / f"{split}.csv", "(split file)")
 
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """Read ``<root>/<split>.csv`` -> DataFrame with columns speaker_path, listener_path (csv order)."""
     import pandas as pd  # here, not at the top: every extraction job imports this module (0.5 s)
 
-    path = Path(root) / f"{split}.csv"
+    path = split_file(root, split)
     if not path.is_file():
         raise LayoutError(f"{path}: split file missing (expected header ',speaker_path,listener_path')")
     try:
@@ -98,18 +131,27 @@ def read_split(root: str | Path, split: str) -> pd.DataFrame:
     if missing:
         raise LayoutError(f"{path}: missing column(s) {sorted(missing)}; header must be ',speaker_path,listener_path'")
     df = df[["speaker_path", "listener_path"]].reset_index(drop=True).apply(lambda c: c.str.strip())
+    if len(df) == 0:
+        raise LayoutError(f"{path}: the split file lists no speaker/listener pair")
     empty = df.index[(df.speaker_path.str.strip() == "") | (df.listener_path.str.strip() == "")].tolist()
     if empty:
         raise LayoutError(f"{path}: empty speaker/listener path in row(s) {empty}")
     problems = []
-    root_abs = Path(root).resolve()
+    first: dict[tuple[str, str], int] = {}
+    for i, pair in enumerate(zip(df.speaker_path, df.listener_path)):
+        if pair[0] == pair[1]:
+            problems.append(f"line {i + 2}: the speaker {pair[0]!r} is its own listener")
+        if pair in first:  # mirrored evaluation would hold the pair twice, with the same neighbours
+            problems.append(f"line {i + 2}: the pair {pair[0]!r} -> {pair[1]!r} repeats line {first[pair] + 2}")
+        first.setdefault(pair, i)
     for i, (s, l) in enumerate(zip(df.speaker_path, df.listener_path)):
         for col, rel in (("speaker_path", s), ("listener_path", l)):
             why = check_rel(rel)
-            if why is None:  # and it stays inside the root (a symlinked folder may still point out)
-                target = (root_abs / split / "Emotion" / rel).resolve()
-                if root_abs not in target.parents:
-                    why = f"it resolves outside the dataset root ({target})"
+            if why is None:  # and each of its files stays inside the root (a link may point out)
+                try:
+                    clip_files(root, split, rel)
+                except LayoutError as exc:
+                    why = str(exc)
             if why:
                 problems.append(f"line {i + 2}, {col} {rel!r}: {why}")
     if problems:

@@ -36,6 +36,7 @@ def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: emotion file missing")
+    _check_field_counts(path)
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001
@@ -74,6 +75,22 @@ def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
             raise DataError(f"{path}: {int(bad.sum())} value(s) out of range; first {arr[r, a + c]:g} at data row "
                             f"{r + 1}, column {EMOTION_COLUMNS[a + c]} (expected [{lo:g}, {hi:g}])")
     return arr.astype(np.float32)
+
+
+def _check_field_counts(path: Path) -> None:
+    """Every data row has as many fields as the header: a short or long row would otherwise be read as NaN in
+    the last channel or shift the columns."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{path}: empty file")
+        for r, row in enumerate(rows, start=1):
+            if row and len(row) != len(header):
+                raise DataError(f"{path}: data row {r} has {len(row)} fields, the header has {len(header)} "
+                                f"(a REACT emotion row has {N_EMOTION})")
 
 
 def _is_number(x) -> bool:

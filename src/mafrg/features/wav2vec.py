@@ -69,7 +69,13 @@ def load_wav2vec2(model_dir: str, seed: int = 0):
             f"features.wav2vec2.model_dir: {path} has no config.json. Put {STREAM_HELP['wav2vec2']} there, "
             "or set it to 'untrained' (random weights, for demos and tests)."
         )
-    model = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).eval()
+    weights = [f for f in ("model.safetensors", "pytorch_model.bin") if (path / f).is_file()]
+    try:
+        model = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).eval()
+    except Exception as exc:  # noqa: BLE001 - corrupt, truncated or unsafe files: name them, keep no traceback
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        files = ", ".join(str(path / f) for f in weights) or f"{path} (no model.safetensors or pytorch_model.bin)"
+        raise WeightsError(f"{files}: cannot be loaded as wav2vec2 weights ({type(exc).__name__}: {what})") from exc
     if model.config.hidden_size != 768:
         raise WeightsError(f"{path}: wav2vec2 hidden size is {model.config.hidden_size}, the stream needs 768")
     do_norm = True

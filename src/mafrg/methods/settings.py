@@ -56,10 +56,25 @@ def resolve_config(method: Method, preset: str | None = None, overrides: dict[st
     if name not in method.presets:
         raise ConfigError(f"methods.{method.name}.preset must be one of {sorted(method.presets)}, got {name!r}")
     cfg = merge(method.presets[name](), overrides or {}, f"methods.{method.name}")
+    check_ranges(method, cfg)
     check = getattr(cfg, "check", None)
     if callable(check):
         check()
     return cfg
+
+
+def check_ranges(method: Method, cfg: Any) -> None:
+    """Every setting of the resolved config within its schema range (:mod:`mafrg.schema`), preset values included:
+    the workflow's schema check sees the overrides only, and the CLI is also run by hand. All violations are named."""
+    import jsonschema
+
+    from mafrg.schema import dataclass_schema
+
+    validator = jsonschema.Draft202012Validator(dataclass_schema(method.config_cls))
+    errors = sorted(validator.iter_errors(to_jsonable(cfg)), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("; ".join(
+            f"methods.{method.name}." + ".".join(str(x) for x in e.absolute_path) + f": {e.message}" for e in errors))
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,7 @@ def schema_fragment(method: Method) -> dict[str, Any]:
         "preset": {"enum": sorted(method.presets), "description": f"starting configuration (default {method.default_preset})"},
         "seeds": {"type": "integer", "minimum": 1, "maximum": 1 if not method.stochastic else 1000,
                   "description": "independent runs (trained, generated, evaluated each); the report shows mean ± std"},
-        "seed": {"type": "integer", "description": "seed of the first run; run k uses seed + k"},
+        "seed": {"type": "integer", "minimum": 0, "description": "seed of the first run; run k uses seed + k"},
         "threads": {"type": "integer", "minimum": 1, "description": "threads of its training and generation jobs"},
     }
     if names != [DEFAULT_VARIANT]:

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("react2024", "corrected")
 
 
+CHALLENGE_PREDICTIONS = 10  # alpha of the REACT protocol
+
+
 class MetricInputError(ValueError):
     """Shapes or values of the metric inputs do not fit together."""
 
@@ -232,6 +235,11 @@ def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames:
     }
     if protocol == "corrected":
         info["frsyn_rows_without_valid_lag"] = int(np.isnan(frsyn).sum())
+    if parts[0].n_pred < CHALLENGE_PREDICTIONS:
+        info["warnings"] = [f"{parts[0].n_pred} reactions per speaker clip, not the challenge's "
+                            f"{CHALLENGE_PREDICTIONS}: FRCorr and FRDist sum over the reactions, so these values "
+                            "are not comparable with challenge results"]
+        log.warning(info["warnings"][0])
     assert set(metrics) == set(ENGINE)
     log.info("metrics (%s): %s", protocol, {k: round(v, 5) for k, v in metrics.items()})
     return MetricResult(metrics=metrics, per_row=per_row, protocol=protocol, info=info)

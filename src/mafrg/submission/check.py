@@ -3,6 +3,10 @@
 Works on a package made by another tool in the same layout (no manifest: no checksums; no rows.csv and no
 ``--data``: the clips found are taken as the rows). Every problem is collected and reported by path, so one
 run lists everything that is wrong. With the split's ground truth the package is evaluated by the engine.
+
+Nothing outside the package is ever read: a file or folder that is a link leading out of it is reported and
+skipped, a manifest path that leaves the package (absolute, ``..``) is refused without hashing anything, and a
+package with no rows is an error.
 """
 
 from __future__ import annotations
@@ -38,10 +42,22 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     variants: dict[str, VariantContents] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
+    _outside: set[Path] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def inside(self, path: Path) -> bool:
+        """True when ``path`` (links followed) lies inside the package; else reported once and False."""
+        target = path.resolve()
+        top = self.root.resolve()
+        if target == top or top in target.parents:
+            return True
+        if path not in self._outside:
+            self._outside.add(path)
+            self.problems.append(f"{path}: a link to {target}, outside the package (not read)")
+        return False
 
 
 def _load(path: Path) -> np.ndarray:
@@ -77,7 +93,7 @@ def check_package(root: str | Path, speakers: list[str] | None = None, split: st
         rep.problems.append(f"{root}: no such directory")
         return rep
     man_path = root / MANIFEST
-    if man_path.is_file():
+    if man_path.is_file() and rep.inside(man_path):
         try:
             rep.manifest = json.loads(man_path.read_text())
         except ValueError as exc:
@@ -85,7 +101,7 @@ def check_package(root: str | Path, speakers: list[str] | None = None, split: st
     man = rep.manifest or {}
     fmt = (man.get("options") or {}).get("format")
     binarized = bool(((man.get("options") or {}).get("value_rules") or {}).get("binarize", False))
-    vdirs = [v for v in VARIANT_DIRS if (root / v).is_dir()]
+    vdirs = [v for v in VARIANT_DIRS if (root / v).is_dir() and rep.inside(root / v)]
     if not vdirs:
         rep.problems.append(f"{root}: neither offline/ nor online/ is there")
     for v in man.get("variants", {}):
@@ -99,7 +115,7 @@ def check_package(root: str | Path, speakers: list[str] | None = None, split: st
 
 def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] | None, split: str | None,
                    fmt: str | None, binarized: bool, man: dict, n_predictions: int | None) -> None:
-    splits = [p.name for p in (root / vdir).iterdir() if p.is_dir() and p.name != "videos"]
+    splits = [p.name for p in (root / vdir).iterdir() if p.is_dir() and p.name != "videos" and rep.inside(p)]
     if split is None:
         if len(splits) != 1:
             rep.problems.append(f"{root / vdir}: expected one split directory, found {splits or 'none'}")
@@ -109,10 +125,14 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
     if not sdir.is_dir():
         rep.problems.append(f"{sdir}: missing")
         return
-    expected = speakers or _rows_csv(sdir / "rows.csv")
+    if not rep.inside(sdir):
+        return
+    expected = speakers or (_rows_csv(sdir / "rows.csv") if rep.inside(sdir / "rows.csv") else None)
     on_disk = _clips_on_disk(sdir)
     if expected is None:
         expected = sorted(on_disk)
+    if not expected:
+        rep.problems.append(f"{sdir}: the package holds no rows (no result files, no rows.csv)")
     info = (man.get("variants") or {}).get(vdir, {})
     alpha = n_predictions or info.get("n_predictions", 10)
     frames = info.get("frames")
@@ -128,6 +148,9 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
             rep.problems.append(f"{cdir}: missing clip (row {i}): no results")
             complete = False
             continue
+        if not rep.inside(cdir):
+            complete = False
+            continue
         names = {p.name for p in cdir.iterdir() if p.is_file()}
         for name in sorted(names):
             m = _RESULT.match(name) or _TDMM.match(name)
@@ -140,7 +163,7 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
                 rep.problems.append(f"{cdir / candidates[0]}: missing")
                 complete = False
                 continue
-            x = _read(rep, cdir / present[0], N_EMOTION, frames)
+            x = _read(rep, cdir / present[0], N_EMOTION, frames) if rep.inside(cdir / present[0]) else None
             if x is None:
                 complete = False
                 continue
@@ -154,11 +177,11 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
                 if tdmm_name(k) not in names:
                     rep.problems.append(f"{cdir / tdmm_name(k)}: missing")
                 else:
-                    t = _read(rep, cdir / tdmm_name(k), N_3DMM, frames)
+                    t = _read(rep, cdir / tdmm_name(k), N_3DMM, frames) if rep.inside(cdir / tdmm_name(k)) else None
                     if t is not None and not np.isfinite(t).all():
                         rep.problems.append(f"{cdir / tdmm_name(k)}: NaN or inf")
     stacked = sdir / "predictions.npy"
-    if stacked.is_file() and complete and emotion is not None:
+    if stacked.is_file() and complete and emotion is not None and rep.inside(stacked):
         try:
             p = np.load(stacked, mmap_mode="r", allow_pickle=False)
             if p.shape != emotion.shape:
@@ -193,6 +216,11 @@ def _check_checksums(rep: CheckReport, root: Path, man: dict) -> None:
         return
     for rel, sha in files.items():
         p = root / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            rep.problems.append(f"{MANIFEST}: path {rel!r} leaves the package (refused, nothing hashed)")
+            continue
+        if not rep.inside(p):
+            continue
         if not p.is_file():
             if not any(p.as_posix() in q for q in rep.problems):
                 rep.problems.append(f"{p}: listed in the manifest, missing")
@@ -201,7 +229,7 @@ def _check_checksums(rep: CheckReport, root: Path, man: dict) -> None:
     for vdir in VARIANT_DIRS:
         if (root / vdir).is_dir():
             for p in sorted((root / vdir).rglob("*")):
-                if p.is_file() and p.relative_to(root).as_posix() not in files:
+                if p.is_file() and p.relative_to(root).as_posix() not in files and rep.inside(p):
                     rep.problems.append(f"{p}: not in the manifest")
 
 

@@ -231,7 +231,22 @@ def _video_key(video: Path, audio: Path, tdmm: np.ndarray, fps: int) -> str:
 
 def pack(out: str | Path, method, variants: list[str] | None, data, results: str, root: str, seed: int,
          fps: int, opts: PackOptions, shards: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Write the package of ``method`` for split ``data`` into ``out``; returns the manifest."""
+    """Write the package of ``method`` for split ``data`` into ``out``; returns the manifest. A package that did
+    not exist before and fails half-way is removed: a failed ``mafrg submit`` leaves no skeleton behind (an
+    existing package keeps its files, each written atomically, and its manifest)."""
+    import shutil
+
+    created = not Path(out).exists()
+    try:
+        return _pack(out, method, variants, data, results, root, seed, fps, opts, shards, progress)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _pack(out: str | Path, method, variants: list[str] | None, data, results: str, root: str, seed: int,
+          fps: int, opts: PackOptions, shards: list[str] | None, progress: bool) -> dict[str, Any]:
     from mafrg.data.layout import clip_files
     from mafrg.paths import Paths
     from mafrg.submission.videos import render_video

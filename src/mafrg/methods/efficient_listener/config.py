@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mafrg.config import ConfigError, TrainConfig
+from mafrg.schema import at_least
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ELConfig:
     # results/cache/frames/ and reads the batches' frames from it; "video" decodes them from the videos each
     # time (no disk, slower). Neither holds the training set in memory.
     frame_source: Literal["cache", "video"] = "cache"
-    generate_seed: int = 4321  # added to the run's seed
+    generate_seed: int = field(default=4321, metadata=at_least(0))  # added to the run's seed
 
     def check(self) -> None:
         p, n = self.perception, self.elnet

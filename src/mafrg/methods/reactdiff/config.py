@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mafrg.config import ConfigError, TrainConfig
+from mafrg.schema import at_least, unit_interval
 
 
 @dataclass
@@ -28,7 +29,8 @@ class MMTConfig:
     decoder_layers: int = 2  # Transformer encoder layers of the decoder (code: 2)
     decoder_heads: int = 4  # (code: 4)
     decoder_ff: int = 256  # feed-forward width of a decoder layer (code: 2 x latent)
-    decoder_head_hidden: int = 0  # 0: two linear heads (paper); code: an MLP head of 2 x latent
+    # 0: two linear heads (paper); code: an MLP head of 2 x latent
+    decoder_head_hidden: int = field(default=0, metadata=at_least(0))
     positional_encoding: bool = False  # sinusoidal frame positions in encoder and decoder (code: none)
     # Input standardisation (not in the paper; extractor features come at arbitrary scales): "dataset" uses the
     # training set's per-dimension mean and std; "clip" first removes each clip's running mean (frames <= t, so it
@@ -37,10 +39,10 @@ class MMTConfig:
     # Emotion reconstruction loss (paper: L1). L1's minimiser is the median, which for a binary AU column that is
     # mostly 0 is 0: the AU outputs lose their mean, which CCC (FRCorr) punishes; "mse" estimates the probability.
     emotion_loss: Literal["l1", "mse"] = "l1"
-    dropout: float = 0.1  # (code: 0.1 in the decoder layers)
+    dropout: float = field(default=0.1, metadata=unit_interval(closed=False))  # (code: 0.1 in the decoder layers)
     # Online mode decodes with a frame-causal mask; this share of MMT training batches uses it, so that one
     # decoder serves both modes (the authors train a separate model for online).
-    causal_training_fraction: float = 0.5
+    causal_training_fraction: float = field(default=0.5, metadata=unit_interval())
 
 
 @dataclass
@@ -56,15 +58,16 @@ class DDIMConfig:
     # feeds every residual block.
     model_channels: int = 256  # (code: 256)
     channel_mult: tuple[int, ...] = (1, 2, 4, 8)  # (code)
-    num_res_blocks: int = 2  # (code)
-    attention_levels: tuple[int, ...] = (0, 1, 2)  # levels with self-attention (code: downsample rates 1, 2, 4)
+    num_res_blocks: int = field(default=2, metadata=at_least(0))  # (code)
+    # levels with self-attention (code: downsample rates 1, 2, 4)
+    attention_levels: tuple[int, ...] = field(default=(0, 1, 2), metadata=at_least(0))
     attention_heads: int = 1  # (code: 1)
-    unet_dropout: float = 0.0  # (code: 0)
+    unet_dropout: float = field(default=0.0, metadata=unit_interval(closed=False))  # (code: 0)
     train_timesteps: int = 20  # T (paper: 20; the code trains and samples with 20 steps)
     beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"  # cosine (code)
     loss_weight: float = 10.0  # L1 noise loss multiplier (code: 10)
     sample_steps: int = 20  # DDIM steps at generation (paper: 20)
-    eta: float = 0.0  # deterministic DDIM given the initial noise (code: 0)
+    eta: float = field(default=0.0, metadata=unit_interval())  # deterministic DDIM given the initial noise (code: 0)
 
 
 @dataclass
@@ -75,7 +78,7 @@ class ReactDiffConfig:
     # 5e-5 for the DDIM, 200 epochs each). Neither averages weights (ema_decay 0: the last weights are the model).
     train_mmt: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
     train_ddim: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=16, lr=5e-3, ema_decay=0.0))
-    generate_seed: int = 1234  # added to the run's seed
+    generate_seed: int = field(default=1234, metadata=at_least(0))  # added to the run's seed
     # Rows sampled as one batch at generation (each with its α x windows). Blocks are fixed by row index, so a
     # shard equals those rows of a whole-split run bit for bit. 24 = the demo's evaluation shard; bigger blocks
     # amortise per-call overhead, and which size is fastest depends on the machine (benchmarks/generate_bench.py

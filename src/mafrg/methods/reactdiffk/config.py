@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mafrg.config import ConfigError, TrainConfig
+from mafrg.schema import at_least, positive, unit_interval
 
 
 @dataclass
@@ -21,7 +22,7 @@ class NetConfig:
     group_size: int = 32  # channels per GroupNorm group (authors)
     head_size: int = 64  # channels per attention head (authors)
     key_dim: int = 256  # width the speaker tokens are projected to before cross-attention
-    dropout: float = 0.05  # (authors)
+    dropout: float = field(default=0.05, metadata=unit_interval(closed=False))  # (authors)
     # GroupNorm statistics: the authors take them over the window's channels and frames, which lets a frame see
     # later ones. "causal": over frames 0..t of the window (running); "frame": each frame alone.
     norm: Literal["causal", "frame"] = "causal"
@@ -33,14 +34,17 @@ class NetConfig:
 
 @dataclass
 class EDMConfig:
-    sigma_data: float = 0.5  # (authors)
-    sigma_min: float = 0.01  # sampling schedule (authors)
-    sigma_max: float = 80.0  # largest noise level of the sampling schedule (authors)
-    rho: float = 7.0  # Karras schedule exponent (authors)
+    sigma_data: float = field(default=0.5, metadata=positive())  # (authors)
+    sigma_min: float = field(default=0.01, metadata=positive())  # sampling schedule (authors)
+    # largest noise level of the sampling schedule (authors)
+    sigma_max: float = field(default=80.0, metadata=positive())
+    rho: float = field(default=7.0, metadata=positive())  # Karras schedule exponent (authors)
     # Training noise levels: the truncated v-diffusion ("cosine") density of k-diffusion, with its default
     # bounds (the authors' config names the type only).
-    density_min: float = 1e-3  # lower bound of the training noise density (k-diffusion's default)
-    density_max: float = 1e3  # upper bound of the training noise density (k-diffusion's default)
+    # lower bound of the training noise density (k-diffusion's default)
+    density_min: float = field(default=1e-3, metadata=positive())
+    # upper bound of the training noise density (k-diffusion's default)
+    density_max: float = field(default=1e3, metadata=positive())
     sample_steps: int = 50  # sampler steps (authors: 50)
     # DPM-Solver++(2M) SDE (authors' sample.py); "dpmsolver++" is the deterministic ODE variant.
     algorithm: Literal["sde-dpmsolver++", "dpmsolver++"] = "sde-dpmsolver++"
@@ -50,7 +54,8 @@ class EDMConfig:
 class PriorConfig:
     """The two priors; both act only on the training samples of the lowest noise levels (``fraction``)."""
 
-    fraction: float = 0.1  # share of the noise-level draws (the lowest ones) the priors apply to (authors: 10 %)
+    # share of the noise-level draws (the lowest ones) the priors apply to (authors: 10 %)
+    fraction: float = field(default=0.1, metadata=unit_interval())
     kinematics_weight: float = 1.0  # prior (i): first differences of the head pose (authors' weight_velocity_loss)
     pose_scale: float = 10.0  # pose terms x10 (authors)
     # Which channels prior (i) constrains: the head pose (authors) or every channel (pose still x pose_scale).
@@ -64,7 +69,8 @@ class PriorConfig:
 class GuidanceConfig:
     """Classifier-free guidance (named by the paper, absent from the authors' code)."""
 
-    cond_dropout: float = 0.1  # training: share of samples whose speaker condition is dropped (null token)
+    # training: share of samples whose speaker condition is dropped (null token)
+    cond_dropout: float = field(default=0.1, metadata=unit_interval(closed=False))
     # Sampling: D = D_uncond + scale * (D_cond - D_uncond); 1 = conditional only (no extra pass), 0 = unconditional.
     scale: float = 1.0
 
@@ -78,18 +84,18 @@ class ReactDiffKConfig:
     window: int = 16  # frames generated per window, one window after another (authors: 16)
     # Speaker frames a window's cross-attention sees around it: [start - context, end + context) offline,
     # [start - context, current frame] online. Authors: the window's own frames only (0).
-    context: int = 0
+    context: int = field(default=0, metadata=at_least(0))
     speaker_emotion: bool = False  # also attend to the speaker's 25 emotion channels (REACT; not in the authors' code)
     # Head-pose momentum across windows at inference (authors: 0.99 on translation, half of it on rotation,
     # in standardised units, towards the previous window's last frame). 0 switches it off.
-    momentum: float = 0.99
+    momentum: float = field(default=0.99, metadata=unit_interval())
     crop: int = 256  # training crops of this many frames (authors: clip_length 256), a whole number of windows
     crops_per_row: int = 1  # random crops per training row and epoch
     # Authors: AdamW lr 1e-4, betas (0.95, 0.999), eps 1e-6, wd 1e-3, batch 100, constant lr, gradient clipping
     # 1.0; their EMA warms up ("inverse", power 2/3) to 0.9999, mafrg's loop keeps a constant decay.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999))
-    generate_seed: int = 9173  # added to the run's seed
+    generate_seed: int = field(default=9173, metadata=at_least(0))  # added to the run's seed
     # Rows sampled as one batch at generation (each with its n reactions). Blocks are fixed by row index, so a
     # shard equals those rows of a whole-split run; larger blocks amortise the per-call overhead (benchmarks/generate_bench.py).
     generate_rows: int = 8
