@@ -285,3 +285,14 @@ def test_a_generated_block_needs_its_markers(tmp_path):
     assert not replace_block(page, "<!-- a -->", "<!-- b -->", "<!-- a -->\nnew\n<!-- b -->")
     with pytest.raises(ValueError, match="markers are missing"):
         replace_block(page, "<!-- c -->", None, "x")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_every_test_named_exists(page):
+    """A rule "checked by test_x" is only true while test_x exists."""
+    files = list((REPO / "tests").glob("*.py"))
+    defined = {f.stem for f in files} | {m for f in files for m in re.findall(r"^def (test_\w+)", f.read_text(),
+                                                                              flags=re.M)}
+    named = {t for span in _code_spans(page.read_text()) for t in re.findall(r"\b(test_\w+)\b(?!\.py)", span)
+             if not t.endswith("_")}
+    assert not named - defined, f"{_rel(page)} names tests that do not exist: {sorted(named - defined)}"
