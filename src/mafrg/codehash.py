@@ -130,19 +130,21 @@ def _parents(module: str) -> list[str]:
 
 
 def code_hash(entries: Iterable[str | Path], root: Path | None = None) -> str:
-    """Short hash of :func:`closure`'s files (their paths inside the package and their bytes)."""
+    """Short hash of :func:`closure`'s files."""
     root = root or PACKAGE_ROOT
-    h = hashlib.sha256()
-    for f in closure(entries, root):
-        h.update(str(f.relative_to(root) if f.is_relative_to(root) else f.name).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return _digest(closure(entries, root), root)
 
 
 def package_hash() -> str:
     """Hash of every source and data file of the package (what :func:`mafrg.provenance.code_version` stamps)."""
+    return _digest(sorted(f for suffix in (".py", *DATA_SUFFIXES) for f in PACKAGE_ROOT.rglob(f"*{suffix}")),
+                   PACKAGE_ROOT)
+
+
+def _digest(files: list[Path], root: Path) -> str:
+    """Short sha256 of the files' paths (inside ``root``; a plugin's outside it by name) and bytes, in order."""
     h = hashlib.sha256()
-    for f in sorted([*PACKAGE_ROOT.rglob("*.py"), *PACKAGE_ROOT.rglob("*.c"), *PACKAGE_ROOT.rglob("*.json")]):
-        h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
+    for f in files:
+        h.update(str(f.relative_to(root) if f.is_relative_to(root) else f.name).encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

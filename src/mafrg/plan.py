@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mafrg import methods as registry
+from mafrg.codehash import code_hash
 from mafrg.config import (
     ConfigError, DatasetConfig, EvalConfig, GenerationConfig, NeighbourConfig, SubmissionConfig, SynthConfig, from_dict,
     validate_config,
 )
 from mafrg.methods.settings import MethodRun, enabled_runs, schema_fragment
 from mafrg.paths import Paths
-from mafrg.codehash import code_hash
-
-from mafrg.cli.methods import method_code_hash  # noqa: F401 - bound in common.smk beside command_hash
 
 
 def compose_schema(base: str | Path) -> dict[str, Any]:
@@ -164,7 +162,7 @@ class Plan:
         return list(dict.fromkeys(files))
 
     def feature_splits(self) -> list[str]:
-        """Splits whose feature shards some enabled method reads."""
+        """Splits whose feature files some enabled method reads."""
         out = []
         for r in self.runs:
             if any("train_features" in s.reads for s in r.method.stages) or "train_features" in r.method.reads:

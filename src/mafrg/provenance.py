@@ -12,7 +12,7 @@ import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import mafrg
 from mafrg.codehash import PACKAGE_ROOT, package_hash

@@ -14,13 +14,14 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mafrg import checkpoint as ckpt
-from mafrg.data.layout import clip_files, clips_by_session, referenced_clips
+from mafrg.data.layout import clip_files, clips_by_session, pair_clips, read_split
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.extractors import weight_files
 from mafrg.features.networks import check_weights
 from mafrg.sharding import parse_rows, shard_names
 from mafrg.methods import PLUGINS_ENV
-from mafrg.plan import Plan, as_json, command_hash, method_code_hash
+from mafrg.cli.methods import method_code_hash
+from mafrg.plan import Plan, as_json, command_hash
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 # mafrg's validator first (static schema + every registered method's block schema; it names every offending
@@ -100,33 +101,45 @@ def dataset_inputs(wildcards):
     return files
 
 
-def split_clips(split):
-    """Clips (<site>/<session>/<person>/<clip>) a split file references. Read directly from the split csv;
-    when the demo dataset is generated in this run, after that checkpoint has produced it."""
+# A split file is read, and every file of its rows resolved inside the root, once per planning: the input functions
+# of every job of the split ask for what follows from it. When the demo dataset is generated in this run, each is
+# read after that checkpoint has produced it. The values are shared: callers must not modify them.
+def _after_synth():
     if DATASET.generate:
         checkpoints.synth_dataset.get()
-    return referenced_clips(ROOT, split)
 
 
-def split_sessions(split):
-    """split_clips grouped by session (<site>/<session>), read once per split: every extraction job of the split
-    and its manifest ask for it (callers must not modify it)."""
-    if DATASET.generate:
-        checkpoints.synth_dataset.get()
-    return _sessions_of(split)
+@functools.lru_cache(maxsize=None)
+def _pairs_of(split):
+    return read_split(ROOT, split)
+
+
+@functools.lru_cache(maxsize=None)
+def _clips_of(split):
+    return pair_clips(_pairs_of(split))
 
 
 @functools.lru_cache(maxsize=None)
 def _sessions_of(split):
-    return clips_by_session(referenced_clips(ROOT, split))
+    return clips_by_session(_clips_of(split))
+
+
+@functools.lru_cache(maxsize=None)
+def _media_of(split):
+    files = [clip_files(ROOT, split, rel) for rel in _clips_of(split)]
+    return [str(p) for f in files for p in (f.video, f.audio)]
 
 
 def split_pairs(split):
-    if DATASET.generate:
-        checkpoints.synth_dataset.get()
-    from mafrg.data.layout import read_split
+    """The split file's (speaker, listener) rows."""
+    _after_synth()
+    return _pairs_of(split)
 
-    return read_split(ROOT, split)
+
+def split_sessions(split):
+    """The split's clips grouped by session (<site>/<session>): every extraction job and the manifest ask."""
+    _after_synth()
+    return _sessions_of(split)
 
 
 def eval_shards(split):
@@ -136,11 +149,8 @@ def eval_shards(split):
 
 def media_files(split):
     """Every video and audio file a split references (inputs of methods that read raw media)."""
-    out = []
-    for rel in split_clips(split):
-        f = clip_files(ROOT, split, rel)
-        out += [str(f.video), str(f.audio)]
-    return out
+    _after_synth()
+    return _media_of(split)
 
 
 def results_dir(path: str, depth: int) -> str:

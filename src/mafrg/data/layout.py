@@ -198,7 +198,11 @@ def clips_by_session(rels: list[str]) -> dict[str, list[str]]:
 
 def referenced_clips(root: str | Path, split: str) -> list[str]:
     """Every distinct clip (person) a split file references, in first-seen order."""
-    df = read_split(root, split)
+    return pair_clips(read_split(root, split))
+
+
+def pair_clips(df: pd.DataFrame) -> list[str]:
+    """Every distinct clip (person) of a split's pairs (:func:`read_split`), in first-seen order."""
     seen: dict[str, None] = {}
     for s, l in zip(df.speaker_path, df.listener_path):
         seen.setdefault(s, None)

@@ -31,36 +31,34 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(vals))
 
 
-def frcorr(pred, listener, neighbours):
+def _sum_of_best(pred, listener, neighbours, score, best):
+    """Per row: the sum over its predictions of the best ``score(prediction, listener)`` over the row's
+    appropriate listeners (``neighbours``); and the mean over rows."""
     pred = pred.astype(np.float32); listener = listener.astype(np.float32)
     per_row = []
     for k in range(pred.shape[0]):
         nb = np.argwhere(neighbours[k] == 1).reshape(-1)
         total = 0.0
         for i in range(pred.shape[1]):
-            total += max(ccc(listener[j], pred[k, i]) for j in nb)
+            total += best(score(pred[k, i], listener[j]) for j in nb)
         per_row.append(total)
     return float(np.mean(per_row)), per_row
+
+
+def frcorr(pred, listener, neighbours):
+    return _sum_of_best(pred, listener, neighbours, lambda p, l: ccc(l, p), max)
 
 
 def frdist(pred, listener, neighbours):
     from tslearn.metrics import dtw
 
-    pred = pred.astype(np.float32); listener = listener.astype(np.float32)
-    per_row = []
-    for k in range(pred.shape[0]):
-        nb = np.argwhere(neighbours[k] == 1).reshape(-1)
-        total = 0.0
-        for i in range(pred.shape[1]):
-            dists = []
-            for j in nb:
-                res = 0.0
-                for st, ed, w in [(0, 15, 1 / 15), (15, 17, 1), (17, 25, 1 / 8)]:
-                    res += w * dtw(pred[k, i][:, st:ed], listener[j][:, st:ed])
-                dists.append(res)
-            total += min(dists)
-        per_row.append(total)
-    return float(np.mean(per_row)), per_row
+    def weighted_dtw(p, l):
+        res = 0.0
+        for st, ed, w in [(0, 15, 1 / 15), (15, 17, 1), (17, 25, 1 / 8)]:
+            res += w * dtw(p[:, st:ed], l[:, st:ed])
+        return res
+
+    return _sum_of_best(pred, listener, neighbours, weighted_dtw, min)
 
 
 def frdiv(pred):

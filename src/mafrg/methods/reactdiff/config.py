@@ -86,7 +86,7 @@ class ReactDiffConfig:
     generate_rows: int = 24
     # The MMT reads every training clip's feature streams once per epoch. true: read them from memory-mapped
     # copies under results/cache/reactdiff/ (written once; the demo's 20 epochs spent half their time decoding
-    # Parquet); false: decode the shards every epoch (no extra disk: REACT's AU stream alone is ~110 GB as a copy).
+    # Parquet); false: decode the feature files every epoch (no extra disk: REACT's AU stream alone is ~110 GB as a copy).
     cache_inputs: bool = False
 
     def check(self) -> None:
@@ -102,12 +102,8 @@ class ReactDiffConfig:
                                    ("mmt.latent_dim", m.latent_dim, m.decoder_heads)):
             if width % heads:
                 raise ConfigError(f"methods.ReactDiff.{name} must be divisible by its number of heads")
-        if d.context_windows < 1:
-            raise ConfigError("methods.ReactDiff.ddim.context_windows must be >= 1")
         if d.sample_steps > d.train_timesteps:
             raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
-        if self.generate_rows < 1:
-            raise ConfigError(f"methods.ReactDiff.generate_rows must be >= 1, got {self.generate_rows}")
 
 
 def paper() -> ReactDiffConfig:
