@@ -28,14 +28,15 @@ from timing import allocator_option, apply_allocator
 
 
 def make_clip(folder: Path, seconds: float) -> tuple[Path, Path]:
-    from mafrg.config import SynthConfig
-    from mafrg.data.layout import clip_files, read_split
+    from mafrg.config import DatasetConfig, SynthConfig
+    from mafrg.data.layouts import get_layout
     from mafrg.synth.generator import generate
 
     frames = int(seconds * 25) + 1
     generate(SynthConfig(seed=1, sessions={"train": 1, "val": 1, "test": 1}, clips_per_session=1, frames=frames,
                          audio="procedural"), folder)
-    f = clip_files(folder, "val", read_split(folder, "val").speaker_path[0])
+    layout = get_layout(DatasetConfig(root=str(folder)))
+    f = layout.clip_files("val", layout.pairs("val")[0][0])
     return f.video, f.audio
 
 
@@ -194,7 +195,7 @@ def main() -> None:
 
     audio = align_audio(audio_path, n, 25, 16000)
     t_m, _ = timed(mfcc_per_frame, audio, 26, 26, True)
-    t_m1, _ = timed(lambda: [mfcc_per_frame(type(audio)(audio.samples[i * 640:(i + 1) * 640], 16000, 640, 16000,
+    t_m1, _ = timed(lambda: [mfcc_per_frame(type(audio)(audio.samples[i * 640:(i + 1) * 640], 16000, 25, 1, 16000,
                                                         0.04, 0, False), 26, 26, True) for i in range(n)])
     rows.append(("mfcc", n / t_m, n / t_m1))
     if a.backbone == "resnet50":
@@ -203,7 +204,7 @@ def main() -> None:
         w2v, norm = Wav2Vec2Model(Wav2Vec2Config()).eval(), True  # base-size architecture, random weights
     else:
         w2v, norm = untrained_wav2vec2(0), True
-    t_w, _ = timed(wav2vec2_per_frame, w2v, norm, audio.samples, 640)
+    t_w, _ = timed(wav2vec2_per_frame, w2v, norm, audio)
     rows.append(("wav2vec2 (whole clip)", n / t_w, float("nan")))
 
     print(f"{'step':<24}{'mafrg fps':>12}{'naive fps':>12}{'ratio':>8}")

@@ -33,7 +33,7 @@ def build_results(dataset: Path, out: Path) -> Paths:
     """Assemble train/val, extract every feature shard and write the manifests under ``out``."""
     from mafrg.config import DatasetConfig
     from mafrg.data.assemble import assemble_split
-    from mafrg.data.layout import referenced_clips
+    from mafrg.data.layouts import get_layout
     from mafrg.features.config import FeatureConfig
     from mafrg.features.extract import extract_clip
     from mafrg.features.manifest import build_manifest
@@ -43,9 +43,10 @@ def build_results(dataset: Path, out: Path) -> Paths:
     fcfg = FeatureConfig.from_dict({"threads": 1, "au": {"dim": 392}})
     for split in ("train", "val"):
         shards = []
-        for rel in referenced_clips(dataset, split):
+        layout = get_layout(dcfg, dataset)
+        for rel in layout.clips(split):
             p = paths.feature_file(split, rel)
-            extract_clip(dataset, split, rel, p, fcfg, dcfg, progress=False)
+            extract_clip(layout, split, rel, p, fcfg, dcfg, progress=False)
             shards.append(p)
         build_manifest(split, shards, paths.features_manifest(split))
         assemble_split(dataset, split, dcfg, mirrored=split != "train").save(paths.split_data(split))

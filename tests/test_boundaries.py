@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO
 from mafrg.constants import EMOTION_COLUMNS
-from mafrg.data.layout import LayoutError, clip_files, read_split
+from mafrg.data.layouts.react2024 import LayoutError, clip_files, read_split
 from mafrg.data.readers import DataError, read_emotion, read_tdmm
 
 

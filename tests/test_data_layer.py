@@ -8,7 +8,8 @@ import pytest
 
 from mafrg.config import DatasetConfig
 from mafrg.data.assemble import SplitArrays, assemble_split
-from mafrg.data.layout import LayoutError, clip_files, read_split, split_rows
+from mafrg.data.layouts import LayoutError, get_layout
+from mafrg.data.layouts.react2024 import clip_files, read_split
 from mafrg.data.readers import DataError, fit_length, probe_video, read_emotion, read_tdmm
 from mafrg.data.validate import ValidationError, validate_dataset
 
@@ -25,7 +26,7 @@ def test_valid_dataset_passes(tiny_dataset, dcfg):
 
 
 def test_mirrored_row_order(tiny_dataset):
-    rows = split_rows(tiny_dataset, "val", mirrored=True)
+    rows = get_layout(DatasetConfig(root=str(tiny_dataset))).rows("val")
     n = len(rows) // 2
     assert [r.index for r in rows] == list(range(2 * n))
     for k in range(n):

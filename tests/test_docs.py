@@ -155,6 +155,9 @@ def test_the_help_examples_parse():
 
 
 # ------------------------------------------------------------------------------------------------ config keys
+FILE_SUFFIXES = {"pt", "pth", "npy", "npz", "json", "csv", "yaml", "md", "parquet"}  # `results.pt` is a file
+
+
 @lru_cache(maxsize=1)
 def _config_keys() -> set[str]:
     from mafrg import configdoc, methods
@@ -175,7 +178,7 @@ def test_every_config_key_named_exists(page):
     bad = []
     for span in _code_spans(page.read_text()):
         for token in re.findall(r"^([a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+)(?=:|$| )", span.strip()):
-            if token.split(".")[0] not in SECTIONS:
+            if token.split(".")[0] not in SECTIONS or token.rsplit(".", 1)[-1] in FILE_SUFFIXES:
                 continue
             if token not in keys and not any(k.startswith(token + ".") for k in keys):
                 bad.append(token)

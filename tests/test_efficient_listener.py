@@ -166,7 +166,7 @@ def results(tiny_dataset, tmp_path_factory):
 @pytest.mark.slow
 def test_frame_sources_agree_and_training_resumes_after_a_kill(results, tmp_path):
     from mafrg.data.assemble import SplitArrays
-    from mafrg.data.layout import clip_files
+    from mafrg.data.layouts.react2024 import clip_files
     from mafrg.methods.efficient_listener import data as eld
 
     fresh = copy_results(results, tmp_path / "whole")

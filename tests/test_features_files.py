@@ -12,7 +12,8 @@ import pytest
 from features_helpers import save_torchscript, save_tiny_wav2vec2
 from mafrg import features
 from mafrg.config import DatasetConfig
-from mafrg.data.layout import clip_files, read_split
+from mafrg.data.layouts import get_layout
+from mafrg.data.layouts.react2024 import clip_files, read_split
 from mafrg.data.readers import DataError
 from mafrg.features.config import FeatureConfig
 from mafrg.features.extract import extract_clip
@@ -20,6 +21,10 @@ from mafrg.features.networks import load_visual
 from mafrg.extractors.errors import WeightsError
 
 DCFG = DatasetConfig(clip_length=60)
+
+
+def _layout(root):
+    return get_layout(DatasetConfig(root=str(root)))
 
 
 def small_cfg(**over) -> FeatureConfig:
@@ -63,7 +68,7 @@ def test_untrained_networks_are_deterministic():
 def test_feature_file_contents_and_metadata(tiny_dataset, tmp_path):
     rel = _rel(tiny_dataset)
     out = tmp_path / "s.parquet"
-    res = extract_clip(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
     assert sorted(res.computed) == sorted(features.STREAMS) and res.frames == 61
     clip = features.load_clip(out)
     assert clip["va"].shape == (61, 64) and clip["au"].shape == (61, 392) and clip["fe"].shape == (61, 1408)
@@ -92,11 +97,11 @@ def test_reuse_recomputes_only_changed_stream(tiny_dataset, tmp_path, monkeypatc
     rel = _rel(tiny_dataset)
     out = tmp_path / "s.parquet"
     va_pt = save_torchscript(tmp_path / "va.pt", 64, seed=1)
-    extract_clip(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
     before = features.load_clip(out, dtype=None)
-    res = extract_clip(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
     assert res.computed == [] and len(res.reused) == 5
-    res = extract_clip(tiny_dataset, "val", rel, out, small_cfg(va={"weights": str(va_pt)}), DCFG, progress=False)
+    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(va={"weights": str(va_pt)}), DCFG, progress=False)
     assert res.computed == ["va"]
     after = features.load_clip(out, dtype=None)
     for s in ("au", "fe", "mfcc", "wav2vec2"):
@@ -109,7 +114,7 @@ def test_reuse_recomputes_only_changed_stream(tiny_dataset, tmp_path, monkeypatc
     shutil.copytree(tiny_dataset, copy)
     other = clip_files(copy, "val", _rel(copy, i=1))
     shutil.copy(other.video, clip_files(copy, "val", rel).video)
-    res = extract_clip(copy, "val", rel, out, small_cfg(va={"weights": str(va_pt)}), DCFG, progress=False)
+    res = extract_clip(_layout(copy), "val", rel, out, small_cfg(va={"weights": str(va_pt)}), DCFG, progress=False)
     assert sorted(res.computed) == ["au", "fe", "va"]
 
 
@@ -120,9 +125,9 @@ def test_changed_untrained_network_code_is_not_reused(tiny_dataset, tmp_path, mo
 
     rel = _rel(tiny_dataset)
     out = tmp_path / "s.parquet"
-    extract_clip(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
     monkeypatch.setattr(networks, "_untrained_code", lambda: "edited")
-    res = extract_clip(tiny_dataset, "val", rel, out, small_cfg(), DCFG, progress=False)
+    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
     assert sorted(res.computed) == ["au", "fe", "va", "wav2vec2"] and res.reused == ["mfcc"]
 
 
@@ -130,7 +135,7 @@ def test_transformers_wav2vec2_through_extraction(tiny_dataset, tmp_path):
     w2v = save_tiny_wav2vec2(tmp_path / "w2v")
     out = tmp_path / "s.parquet"
     cfg = small_cfg(wav2vec2={"model_dir": str(w2v)})
-    extract_clip(tiny_dataset, "val", _rel(tiny_dataset), out, cfg, DCFG, progress=False)
+    extract_clip(_layout(tiny_dataset), "val", _rel(tiny_dataset), out, cfg, DCFG, progress=False)
     meta = features.file_metadata(out)
     assert meta["streams"]["wav2vec2"]["identity"].startswith("sha256:") and "wav2vec2" not in meta["untrained"]
 
@@ -142,15 +147,15 @@ def test_bad_input_leaves_no_partial_feature_file(dataset_copy, tmp_path):
     raw = f.video.read_bytes()
     f.video.write_bytes(raw[: len(raw) // 3])
     with pytest.raises(DataError, match=str(f.video)):
-        extract_clip(dataset_copy, "val", rel, out, small_cfg(), DCFG, progress=False)
+        extract_clip(_layout(dataset_copy), "val", rel, out, small_cfg(), DCFG, progress=False)
     assert list(tmp_path.glob("*.parquet")) == [] and not list(tmp_path.glob(".*tmp*"))
     # a good feature file stays untouched when a later extraction fails (atomic replace)
     good = _rel(dataset_copy, i=1)
-    extract_clip(dataset_copy, "val", good, out, small_cfg(), DCFG, progress=False)
+    extract_clip(_layout(dataset_copy), "val", good, out, small_cfg(), DCFG, progress=False)
     stamp = out.read_bytes()
     clip_files(dataset_copy, "val", good).audio.unlink()
     with pytest.raises(DataError, match="audio file missing"):
-        extract_clip(dataset_copy, "val", good, out, small_cfg(mfcc={"num_ceps": 13}), DCFG, progress=False)
+        extract_clip(_layout(dataset_copy), "val", good, out, small_cfg(mfcc={"num_ceps": 13}), DCFG, progress=False)
     assert out.read_bytes() == stamp
 
 
@@ -160,28 +165,27 @@ def test_session_job_shares_networks_and_keeps_finished_feature_files(dataset_co
     whole and computes only the rest."""
     import json
 
-    from mafrg.data.layout import clips_by_session, referenced_clips
     from mafrg.features.extract import extract_session
 
-    rels = referenced_clips(dataset_copy, "val")
-    (session, clips), = clips_by_session(rels).items()
+    rels = _layout(dataset_copy).clips("val")
+    (session, clips), = _layout(dataset_copy).sessions("val").items()
     assert clips == rels and len(rels) == 4 and session == rels[0].rsplit("/", 2)[0]
     alone = {}
     for rel in rels:
         alone[rel] = tmp_path / "alone" / f"{rel}.parquet"
-        extract_clip(dataset_copy, "val", rel, alone[rel], small_cfg(), DCFG, progress=False)
+        extract_clip(_layout(dataset_copy), "val", rel, alone[rel], small_cfg(), DCFG, progress=False)
 
     results, record = tmp_path / "results", tmp_path / "results/features/val/session.json"
     video = clip_files(dataset_copy, "val", rels[2]).video
     raw = video.read_bytes()
     video.write_bytes(raw[: len(raw) // 3])
     with pytest.raises(DataError, match=str(video)):
-        extract_session(dataset_copy, "val", session, rels, str(results), record, small_cfg(), DCFG, progress=False)
+        extract_session(_layout(dataset_copy), "val", session, rels, str(results), record, small_cfg(), DCFG, progress=False)
     path = {rel: results / "features/val" / f"{rel}.parquet" for rel in rels}
     assert [path[r].is_file() for r in rels] == [True, True, False, False] and not record.exists()
 
     video.write_bytes(raw)
-    done = extract_session(dataset_copy, "val", session, rels, str(results), record, small_cfg(), DCFG,
+    done = extract_session(_layout(dataset_copy), "val", session, rels, str(results), record, small_cfg(), DCFG,
                            progress=False)
     assert [r.computed for r in done[:2]] == [[], []] and all(len(r.computed) == 5 for r in done[2:])
     rec = json.loads(record.read_text())
@@ -192,7 +196,7 @@ def test_session_job_shares_networks_and_keeps_finished_feature_files(dataset_co
         for stream in ("va", "au", "fe", "mfcc", "wav2vec2"):
             np.testing.assert_array_equal(a[stream], b[stream])
     with pytest.raises(ValueError, match="clip\\(s\\) of other sessions"):
-        extract_session(dataset_copy, "val", "Synth/other", rels, str(results), record, small_cfg(), DCFG)
+        extract_session(_layout(dataset_copy), "val", "Synth/other", rels, str(results), record, small_cfg(), DCFG)
     # the split's manifest reads the feature files from the records; one deleted by hand is named, with the record
     from mafrg.features.manifest import session_files
 
@@ -206,9 +210,9 @@ def test_session_job_shares_networks_and_keeps_finished_feature_files(dataset_co
 def test_short_clip_and_padding(tiny_dataset, tmp_path):
     rel = _rel(tiny_dataset)
     with pytest.raises(DataError, match="shorter than clip_length 80"):
-        extract_clip(tiny_dataset, "val", rel, tmp_path / "a.parquet", small_cfg(), DatasetConfig(clip_length=80),
+        extract_clip(_layout(tiny_dataset), "val", rel, tmp_path / "a.parquet", small_cfg(), DatasetConfig(clip_length=80),
                       progress=False)
-    res = extract_clip(tiny_dataset, "val", rel, tmp_path / "b.parquet", small_cfg(),
+    res = extract_clip(_layout(tiny_dataset), "val", rel, tmp_path / "b.parquet", small_cfg(),
                         DatasetConfig(clip_length=64, pad_short=True), progress=False)
     clip = features.load_clip(tmp_path / "b.parquet")
     assert res.frames == 64 and clip["meta"]["source"]["padded_frames"] == 3

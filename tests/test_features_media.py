@@ -65,10 +65,10 @@ def test_real_speech_mfcc_and_wav2vec2_alignment(tmp_path):
     m = mfcc_per_frame(audio, 26, 26, True)
     assert m.shape == (frames, 26) and np.isfinite(m).all()
     model, norm = load_wav2vec2(str(save_tiny_wav2vec2(tmp_path / "w2v")))
-    w = wav2vec2_per_frame(model, norm, audio.samples, 640)
+    w = wav2vec2_per_frame(model, norm, audio)
     assert w.shape == (frames, 1536) and np.isfinite(w).all()
     # chunked processing keeps the frame count
-    assert wav2vec2_per_frame(model, norm, audio.samples, 640, max_seconds=1.0).shape == (frames, 1536)
+    assert wav2vec2_per_frame(model, norm, audio, max_seconds=1.0).shape == (frames, 1536)
     # speech and pauses differ frame to frame; with Kaldi's int16 scale the energy coefficient shows it too
     assert m[:, 1].std() > 1.0
     assert mfcc_per_frame(audio, 26, 26, True, waveform_scale=32768.0)[:, 0].std() > 1.0

@@ -16,7 +16,7 @@ import pytest
 from mafrg import checkpoint
 from mafrg.atomic import atomic_path, write_npy
 from mafrg.constants import EMOTION_COLUMNS
-from mafrg.data.layout import LayoutError, check_rel, read_split
+from mafrg.data.layouts.react2024 import LayoutError, check_rel, read_split
 from mafrg.data.readers import DataError, read_emotion, read_tdmm
 from mafrg.io import FileFormatError, load_npy
 

@@ -126,12 +126,14 @@ def tiny_image_net(tmp_path):
 
 
 def test_frrea_with_a_local_network(tiny_image_net, tiny_dataset):
-    from mafrg.data.layout import clip_files, referenced_clips
+    from mafrg.config import DatasetConfig
+    from mafrg.data.layouts import get_layout
 
     net = realism.load_image_net(str(tiny_image_net), 48, 32)
-    clips = referenced_clips(tiny_dataset, "val")
-    videos = [clip_files(tiny_dataset, "val", c).video for c in clips]
-    tdmm = np.stack([np.load(clip_files(tiny_dataset, "val", c).tdmm) for c in clips])[:, :60]
+    layout = get_layout(DatasetConfig(root=str(tiny_dataset)))
+    clips = layout.clips("val")
+    videos = [layout.clip_files("val", c).video for c in clips]
+    tdmm = np.stack([np.load(layout.clip_files("val", c).tdmm) for c in clips])[:, :60]
     real = list(realism.real_frames(videos, 60, 30, 25))
     assert len(real) == 2 * len(videos)
     same = realism.frrea(net, real, list(realism.rendered_frames(tdmm, 30, 64)), 48)

@@ -62,7 +62,8 @@ def results(tiny_dataset, tmp_path):
 def _pack(results, out, **kw):
     res, root, data = results
     opts = PackOptions(**({"videos": []} | kw))
-    return pack(out, methods.get("ReactDiff"), None, data, str(res), str(root), 0, 25, opts, progress=False)
+    return pack(out, methods.get("ReactDiff"), None, data, str(res), DatasetConfig(root=str(root)), 0, opts,
+                progress=False)
 
 
 def test_package_layout_manifest_and_round_trip(results, tmp_path):

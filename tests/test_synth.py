@@ -10,7 +10,7 @@ import pytest
 
 from mafrg.config import DatasetConfig, SynthConfig
 from mafrg.data.assemble import assemble_split
-from mafrg.data.layout import clip_files, read_split
+from mafrg.data.layouts.react2024 import clip_files, read_split
 from mafrg.data.readers import probe_audio, probe_video, read_emotion, read_tdmm
 from mafrg.data.validate import validate_dataset
 from mafrg.synth.generator import generate

@@ -89,13 +89,17 @@ class SynthConfig:
     audio: str = "auto"  # auto | espeak | procedural
     sample_rate: int = 16000
     site: str = "Synth"
+    layout: str = "react2024"  # react2024 | mars (REACT 2025/2026: clips of any length, roles, sessions)
+    min_frames: int = 60  # mars: clip lengths drawn log-uniformly from min_frames to frames
+    listeners: int = 2  # mars: people taking the listener role in each session (clips rotate over them)
 
 
 @dataclass
 class DatasetConfig:
-    """Where the REACT-layout dataset is and how clips are cut to the evaluation window."""
+    """Where the dataset is, which layout it has (:mod:`mafrg.data.layouts`) and how clips are cut."""
 
     root: str = "results/demo_data"
+    layout: str = "react2024"  # a registered dataset layout (`mafrg layouts` lists them)
     generate: bool = False  # the workflow generates the demo dataset at root
     clip_length: int = 750
     fps: int = 25
@@ -104,14 +108,36 @@ class DatasetConfig:
     full_decode: bool = False  # validate by decoding every video frame, not only the first and last
     check_emotion_header: bool = True  # emotion CSV headers must name the 25 REACT columns in order
     splits: list[str] = field(default_factory=lambda: ["val", "test"])
+    # each layout's own settings block, ``dataset.<layout name>`` in the config (validated by its schema)
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: dict | str | None) -> "DatasetConfig":
+        """The ``dataset`` section (a dict or its JSON): its fields, and each object-valued key that is not a field
+        as a layout's settings block (the workflow's schema allows registered layout names only)."""
+        if isinstance(data, str):
+            data = json.loads(data)
+        data = dict(data or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        blocks = dict(data.pop("blocks", None) or {})
+        blocks.update({k: data.pop(k) for k in list(data) if k not in names and isinstance(data[k], dict)})
+        return from_dict(cls, {**data, "blocks": blocks})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as the config writes it (blocks under their layout names): what :meth:`parse` reads."""
+        out = dataclasses.asdict(self)
+        return {**{k: v for k, v in out.items() if k != "blocks"}, **out["blocks"]}
 
 
 @dataclass
 class NeighbourConfig:
     """How the appropriate-reaction matrix is obtained when no official one is supplied."""
 
-    source: str = "auto"  # auto: official file if present, else build | official | build
+    # auto: the official source when the dataset has one, else build | official | build | session (mafrg.neighbours)
+    source: str = "auto"
     quantile: float = 0.1  # off-diagonal pairs whose speaker distance is within this quantile are neighbours
+    size: int = 10  # MARS official draws: ground truths per row (the paired listener and size - 1 others)
+    seed: int = field(default=1234, metadata=at_least(0))  # MARS official draws: the random.Random seed
 
 
 @dataclass
@@ -137,7 +163,9 @@ class SubmissionConfig:
 
 @dataclass
 class EvalConfig:
-    protocol: str = "react2024"  # react2024 | corrected
+    protocol: str = "react2024"  # react2024 | react2025 (clips of any length) | corrected
+    # clips of any length: how a ground truth of another length meets the prediction (mafrg.metrics.ragged)
+    gt_alignment: Literal["resample", "prefix"] = "resample"
     threads: int = 2
     chunk_rows: int = 32
     shard_rows: int = 100  # rows per prediction file and metric job (REACT 2024: 1200 rows -> 12 shards)

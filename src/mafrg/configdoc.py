@@ -100,12 +100,18 @@ def _section_defaults() -> dict[str, Any]:
                            "neighbours": c.NeighbourConfig(), "generation": c.GenerationConfig(),
                            "submission": c.SubmissionConfig(), "evaluation": c.EvalConfig()}
     out.update({f"features.{s}": getattr(feats, s) for s in fc.STREAMS})
+    from mafrg.data.layouts import layouts
+
+    out.update({f"dataset.{n}": cls.settings_cls() for n, cls in layouts().items() if cls.settings_cls})
     return out
 
 
 def workflow_rows(schema_path: Path = SCHEMA) -> list[tuple[str, str, str, str]]:
-    """(key, type, default, meaning) of every key of the workflow schema except the method blocks."""
-    schema = yaml.safe_load(schema_path.read_text())
+    """(key, type, default, meaning) of every key of the workflow schema (each dataset layout's block included)
+    except the method blocks."""
+    from mafrg.plan import compose_schema
+
+    schema = compose_schema(schema_path)
     sections = _section_defaults()
     rows: list[tuple[str, str, str, str]] = []
 

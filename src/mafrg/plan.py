@@ -28,8 +28,16 @@ from mafrg.paths import Paths
 
 
 def compose_schema(base: str | Path) -> dict[str, Any]:
-    """The static schema file with each registered method's block schema under ``methods``."""
+    """The static schema file with each registered method's block schema under ``methods`` and each registered
+    dataset layout's name (``dataset.layout``) and settings block (``dataset.<layout>``)."""
+    from mafrg.data.layouts import layouts, schema_fragments
+
     schema = yaml.safe_load(Path(base).read_text())
+    ds = schema["properties"]["dataset"]["properties"]
+    schema["properties"]["dataset"]["additionalProperties"] = False
+    ds["layout"]["enum"] = sorted(layouts())
+    for name, frag in schema_fragments().items():
+        ds[name] = {**frag, "description": f"settings of the {name} layout (used when dataset.layout is {name})"}
     props = schema["properties"]["methods"]
     props["properties"] = {m.name: schema_fragment(m) for m in registry.registered()}
     props["additionalProperties"] = False
@@ -89,7 +97,7 @@ class Plan:
     def load(cls, config: dict[str, Any], schema_path: str | Path) -> "Plan":
         registry.load_plugins(config.get("plugins") or [])
         validate_config(config, compose_schema(schema_path))
-        ds = from_dict(DatasetConfig, config["dataset"])
+        ds = DatasetConfig.parse(config["dataset"])
         return cls(
             config=config, paths=Paths(results=config["results"], root=ds.root), dataset=ds,
             synth=from_dict(SynthConfig, config.get("synth")),
@@ -98,7 +106,27 @@ class Plan:
             generation=from_dict(GenerationConfig, config.get("generation")),
             submission=from_dict(SubmissionConfig, config.get("submission")),
             runs=enabled_runs(config.get("methods") or {}),
-        )
+        )._checked()
+
+    def _checked(self) -> "Plan":
+        """The choices that must fit the dataset's layout, all named at once before any job."""
+        from mafrg.data.layouts import layout_class
+
+        layout = layout_class(self.dataset.layout)
+        problems = []
+        protocol = self.evaluation.protocol
+        if layout.ragged:
+            if protocol == "react2024":
+                problems.append(f"evaluation.protocol react2024 is for fixed-length clips; the {layout.name} layout's "
+                                "clips differ in length: use react2025 (the official behaviour) or corrected")
+            problems += [f"methods.{r.name}: not available on clips of any length (dataset.layout {layout.name}) "
+                         "yet; disable it (enabled: false)" for r in self.runs if not r.method.ragged]
+        elif protocol == "react2025":
+            problems.append(f"evaluation.protocol react2025 is for clips of any length (MARS); the {layout.name} "
+                            "layout's protocol is react2024 (or corrected)")
+        if problems:
+            raise ConfigError("the configuration does not fit the dataset:\n  - " + "\n  - ".join(problems))
+        return self
 
     # ----------------------------------------------------------------------------------------- runs
     def run(self, method: str) -> MethodRun:

@@ -145,7 +145,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def _dataset_block(root: str | None) -> dict[str, Any]:
-    from mafrg.data.layout import dataset_file
+    from mafrg.data.layouts import dataset_file
 
     if not root:
         return {}
@@ -200,9 +200,12 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
         first = next(iter(next(iter(results[split].values())).values()))
         info = first.get("info", {})
         seeds = max(len(r) for r in results[split].values())
+        length = (f"T = {info.get('frames', '?')}" if info.get("frames") is not None else
+                  f"clips of any length, ground truths aligned by `{info.get('gt_alignment', '?')}`")
+        rows_word = "mirrored rows" if info.get("frames") is not None else "rows"
         sections.append(
-            f"## Split `{split}` ({info.get('rows', '?')} mirrored rows, {info.get('predictions', '?')} predictions, "
-            f"T = {info.get('frames', '?')}, protocol `{first.get('protocol')}`"
+            f"## Split `{split}` ({info.get('rows', '?')} {rows_word}, {info.get('predictions', '?')} predictions, "
+            f"{length}, protocol `{first.get('protocol')}`"
             + (f"; mean ± std over up to {seeds} seeds" if seeds > 1 else "") + f")\n\n{md}\n"
         )
         if split_metrics.get(split):
@@ -246,6 +249,15 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
         notes.insert(0, "**Fewer than 10 reactions per speaker clip** for " + ", ".join(f"{lab} ({n})" for lab, n in few)
                      + ": FRCorr and FRDist sum over the reactions, so these rows are not comparable with "
                      "challenge results.")
+    if "react2025" in prov["protocols"]:
+        aligns = sorted({(d.get("info") or {}).get("gt_alignment", "?") for s in results.values() for r in s.values()
+                         for d in r.values()})
+        notes[notes.index(next(n for n in notes if n.startswith("Metrics follow")))] = (
+            "Metrics follow the official REACT 2025/2026 evaluation (protocol `react2025`), quirks included: FRCorr "
+            "and FRDist sum over the 10 predictions; FRSyn uses each row's first prediction only, with lags of "
+            "±49 frames (the official code's 25 fps against 30 fps data); FRDvs is not defined on clips of "
+            "different lengths (n/a). A ground truth of another length than the prediction is aligned by "
+            f"`{', '.join(aligns)}` (evaluation.gt_alignment; the official learned post-processor is not public).")
     if "corrected" in prov["protocols"]:
         notes[notes.index(next(n for n in notes if n.startswith("Metrics follow")))] = (
             "Metrics use the **corrected** protocol: FRSyn over all predictions with constant channels left out "
@@ -330,16 +342,32 @@ def training_section(loss_csvs: list[str], out_dir: Path) -> str:
             "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
-def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3):
+def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3, fps: float = 25.0):
     """The first rows of one prediction shard (and its 3DMM when present) for traces and GIFs."""
     if not (data_path and pred_path):
         return None
     from mafrg import predictions
-    from mafrg.data.assemble import SplitArrays
+    from mafrg.data.assemble import load_split
     from mafrg.sharding import parse_rows
 
-    data = SplitArrays.load(data_path)
+    data = load_split(data_path)
     lo, _ = parse_rows(Path(pred_path).stem)
+    if getattr(data, "ragged", False):  # clips of any length: the shown rows' first frames, cut to the shortest
+        r = predictions.load(pred_path)
+        n = min(n_rows, r.n_rows)
+        rows = list(range(lo, lo + n))
+        t = min(int(x) for x in r.lengths[:n])
+        cut = lambda xs: np.stack([np.asarray(x)[:t] for x in xs])  # noqa: E731
+        return Showcase(
+            split=data.split, method=Path(pred_path).parent.parent.name, rows=rows,
+            speaker_emotion=cut(data.speaker_emotion_of(k) for k in rows),
+            listener_emotion=cut(data.listener_emotion_of(k) for k in rows),
+            pred_emotion=np.stack([r.row(i)[0][:, :t] for i in range(n)]),
+            speaker_3dmm=cut(data.speaker_tdmm_of(k) for k in rows),
+            pred_3dmm=np.stack([r.row(i)[1][:, :t] for i in range(n)]),
+            labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener} (first {t} frames)"
+                    for k in rows], fps=fps,
+        )
     pred = predictions.load_emotion(pred_path)
     n = min(n_rows, pred.shape[0])
     rows = list(range(lo, lo + n))
@@ -349,7 +377,7 @@ def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3)
         speaker_emotion=data.speaker_emotion[lo : lo + n], listener_emotion=data.listener_emotion[lo : lo + n],
         pred_emotion=np.asarray(pred[:n]), speaker_3dmm=data.speaker_tdmm[lo : lo + n],
         pred_3dmm=np.asarray(predictions.load_3dmm(pred_path)[:n]) if has_3dmm else None,
-        labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener}" for k in rows],
+        labels=[f"speaker {data.rows[k].speaker} → listener {data.rows[k].listener}" for k in rows], fps=fps,
     )
 
 

@@ -45,6 +45,7 @@ class Showcase:
     speaker_3dmm: np.ndarray  # (n, T, 58)
     pred_3dmm: np.ndarray | None = None  # (n, P, T, 58)
     labels: list[str] = field(default_factory=list)
+    fps: float = 25.0  # the dataset's frame rate (the traces' time axis)
 
 
 def _uri(data: bytes, mime: str) -> str:
@@ -123,7 +124,7 @@ def traces(sc: Showcase, n_generated: int = 3) -> list[tuple[str, str]]:
     """Per row: speaker, true listener and the first n generated reactions on a few channels."""
     plt = _plt()
     out = []
-    t = np.arange(sc.speaker_emotion.shape[1]) / 25.0
+    t = np.arange(sc.speaker_emotion.shape[1]) / sc.fps
     for i, row in enumerate(sc.rows):
         fig, axes = plt.subplots(1, len(TRACE_CHANNELS), figsize=(3.2 * len(TRACE_CHANNELS), 2.6), sharex=True)
         for ax, (name, c) in zip(axes, TRACE_CHANNELS):
@@ -142,7 +143,7 @@ def traces(sc: Showcase, n_generated: int = 3) -> list[tuple[str, str]]:
 
 
 def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int = 112, step: int = 2,
-                 max_frames: int = 75) -> str:
+                 max_frames: int = 75, fps: float = 25.0) -> str:
     """Animated GIF: the speaker (left) and a generated reaction (right), both rendered by mafrg's renderer."""
     from PIL import Image
 
@@ -155,7 +156,7 @@ def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int 
         gap = np.full((size, 6, 3), 255, np.uint8)
         frames.append(Image.fromarray(np.ascontiguousarray(np.concatenate([left, gap, right], axis=1))))
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 * step / 25), loop=0)
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 * step / fps), loop=0)
     return _uri(buf.getvalue(), "image/gif")
 
 
@@ -265,7 +266,7 @@ def page(tables: dict[str, pd.DataFrame], extra_tables: dict[str, list[tuple[str
         if showcase.pred_3dmm is not None:
             for i, row in enumerate(showcase.rows[:2]):
                 gifs.append((f"{showcase.split} row {row}: {showcase.method} reaction #1",
-                             reaction_gif(showcase.speaker_3dmm[i], showcase.pred_3dmm[i, 0])))
+                             reaction_gif(showcase.speaker_3dmm[i], showcase.pred_3dmm[i, 0], fps=showcase.fps)))
     train_uri = None
     if training_png is not None and training_png.is_file():
         train_uri = _uri(training_png.read_bytes(), "image/png")

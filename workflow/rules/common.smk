@@ -14,7 +14,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mafrg import checkpoint as ckpt
-from mafrg.data.layout import clip_files, clips_by_session, pair_clips, read_split
+from mafrg.data.layouts import get_layout
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.extractors import weight_files
 from mafrg.features.networks import check_weights
@@ -44,6 +44,7 @@ RESULTS = P.results
 ROOT = P.root
 DATASET = WF.dataset
 EVAL = WF.evaluation
+LAYOUT = get_layout(DATASET)  # where the dataset keeps its clips (mafrg.data.layouts)
 FEATURES = FeatureConfig.from_dict(config.get("features"))
 EVAL_SPLITS = list(DATASET.splits)
 ALL_SPLITS = ["train"] + EVAL_SPLITS
@@ -84,8 +85,8 @@ wildcard_constraints:
     method=_alternatives([r.name for r in WF.runs]),
     stage=_alternatives(WF.stage_names()),
     seed=r"\d+",
-    rel="[^/]+/[^/]+/[^/]+/[^/]+",
-    session="[^/]+/[^/]+",
+    rel=LAYOUT.clip_pattern,
+    session=LAYOUT.session_pattern,
     shard=r"r\d+-\d+",
 
 
@@ -94,8 +95,10 @@ def dataset_json() -> str:
 
 
 def dataset_inputs(wildcards):
-    """The split file a step depends on; when the demo is generated, the generator's manifest too."""
-    files = [P.split_csv(wildcards.split)]
+    """The files that define a split's clips and pairs (the layout's index: REACT 2024's split file, MARS's clip
+    files); when the demo is generated, the generator's manifest too."""
+    _after_synth()
+    files = [str(p) for p in _index_of(wildcards.split)]
     if DATASET.generate:
         files.append(f"{ROOT}/manifest.json")
     return files
@@ -110,30 +113,30 @@ def _after_synth():
 
 
 @functools.lru_cache(maxsize=None)
-def _pairs_of(split):
-    return read_split(ROOT, split)
+def _index_of(split):
+    return LAYOUT.index_files(split)
 
 
 @functools.lru_cache(maxsize=None)
-def _clips_of(split):
-    return pair_clips(_pairs_of(split))
+def _rows_of(split):
+    return LAYOUT.rows(split)
 
 
 @functools.lru_cache(maxsize=None)
 def _sessions_of(split):
-    return clips_by_session(_clips_of(split))
+    return LAYOUT.sessions(split)
 
 
 @functools.lru_cache(maxsize=None)
 def _media_of(split):
-    files = [clip_files(ROOT, split, rel) for rel in _clips_of(split)]
+    files = [LAYOUT.clip_files(split, rel) for rel in LAYOUT.clips(split)]
     return [str(p) for f in files for p in (f.video, f.audio)]
 
 
-def split_pairs(split):
-    """The split file's (speaker, listener) rows."""
+def split_rows(split):
+    """The split's evaluation rows (mirrored where the layout says so)."""
     _after_synth()
-    return _pairs_of(split)
+    return _rows_of(split)
 
 
 def split_sessions(split):
@@ -143,8 +146,8 @@ def split_sessions(split):
 
 
 def eval_shards(split):
-    """Row shards of an evaluation split: two mirrored rows per line of the split file."""
-    return shard_names(2 * len(split_pairs(split)), EVAL.shard_rows)
+    """Row shards of an evaluation split."""
+    return shard_names(len(split_rows(split)), EVAL.shard_rows)
 
 
 def media_files(split):
@@ -201,7 +204,8 @@ def frrea_inputs(wildcards):
 # The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
 # threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
 FEATURES_JSON = as_json(config.get("features") or {})
-EXTRACT_DATASET_JSON = as_json({k: getattr(DATASET, k) for k in ("fps", "clip_length", "pad_short")})
+EXTRACT_DATASET_JSON = as_json({k: v for k, v in DATASET.to_dict().items()
+                                 if k in ("fps", "clip_length", "pad_short", "layout") or k in DATASET.blocks})
 
 
 def features_fingerprint() -> str:
@@ -211,10 +215,10 @@ def features_fingerprint() -> str:
 
 
 def session_clips(wildcards):
-    """The clips (<site>/<session>/<person>/<clip>) of one session that a split file references."""
+    """The clips of one session that a split's pairs reference."""
     clips = split_sessions(wildcards.split).get(wildcards.session)
     if not clips:
-        raise ValueError(f"{wildcards.split}.csv references no clip of session {wildcards.session}")
+        raise ValueError(f"split {wildcards.split} has no clip of session {wildcards.session}")
     return clips
 
 
@@ -224,7 +228,7 @@ def extract_inputs(wildcards):
     # not re-extract the sessions that were there (an ancient() input would; Snakemake 9 then also drops the new
     # sessions' jobs from that run).
     checkpoints.validate_split.get(split=wildcards.split)
-    clips = [clip_files(ROOT, wildcards.split, rel) for rel in session_clips(wildcards)]
+    clips = [LAYOUT.clip_files(wildcards.split, rel) for rel in session_clips(wildcards)]
     files = {"video": [str(f.video) for f in clips]}
     if any(s in AUDIO_STREAMS for s in FEATURES.enabled()):
         files["audio"] = [str(f.audio) for f in clips]

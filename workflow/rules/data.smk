@@ -5,7 +5,6 @@ if DATASET.generate:
     checkpoint synth_dataset:
         output:
             manifest=f"{ROOT}/manifest.json",
-            splits=[P.split_csv(s) for s in ("train", "val", "test")],
         params:
             root=lambda wc, output: str(Path(output.manifest).parent),
             settings=as_json(asdict(WF.synth)),
@@ -53,13 +52,13 @@ checkpoint validate_split:
 rule assemble_split:
     input:
         validated=P.validation("{split}"),
-        csv=lambda wc: P.split_csv(wc.split),
+        index=dataset_inputs,
     output:
         P.split_data("{split}"),
     params:
         root=ROOT,
         dataset=dataset_json(),
-        mirrored=lambda wc: "--mirrored" if wc.split != "train" else "--no-mirrored",
+        mirrored=lambda wc: "--mirrored" if LAYOUT.mirrored(wc.split) else "--no-mirrored",
         # an official neighbour matrix that does not fit the split fails here, before features and training
         neighbours=lambda wc: WF.neighbours.source if wc.split != "train" else "build",
         code=CODE["assemble"],
@@ -85,6 +84,7 @@ rule neighbours:
     params:
         root=ROOT,
         settings=as_json(asdict(WF.neighbours)),
+        dataset=dataset_json(),
         code=CODE["neighbours"],
     log:
         P.log("neighbours_{split}"),
@@ -96,4 +96,5 @@ rule neighbours:
         runtime=10,
     shell:
         "python -m mafrg neighbours --root {params.root:q} --split {wildcards.split:q} --data {input:q} "
+        "--dataset {params.dataset:q} "
         "--settings {params.settings:q} --out {output.matrix:q} > {log:q} 2>&1"

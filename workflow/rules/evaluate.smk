@@ -13,6 +13,8 @@ rule evaluate_shard:
         dvs=P.metric_shard("{split}", "{label}", "{seed}", "{shard}").replace(".parquet", ".dvs.npz"),
     params:
         protocol=EVAL.protocol,
+        alignment=EVAL.gt_alignment,
+        fps=DATASET.fps,
         chunk=EVAL.chunk_rows,
         rows=rows_arg,
         code=CODE["evaluate-shard"],
@@ -29,7 +31,7 @@ rule evaluate_shard:
     shell:
         "python -m mafrg evaluate-shard --pred {input.pred:q} --rows {params.rows:q} --data {input.data:q} "
         "--neighbours {input.neighbours:q} --protocol {params.protocol:q} --threads {threads} "
-        "--chunk-rows {params.chunk:q} --method {wildcards.label:q} --split {wildcards.split:q} "
+        "--chunk-rows {params.chunk:q} --gt-alignment {params.alignment:q} --fps {params.fps:q} --method {wildcards.label:q} --split {wildcards.split:q} "
         "--out {output.rows:q} > {log:q} 2>&1"
 
 
@@ -66,8 +68,7 @@ rule evaluate_split:
     output:
         P.split_metrics("{split}", "{label}", "{seed}"),
     params:
-        root=ROOT,
-        fps=DATASET.fps,
+        dataset=dataset_json(),
         settings=realism_settings(),
         code=CODE["evaluate-split"],
     log:
@@ -81,6 +82,6 @@ rule evaluate_split:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python -m mafrg evaluate-split --pred {input.pred:q} --data {input.data:q} --train {input.train:q} --root {params.root:q} "
-        "--fps {params.fps:q} --settings {params.settings:q} --method {wildcards.label:q} "
+        "python -m mafrg evaluate-split --pred {input.pred:q} --data {input.data:q} --train {input.train:q} --dataset {params.dataset:q} "
+        "--settings {params.settings:q} --method {wildcards.label:q} "
         "--split {wildcards.split:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"

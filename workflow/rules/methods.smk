@@ -14,6 +14,7 @@ rule train:
         root=ROOT,
         results=lambda wc, output: results_dir(output.model, 3),  # results/models/<method>/seed<n>/<stage>.pt
         block=lambda wc: WF.stage_block_json(wc.method, wc.stage),  # the stage's settings only: what reruns it
+        dataset=dataset_json(),
         code=lambda wc: METHOD_CODE[wc.method],
     log:
         P.log("train/{method}_seed{seed}_{stage}"),
@@ -31,7 +32,8 @@ rule train:
         runtime=lambda wc: WF.run(wc.method).method.stage(wc.stage).runtime,
     shell:
         "python -m mafrg train --method {wildcards.method:q} --stage {wildcards.stage:q} --seed {wildcards.seed:q} "
-        "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} > {log:q} 2>&1"
+        "--results {params.results:q} --root {params.root:q} --dataset {params.dataset:q} --block {params.block:q} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule generate:
@@ -44,7 +46,7 @@ rule generate:
     params:
         root=ROOT,
         results=lambda wc, output: results_dir(output.pred, 4),  # results/predictions/<split>/<label>/seed<n>/<shard>
-        fps=DATASET.fps,
+        dataset=dataset_json(),
         method=method_of,
         variant=variant_of,
         block=lambda wc: WF.block_json(method_of(wc)),
@@ -64,6 +66,6 @@ rule generate:
         runtime=lambda wc: WF.by_label(wc.label)[0].method.generate_runtime,
     shell:
         "python -m mafrg generate --method {params.method:q} --variant {params.variant:q} --seed {wildcards.seed:q} "
-        "--split {wildcards.split:q} --rows {params.rows:q} --n-predictions {params.n:q} --fps {params.fps:q} "
+        "--split {wildcards.split:q} --rows {params.rows:q} --n-predictions {params.n:q} --dataset {params.dataset:q} "
         "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} --out {output.pred:q} "
         "> {log:q} 2>&1"

@@ -7,6 +7,7 @@ rule submit:
     input:
         data=P.split_data(SUB.split),
         validation=P.validation(SUB.split),
+        appropriate=P.neighbours(SUB.split).replace(".npy", ".json"),
         preds=lambda wc: WF.submission_inputs(wc.method, eval_shards(SUB.split)),
     output:
         manifest=P.submission_manifest("{method}"),
@@ -17,7 +18,7 @@ rule submit:
         out=lambda wc, output: str(Path(output.manifest).parent),
         split=SUB.split,
         seed=lambda wc: WF.run(wc.method).seeds[0],
-        fps=DATASET.fps,
+        dataset=dataset_json(),
         fmt=SUB.format,
         threshold=SUB.threshold,
         binarize=[] if SUB.binarize else ["--no-binarize"],
@@ -40,4 +41,4 @@ rule submit:
         "python -m mafrg submit --method {wildcards.method:q} --split {params.split:q} --seed {params.seed:q} "
         "--results {params.results:q} --root {params.root:q} --out {params.out:q} --format {params.fmt:q} "
         "--threshold {params.threshold:q} {params.binarize:q} {params.videos:q} --video-reactions {params.reactions:q} "
-        "--fps {params.fps:q} --archive {params.archive:q} --shards {params.shards:q} > {log:q} 2>&1"
+        "--dataset {params.dataset:q} --appropriate {input.appropriate:q} --archive {params.archive:q} --shards {params.shards:q} > {log:q} 2>&1"

@@ -18,13 +18,27 @@ def cmd_synth(a: argparse.Namespace) -> None:
     generate(from_dict(SynthConfig, settings(a.settings)), a.out, workers=a.threads)
 
 
+def cmd_layouts(a: argparse.Namespace) -> None:
+    """Each registered dataset layout: its clip ids, frame rate, clip lengths and settings block."""
+    from dataclasses import fields
+
+    from mafrg.data.layouts import layouts
+
+    for name, cls in sorted(layouts().items()):
+        settings = [f.name for f in fields(cls.settings_cls)] if cls.settings_cls else []
+        print(f"{name}: clips {cls.clip_shape}, {cls.native_fps} fps, "
+              f"{'clips of any length' if cls.ragged else 'clips cut to dataset.clip_length'}, "
+              f"official appropriateness: {cls.appropriate}"
+              + (f"; settings dataset.{name}: {', '.join(settings)}" if settings else ""))
+
+
 def cmd_validate(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json
-    from mafrg.config import DatasetConfig, from_dict
+    from mafrg.config import DatasetConfig
     from mafrg.data.validate import validate_dataset
     from mafrg.provenance import provenance
 
-    cfg = from_dict(DatasetConfig, settings(a.dataset))
+    cfg = DatasetConfig.parse(settings(a.dataset))
     report = validate_dataset(a.root, a.splits, cfg)
     if a.out:
         write_json(a.out, report.to_dict() | {"provenance": provenance(settings(a.dataset))})
@@ -32,14 +46,18 @@ def cmd_validate(a: argparse.Namespace) -> None:
 
 
 def cmd_assemble(a: argparse.Namespace) -> None:
-    from mafrg.config import DatasetConfig, from_dict
-    from mafrg.data.assemble import assemble_split
-    from mafrg.data.layout import dataset_file
+    from mafrg.config import DatasetConfig
+    from mafrg.data.assemble import assemble_clips, assemble_split
+    from mafrg.data.layouts import get_layout
+    from mafrg.data.layouts import dataset_file
     from mafrg.neighbours import load_official, official_path
     from mafrg.provenance import provenance
 
-    cfg = from_dict(DatasetConfig, settings(a.dataset))
-    arrays = assemble_split(a.root, a.split, cfg, mirrored=a.mirrored)
+    cfg = DatasetConfig.parse(settings(a.dataset))
+    if get_layout(cfg, a.root).ragged:  # clips of any length: each whole, rows mirrored as the layout says
+        arrays = assemble_clips(a.root, a.split, cfg)
+    else:
+        arrays = assemble_split(a.root, a.split, cfg, mirrored=a.mirrored)
     official = official_path(a.root, a.split)
     if a.neighbours_source != "build" and official.exists():
         load_official(official, arrays.n_rows)  # checked now: a matrix that does not fit fails before any work
@@ -49,14 +67,20 @@ def cmd_assemble(a: argparse.Namespace) -> None:
 
 def cmd_neighbours(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json, write_npy
-    from mafrg.config import NeighbourConfig, from_dict
-    from mafrg.data.assemble import SplitArrays
-    from mafrg.neighbours import obtain
+    from mafrg.config import DatasetConfig, NeighbourConfig, from_dict
+    from mafrg.data.assemble import load_split
+    from mafrg.data.layouts import get_layout
+    from mafrg.neighbours import for_layout
     from mafrg.provenance import provenance
 
     cfg = from_dict(NeighbourConfig, settings(a.settings))
-    data = SplitArrays.load(a.data)
-    m, origin = obtain(a.root, a.split, data.speaker_emotion, cfg.source, cfg.quantile)
+    data = load_split(a.data)
+    dataset = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
+    dataset.root = a.root
+    speakers = ([data.speaker_emotion_of(k) for k in range(data.n_rows)] if getattr(data, "ragged", False)
+                else data.speaker_emotion)
+    m, origin = for_layout(get_layout(dataset), a.split, data.rows, speakers, cfg.source, cfg.quantile,
+                           cfg.size, cfg.seed)
     write_npy(a.out, m)
     write_json(Path(a.out).with_suffix(".json"), {
         **origin, "rows": data.n_rows, "mean_neighbours_per_row": float(m.sum(axis=1).mean()),
@@ -66,11 +90,14 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
 
 
 def add_parsers(sub) -> None:
-    s = sub.add_parser("synth", help="generate the demo dataset in the REACT 2024 layout")
+    s = sub.add_parser("synth", help="generate the demo dataset (synth.layout: REACT 2024 or MARS)")
     s.add_argument("--out", required=True, help="dataset root to write (REACT 2024 layout)")
     s.add_argument("--settings", help="JSON of the synth config section")
     s.add_argument("--threads", type=int, default=1, help="processes writing sessions side by side (same output)")
     s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("layouts", help="list the registered dataset layouts (dataset.layout)")
+    s.set_defaults(func=cmd_layouts)
 
     s = sub.add_parser("validate", help="check every file the splits reference; list all problems")
     s.add_argument("--root", required=True, help="dataset root")
@@ -95,6 +122,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--root", required=True, help="dataset root (an official neighbour_emotion_<split>.npy is used)")
     s.add_argument("--split", required=True, help="the split")
     s.add_argument("--data", required=True, help="assembled split (.npz)")
+    s.add_argument("--dataset", help="JSON of the dataset section (its layout says what 'official' is)")
     s.add_argument("--settings", help="JSON of the neighbours config section")
     s.add_argument("--out", required=True, help="the (R, R) 0/1 matrix (.npy; a .json beside it says how it was made)")
     s.set_defaults(func=cmd_neighbours)

@@ -66,9 +66,19 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate_shard(a: argparse.Namespace) -> None:
-    from mafrg.metrics.shards import evaluate_shard
+    from mafrg.data.assemble import ClipArrays, SplitArrays
+    from mafrg.metrics.shards import evaluate_clip_shard, evaluate_shard
     from mafrg.provenance import provenance
 
+    if a.data and SplitArrays.read_meta(a.data).get("format") == "clips":
+        data = ClipArrays.load(a.data)
+        lo, hi = rows(a.rows, data.n_rows, a.data)
+        part = evaluate_clip_shard(a.pred, (lo, hi), data, load_array(a.neighbours), a.out, a.protocol,
+                                   a.gt_alignment, a.fps, a.threads,
+                                   {"method": a.method, "split": a.split, "provenance": provenance()})
+        log.info("%s %s rows %d..%d (clips of any length; FRDist kernel: %s)", a.method, a.split, lo, hi - 1,
+                 part.kernel)
+        return
     listener, speaker, neighbours, names = _split_inputs(a)
     lo, hi = rows(a.rows, listener.shape[0], a.data)
     part = evaluate_shard(a.pred, (lo, hi), listener, speaker, neighbours, a.out, a.protocol, a.chunk_rows, a.threads,
@@ -82,8 +92,9 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
     from mafrg.metrics.shards import aggregate_files
     from mafrg.provenance import provenance
 
-    data = SplitArrays.load(a.data)
-    res, inputs = aggregate_files(a.shards, data.n_rows, a.protocol, data.speaker_emotion.shape[1])
+    meta = SplitArrays.read_meta(a.data)
+    frames = None if meta.get("format") == "clips" else SplitArrays.load(a.data).speaker_emotion.shape[1]
+    res, inputs = aggregate_files(a.shards, len(meta["rows"]), a.protocol, frames)
     out = res.to_dict()
     out["inputs"] = {"shards": inputs}
     out |= {"method": a.method, "split": a.split, "seed": a.seed, "provenance": provenance()}
@@ -94,8 +105,8 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
 def cmd_evaluate_split(a: argparse.Namespace) -> None:
     """Realism (FRRea or FD_behaviour) and the Efficient Listener metrics from a run's prediction shards."""
     from mafrg.atomic import write_json
-    from mafrg.config import EvalConfig, from_dict
-    from mafrg.data.assemble import SplitArrays
+    from mafrg.config import DatasetConfig, EvalConfig, from_dict
+    from mafrg.data.assemble import load_split
     from mafrg.metrics.split_metrics import evaluate_split
     from mafrg.provenance import provenance
 
@@ -103,7 +114,8 @@ def cmd_evaluate_split(a: argparse.Namespace) -> None:
     out = {"method": a.method, "split": a.split, "seed": a.seed}
     source = a.data if cfg.listener_protocol == "l2l" else a.train
     cache = (str(Path(a.train).parent.parent / "cache" / "si_clusters"), source)  # results/cache/ beside data/
-    out |= evaluate_split(a.pred, SplitArrays.load(a.data), SplitArrays.load(a.train), cfg, a.root, a.fps, cache)
+    dataset = DatasetConfig.parse(settings(a.dataset)) if a.dataset else None
+    out |= evaluate_split(a.pred, load_split(a.data), load_split(a.train), cfg, dataset, cache)
     out["provenance"] = provenance(settings(a.settings))
     write_json(a.out, out)
     print(json.dumps({k: out[k] for k in ("FRRea", "FD_behaviour", "listener_metrics")}))
@@ -136,6 +148,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS, help="as for mafrg evaluate")
     s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     s.add_argument("--chunk-rows", type=int, default=32, help="rows evaluated at once (memory, not values)")
+    s.add_argument("--gt-alignment", default="resample", choices=("resample", "prefix"),
+                   help="clips of any length: how a ground truth of another length is compared (metrics.ragged)")
+    s.add_argument("--fps", type=int, default=25, help="the data's frame rate (the corrected FRSyn's +-2 s window)")
     s.add_argument("--method", help="the run label recorded in the output")
     s.add_argument("--split", help="the split name recorded in the output")
     s.set_defaults(func=cmd_evaluate_shard)
@@ -155,8 +170,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--pred", nargs="+", required=True, help="emotion prediction shards r*.npy (3DMM beside them)")
     s.add_argument("--data", required=True, help="assembled split .npz")
     s.add_argument("--train", required=True, help="assembled training split .npz (SI clusters)")
-    s.add_argument("--root", help="dataset root (real listener videos, for FRRea)")
-    s.add_argument("--fps", type=int, default=25, help="frame rate of the dataset")
+    s.add_argument("--dataset", help="JSON of the dataset section (root, layout, fps: the real listener videos, "
+                                     "for FRRea)")
     s.add_argument("--settings", help="JSON of the evaluation config section")
     s.add_argument("--out", required=True, help="the split metrics (JSON)")
     s.add_argument("--method", help="the run's label")

@@ -11,16 +11,18 @@ log = logging.getLogger("mafrg")
 
 
 def cmd_extract(a: argparse.Namespace) -> None:
-    from mafrg.config import DatasetConfig, from_dict
+    from mafrg.config import DatasetConfig
+    from mafrg.data.layouts import get_layout
     from mafrg.features.config import FeatureConfig
-    from mafrg.data.layout import clips_by_session, referenced_clips
     from mafrg.features.extract import extract_session
 
-    # Read here, not passed by the rule: a rule parameter computed from the split file would depend on a
+    dcfg = DatasetConfig.parse(settings(a.dataset))
+    layout = get_layout(dcfg, a.root)
+    # Read here, not passed by the rule: a rule parameter computed from the split would depend on a
     # checkpoint, which Snakemake refuses in cluster jobs.
-    rels = clips_by_session(referenced_clips(a.root, a.split)).get(a.session, [])
-    done = extract_session(a.root, a.split, a.session, rels, a.results, a.out,
-                           FeatureConfig.from_dict(settings(a.features)), from_dict(DatasetConfig, settings(a.dataset)))
+    rels = layout.sessions(a.split).get(a.session, [])
+    done = extract_session(layout, a.split, a.session, rels, a.results, a.out,
+                           FeatureConfig.from_dict(settings(a.features)), dcfg)
     for res in done:
         log.info("feature file %s: computed %s, reused %s, seconds %s", res.path, res.computed, res.reused,
                  {k: round(v, 2) for k, v in res.seconds.items()})

@@ -53,13 +53,22 @@ def method_code_hash(m) -> str:
     return code_hash([own, f"{__name__}:cmd_train", f"{__name__}:cmd_generate"])
 
 
+def _dataset(a: argparse.Namespace):
+    """The dataset section of the command line, its root the one given by --root."""
+    from mafrg.config import DatasetConfig
+
+    ds = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
+    ds.root = a.root
+    return ds
+
+
 def cmd_train(a: argparse.Namespace) -> None:
     from mafrg import methods
     from mafrg.methods.run import train_stage
 
     torch_threads(a.threads)
     train_stage(_paths(a), a.method, settings(a.block), a.stage, a.seed, a.threads or 2,
-                code=method_code_hash(methods.get(a.method)))
+                code=method_code_hash(methods.get(a.method)), dataset=_dataset(a))
 
 
 def cmd_generate(a: argparse.Namespace) -> None:
@@ -78,7 +87,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     lo, hi = rows(a.rows, len(SplitArrays.read_meta(data_path)["rows"]), data_path)
     out = a.out or paths.prediction(a.split, m.label(variant), a.seed, shard_name(lo, hi))
     generate_shard(paths, m.name, settings(a.block), variant, a.seed, a.split, (lo, hi), a.n_predictions, out,
-                   a.threads or 2, fps=a.fps)
+                   a.threads or 2, dataset=_dataset(a))
 
 
 def add_parsers(sub) -> None:
@@ -97,6 +106,7 @@ def add_parsers(sub) -> None:
         s.add_argument("--block", help="JSON of the methods.<name> config block (preset + overrides)")
         s.add_argument("--seed", type=int, default=0, help="the run's seed (models/<method>/seed<seed>)")
         s.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+        s.add_argument("--dataset", help="JSON of the dataset section (layout, fps); default: REACT 2024 at --root")
         s.set_defaults(func=fn)
         if name == "train":
             s.add_argument("--stage", required=True, help="the training stage (mafrg methods lists a method's stages)")
@@ -105,7 +115,6 @@ def add_parsers(sub) -> None:
             s.add_argument("--split", required=True, help="the split whose speakers get reactions")
             s.add_argument("--rows", help="rows start:stop (or a shard name r00000-00100); default all")
             s.add_argument("--n-predictions", type=int, default=10, help="reactions per speaker clip (alpha)")
-            s.add_argument("--fps", type=int, default=25, help="frame rate of the dataset")
             s.add_argument("--out", help="default: the workflow's prediction path")
 
 

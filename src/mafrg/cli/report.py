@@ -12,7 +12,9 @@ def cmd_report(a: argparse.Namespace) -> None:
     cfg = json.loads(a.config_json) if a.config_json else None
     build_report(a.metrics, a.out_dir, config=cfg, config_path=a.config, dataset_root=a.root,
                  neighbours=a.neighbours_meta, features=a.features_manifests, losses=a.losses,
-                 split_files=a.split_metrics, showcase=load_showcase(a.showcase_data, a.showcase_pred))
+                 split_files=a.split_metrics,
+                 showcase=load_showcase(a.showcase_data, a.showcase_pred,
+                                        fps=((cfg or {}).get("dataset") or {}).get("fps", 25)))
 
 
 def add_parsers(sub) -> None:

@@ -5,22 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def cmd_submit(a: argparse.Namespace) -> None:
     from mafrg import methods
-    from mafrg.data.assemble import SplitArrays
+    from mafrg.cli.common import settings
+    from mafrg.config import DatasetConfig
+    from mafrg.data.assemble import load_split
     from mafrg.paths import Paths
     from mafrg.submission.pack import PackOptions, pack
     from mafrg.submission.values import ValueRules
 
     m = methods.get(a.method)
+    dataset = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
+    dataset.root = a.root
     paths = Paths(results=a.results, root=a.root)
-    data = SplitArrays.load(paths.split_data(a.split))
+    data = load_split(paths.split_data(a.split))
     videos = [] if a.no_videos else a.videos
     opts = PackOptions(format=a.format, rules=ValueRules(binarize=not a.no_binarize, threshold=a.threshold),
                        videos=videos, video_reactions=a.video_reactions, archive=a.archive)
-    man = pack(a.out, m, a.variant, data, a.results, a.root, a.seed, a.fps, opts, shards=a.shards)
+    appropriate = json.loads(Path(a.appropriate).read_text()) if a.appropriate else None
+    man = pack(a.out, m, a.variant, data, a.results, dataset, a.seed, opts, shards=a.shards, appropriate=appropriate)
     print(json.dumps({"package": a.out, "method": man["method"], "variants": sorted(man["variants"]),
                       "rows": man["rows"], "files": len(man["files"])}))
 
@@ -30,9 +36,9 @@ def cmd_check(a: argparse.Namespace) -> None:
 
     data = None
     if a.data:
-        from mafrg.data.assemble import SplitArrays
+        from mafrg.data.assemble import load_split
 
-        data = SplitArrays.load(a.data)
+        data = load_split(a.data)
     rep = check_package(a.package, [r.speaker for r in data.rows] if data else None, a.split or (data.split if data else None),
                         a.n_predictions)
     for p in rep.problems:
@@ -42,7 +48,7 @@ def cmd_check(a: argparse.Namespace) -> None:
     if data is not None and a.neighbours:
         from mafrg.io import load_npy
 
-        scores = evaluate_package(rep, data, load_npy(a.neighbours), a.protocol, a.threads)
+        scores = evaluate_package(rep, data, load_npy(a.neighbours), a.protocol, a.threads, a.gt_alignment, a.fps)
         summary["metrics"] = scores
         if scores:
             print(format_tables(scores))
@@ -72,7 +78,9 @@ def add_parsers(sub) -> None:
                    help="speaker clips to render (default: the organisers' four when present, else the first four rows)")
     s.add_argument("--no-videos", action="store_true", help="render no videos")
     s.add_argument("--video-reactions", type=int, default=3, help="reactions side by side in each video")
-    s.add_argument("--fps", type=int, default=25, help="frame rate of the dataset and videos")
+    s.add_argument("--dataset", help="JSON of the dataset section (layout, fps of the videos); default: REACT 2024")
+    s.add_argument("--appropriate", help="the split's appropriate sets (results/neighbours/<split>.json): the "
+                                         "ground truths written to results.pt for clips of any length")
     s.add_argument("--archive", choices=("none", "zip", "tar.gz"), default="none", help="also pack the package as one file")
     s.add_argument("--shards", nargs="+", help="prediction shard names (default: the shards found, which must tile the split)")
     s.set_defaults(func=cmd_submit)
@@ -83,7 +91,11 @@ def add_parsers(sub) -> None:
     c.add_argument("--neighbours", help="the split's appropriate-reaction matrix: evaluate the package")
     c.add_argument("--split", help="default: the manifest's, or the only split in the package")
     c.add_argument("--n-predictions", type=int, help="results per clip (default: the manifest's, else 10)")
-    c.add_argument("--protocol", default="react2024", choices=("react2024", "corrected"), help="as for mafrg evaluate")
+    c.add_argument("--protocol", default="react2024", choices=("react2024", "react2025", "corrected"),
+                   help="as for mafrg evaluate (react2025: clips of any length)")
+    c.add_argument("--gt-alignment", default="resample", choices=("resample", "prefix"),
+                   help="clips of any length: as for mafrg evaluate-shard")
+    c.add_argument("--fps", type=int, default=30, help="clips of any length: the data's frame rate (corrected FRSyn)")
     c.add_argument("--threads", type=int, default=None, help="threads of the evaluation (default: all cores)")
     c.add_argument("--out", help="write the check (and metrics) as JSON")
     c.set_defaults(func=cmd_check)

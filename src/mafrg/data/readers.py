@@ -28,14 +28,16 @@ class DataError(ValueError):
 
 
 def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
-    """Emotion CSV -> (T, 25) float32. One header row naming the 25 REACT columns in their order (case,
-    spaces and zero-padding aside; ``check_header=False`` trusts the order alone), numeric, finite values in
-    each channel's range (± RANGE_TOLERANCE)."""
+    """Emotion file -> (T, 25) float32: REACT 2024's CSV or MARS's facial-attributes .npy, numeric, finite values
+    in each channel's range (± RANGE_TOLERANCE). A CSV has one header row naming the 25 REACT columns in their
+    order (case, spaces and zero-padding aside; ``check_header=False`` trusts the order alone)."""
     import pandas as pd  # lazily: the extraction jobs import this module but read no CSV
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: emotion file missing")
+    if path.suffix == ".npy":
+        return _check_emotion(path, _read_matrix(path, N_EMOTION, "emotion channels"))
     _check_field_counts(path)
     try:
         df = pd.read_csv(path)
@@ -66,8 +68,12 @@ def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
     if bad_text.to_numpy().any():
         r, c = np.argwhere(bad_text.to_numpy())[0]
         raise DataError(f"{path}: non-numeric value {df.iat[r, c]!r} at data row {r + 1}, column {df.columns[c]}")
-    arr = values.to_numpy(dtype=np.float64)
-    _check_finite(path, arr, list(df.columns))
+    return _check_emotion(path, values.to_numpy(dtype=np.float64))
+
+
+def _check_emotion(path: Path, arr: np.ndarray) -> np.ndarray:
+    """Finite values in each channel's range -> float32."""
+    _check_finite(path, arr, list(EMOTION_COLUMNS))
     for a, b, lo, hi in EMOTION_RANGES:
         bad = (arr[:, a:b] < lo - RANGE_TOLERANCE) | (arr[:, a:b] > hi + RANGE_TOLERANCE)
         if bad.any():
@@ -103,24 +109,44 @@ def _is_number(x) -> bool:
 
 def read_tdmm(path: str | Path) -> np.ndarray:
     """3DMM .npy -> (T, 58) float32 (52 expression, 3 rotation, 3 translation), finite."""
+    return _read_finite(path, N_3DMM, "3DMM", "3DMM coefficients", "coef")
+
+
+AUDIO_FEATURE_DIM = 768  # MARS's precomputed wav2vec2-base features
+
+
+def read_audio_features(path: str | Path) -> np.ndarray:
+    """Precomputed audio features .npy (MARS ``audio-features``) -> (T, 768) float32, finite."""
+    return _read_finite(path, AUDIO_FEATURE_DIM, "audio-features", "wav2vec2 features", "dim")
+
+
+def _read_finite(path: str | Path, width: int, kind: str, what: str, column: str) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: 3DMM file missing")
+        raise DataError(f"{path}: {kind} file missing")
+    arr = _read_matrix(path, width, what)
+    _check_finite(path, arr, [f"{column}{i}" for i in range(width)])
+    return arr.astype(np.float32)
+
+
+def _read_matrix(path: Path, width: int, what: str) -> np.ndarray:
+    """A (T, width) real .npy as float64; a leading singleton axis (REACT and MARS store some files as
+    (1, T, width)) is dropped; no rows is an error."""
     from mafrg.io import FileFormatError, load_npy
 
     try:
         arr = load_npy(path)
     except FileFormatError as exc:
         raise DataError(str(exc)) from exc
-    if arr.ndim == 3 and arr.shape[0] == 1:  # REACT stores some files as (1, T, 58)
+    if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
-    if arr.ndim != 2 or arr.shape[1] != N_3DMM:
-        raise DataError(f"{path}: expected shape (T, {N_3DMM}), found {arr.shape}")
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise DataError(f"{path}: expected shape (T, {width}) of {what}, found {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{path}: expected numbers, found dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    _check_finite(path, arr, [f"coef{i}" for i in range(N_3DMM)])
-    return arr.astype(np.float32)
+    if arr.shape[0] == 0:
+        raise DataError(f"{path}: no frames")
+    return arr.astype(np.float64)
 
 
 def _check_finite(path: Path, arr: np.ndarray, names: list[str]) -> None:

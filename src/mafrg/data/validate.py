@@ -1,4 +1,8 @@
-"""Check every file a split references before any expensive work, and report *all* problems at once."""
+"""Check every file a split references before any expensive work, and report *all* problems at once.
+
+The layout (:mod:`mafrg.data.layouts`) names structural problems (a missing split, an unpaired clip, a missing
+modality, a name leaving the root, its optional files); each usable clip's files are then read: shapes, dtypes,
+NaN, value ranges, decodable video and audio, and modalities whose lengths agree within the tolerance."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Any
 from tqdm import tqdm
 
 from mafrg.config import DatasetConfig
-from mafrg.data.layout import LayoutError, clip_files, referenced_clips
-from mafrg.data.readers import DataError, probe_audio, probe_video, read_emotion, read_tdmm
+from mafrg.data.layouts import Layout, LayoutError, get_layout
+from mafrg.data.readers import DataError, probe_audio, probe_video, read_audio_features, read_emotion, read_tdmm
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +40,13 @@ class ValidationReport:
         return {"root": self.root, "splits": self.splits, "problems": self.problems, "ok": not self.problems}
 
 
-def validate_clip(root: Path, split: str, rel: str, cfg: DatasetConfig) -> tuple[dict[str, Any], list[str]]:
-    """Check one clip's four modalities and their mutual frame counts; returns (summary, problems)."""
-    files = clip_files(root, split, rel)
+def validate_clip(layout: Layout, split: str, rel: str, cfg: DatasetConfig) -> tuple[dict[str, Any], list[str]]:
+    """Check one clip's modalities and their mutual frame counts; returns (summary, problems)."""
+    root = layout.root
+    try:
+        files = layout.clip_files(split, rel)
+    except LayoutError as exc:
+        return {"rel": rel, "counts": {}}, [str(exc)]
     problems: list[str] = []
     counts: dict[str, float] = {}
     try:
@@ -56,6 +64,11 @@ def validate_clip(root: Path, split: str, rel: str, cfg: DatasetConfig) -> tuple
         counts["3dmm"] = read_tdmm(files.tdmm).shape[0]
     except DataError as exc:
         problems.append(str(exc))
+    if files.audio_features is not None:
+        try:
+            counts["audio_features"] = read_audio_features(files.audio_features).shape[0]
+        except DataError as exc:
+            problems.append(str(exc))
     try:
         ai = probe_audio(files.audio)
         counts["audio"] = ai.seconds * cfg.fps
@@ -71,7 +84,7 @@ def validate_clip(root: Path, split: str, rel: str, cfg: DatasetConfig) -> tuple
                 f"{cfg.max_frame_mismatch} ({detail})"
             )
         frame_counts = [v for k, v in counts.items() if k != "audio"]
-        if frame_counts and min(frame_counts) < cfg.clip_length and not cfg.pad_short:
+        if frame_counts and not layout.ragged and min(frame_counts) < cfg.clip_length and not cfg.pad_short:
             short = {k: int(v) for k, v in counts.items() if k != "audio" and v < cfg.clip_length}
             problems.append(
                 f"{root / split}/*/{rel}: shorter than clip_length {cfg.clip_length} ({short}); "
@@ -82,21 +95,25 @@ def validate_clip(root: Path, split: str, rel: str, cfg: DatasetConfig) -> tuple
 
 def validate_dataset(root: str | Path, splits: list[str], cfg: DatasetConfig) -> ValidationReport:
     """Validate every clip referenced by the given splits. Raises ValidationError listing all problems."""
-    root = Path(root)
+    layout = get_layout(cfg, root)
     report = ValidationReport(root=str(root))
     for split in splits:
-        try:
-            rels = referenced_clips(root, split)
-        except LayoutError as exc:
-            report.problems.append(str(exc))
-            continue
+        pairs, problems = layout.scan(split)
+        report.problems.extend(problems)
+        report.problems.extend(layout.extra_problems(split))
+        seen: dict[str, None] = {}
+        for s, l in pairs:
+            seen.setdefault(s, None)
+            seen.setdefault(l, None)
+        rels = list(seen)
         clips = []
         for rel in tqdm(rels, desc=f"validate {split}", unit="clip"):
-            summary, problems = validate_clip(root, split, rel, cfg)
+            summary, problems = validate_clip(layout, split, rel, cfg)
             clips.append(summary)
             report.problems.extend(problems)
-        report.splits[split] = {"clips": len(rels), "details": clips}
+        report.splits[split] = {"clips": len(rels), "details": clips, "layout": layout.description}
         log.info("validated %s: %d clips", split, len(rels))
+    report.problems = list(dict.fromkeys(report.problems))  # the layout's scan and a clip's files may name one twice
     if report.problems:
         for p in report.problems:
             log.error(p)

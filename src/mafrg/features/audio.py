@@ -1,8 +1,12 @@
-"""Audio onto the video's frame grid: 16 kHz mono, exactly ``frames * sample_rate / fps`` samples.
+"""Audio onto the video's frame grid: 16 kHz mono, video frame t owning samples ``[b_t, b_t+1)``.
 
-Alignment rule (docs/features.md): after resampling, the audio is trimmed at the end, or padded at the
-end with zeros, to ``frames`` video frames' worth of samples (640 per frame at 16 kHz / 25 fps). If it differs
-from that by more than one frame's worth, the clip is an error: audio and video do not belong together.
+Frame boundaries are exact at any frame rate: ``b_t = floor(t * sample_rate / fps)`` in integer arithmetic, so
+a frame owns 640 samples at 16 kHz / 25 fps, and 533 or 534 at 30 fps (16,000 / 30 is not whole) with no drift
+over any number of frames (frame 20,000 starts at sample 10,666,666 at 30 fps, as 20,000 / 30 s says).
+
+Alignment rule (docs/features.md): after resampling, the audio is trimmed at the end, or padded at the end with
+zeros, to ``b_frames`` samples. If it differs from that by more than one frame's worth, the clip is an error:
+audio and video do not belong together.
 """
 
 from __future__ import annotations
@@ -22,19 +26,42 @@ SILENCE_RMS = 1e-4  # below -80 dBFS the track carries no usable sound
 
 @dataclass
 class AlignedAudio:
-    samples: np.ndarray  # float32 mono at sample_rate, len == frames * samples_per_frame
+    samples: np.ndarray  # float32 mono at sample_rate, len == bounds[-1]
     sample_rate: int
-    samples_per_frame: int
+    fps: int
+    frames: int  # video frames the samples cover
     source_rate: int
     source_seconds: float
     adjusted_samples: int  # >0 padded, <0 trimmed
     silent: bool
 
+    @property
+    def bounds(self) -> np.ndarray:
+        """(frames + 1,) sample boundaries of the video frames (:func:`frame_bounds`)."""
+        return frame_bounds(self.frames, self.sample_rate, self.fps)
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Samples per video frame where that is whole (640 at 16 kHz / 25 fps); otherwise use :attr:`bounds`."""
+        return samples_per_frame(self.sample_rate, self.fps)
+
 
 def samples_per_frame(sample_rate: int, fps: int) -> int:
+    """Whole samples per frame; an error at rates where frames own different counts (16 kHz at 30 fps)."""
     if sample_rate % fps:
-        raise ValueError(f"sample rate {sample_rate} is not a whole number of samples per frame at {fps} fps")
+        raise ValueError(f"sample rate {sample_rate} is not a whole number of samples per frame at {fps} fps "
+                         "(frames own floor(t * rate / fps) .. floor((t + 1) * rate / fps): use frame_bounds)")
     return sample_rate // fps
+
+
+def frame_bounds(frames: int, sample_rate: int, fps: int) -> np.ndarray:
+    """``b_t = floor(t * sample_rate / fps)`` for t = 0..frames, in exact integer arithmetic (no drift)."""
+    return (np.arange(frames + 1, dtype=np.int64) * sample_rate) // fps
+
+
+def frame_window(sample_rate: int, fps: int) -> int:
+    """The longest frame in samples: ``ceil(sample_rate / fps)`` (the analysis window of per-frame features)."""
+    return -(-sample_rate // fps)
 
 
 def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int, float]:
@@ -61,13 +88,12 @@ def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int, flo
 
 def align_audio(path: str | Path, frames: int, fps: int, sample_rate: int) -> AlignedAudio:
     mono, sr, seconds = load_audio(path, sample_rate)
-    spf = samples_per_frame(sample_rate, fps)
-    target = frames * spf
+    target = int(frame_bounds(frames, sample_rate, fps)[-1])
     diff = len(mono) - target
-    if abs(diff) > spf:
+    if abs(diff) > frame_window(sample_rate, fps):
         raise DataError(
-            f"{path}: audio is {len(mono) / spf:.2f} frames long, video {frames} frames on the {fps} fps grid; "
-            "they differ by more than one frame"
+            f"{path}: audio is {len(mono) * fps / sample_rate:.2f} frames long, video {frames} frames on the {fps} "
+            "fps grid; they differ by more than one frame"
         )
     if diff > 0:
         mono = mono[:target]
@@ -77,21 +103,30 @@ def align_audio(path: str | Path, frames: int, fps: int, sample_rate: int) -> Al
     silent = rms < SILENCE_RMS
     if silent:
         log.warning("%s: audio is silent (RMS %.2e); audio features describe silence", path, rms)
-    return AlignedAudio(mono.astype(np.float32), sample_rate, spf, sr, seconds, -diff, silent)
+    return AlignedAudio(mono.astype(np.float32), sample_rate, fps, frames, sr, seconds, -diff, silent)
 
 
 def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_energy: bool,
                    waveform_scale: float = 1.0, energy_floor: float = 1.0) -> np.ndarray:
-    """Kaldi MFCC with frame length = frame shift = one video frame: exactly one vector per frame."""
+    """Kaldi MFCC, one vector per video frame: frame t's window is the ``ceil(rate / fps)`` samples from its
+    first sample ``b_t`` (zero-padded past the end), so it covers the frame (plus at most one sample of the next at
+    fractional rates). Where frames own whole samples the windows are exactly the frames (frame length = shift)."""
     import torch
     from torchaudio.compliance.kaldi import mfcc
 
-    ms = 1000.0 * audio.samples_per_frame / audio.sample_rate
-    wav = torch.from_numpy(audio.samples)[None] * waveform_scale
+    window = frame_window(audio.sample_rate, audio.fps)
+    bounds = audio.bounds
+    n = len(bounds) - 1
+    if window * audio.fps == audio.sample_rate:
+        x = audio.samples[: n * window]
+    else:  # windows of one length laid end to end: Kaldi then frames them with length = shift = window
+        padded = np.concatenate([audio.samples, np.zeros(window, np.float32)])
+        x = padded[bounds[:-1, None] + np.arange(window)].reshape(-1)
+    ms = 1000.0 * window / audio.sample_rate
+    wav = torch.from_numpy(np.ascontiguousarray(x))[None] * waveform_scale
     feats = mfcc(wav, sample_frequency=float(audio.sample_rate), frame_length=ms, frame_shift=ms,
                  num_ceps=num_ceps, num_mel_bins=num_mel_bins, use_energy=use_energy, snip_edges=True,
                  dither=0.0, energy_floor=energy_floor)
-    n = len(audio.samples) // audio.samples_per_frame
     if feats.shape[0] != n:
         raise RuntimeError(f"MFCC produced {feats.shape[0]} frames for {n} video frames")
     return feats.numpy().astype(np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mafrg.config import DatasetConfig
-from mafrg.data.layout import clip_files
+from mafrg.data.layouts import Layout
 from mafrg.data.readers import DataError, fit_length
 from mafrg.features import parquet as store
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
@@ -81,23 +81,15 @@ def source_checksum(path: Path, kind: str) -> str:
     return file_sha256(path)
 
 
-def _split_rel(rel: str) -> tuple[str, str]:
-    """'<site>/<session>/<person>/<clip>' -> (clip id '<site>/<session>/<clip>', person)."""
-    parts = rel.strip("/").split("/")
-    if len(parts) < 2:
-        raise ValueError(f"clip path {rel!r} is not <site>/<session>/<person>/<clip>")
-    return "/".join(parts[:-2] + parts[-1:]), parts[-2]
-
-
-def extract_clip(root: str | Path, split: str, rel: str, out: str | Path, fcfg: FeatureConfig,
+def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: FeatureConfig,
                   dcfg: DatasetConfig, progress: bool = True, models: Extractors | None = None) -> ClipResult:
     import torch
 
     torch.set_num_threads(max(1, fcfg.threads))
     models = models or Extractors(fcfg)
     out = Path(out)
-    files = clip_files(root, split, rel)
-    clip_id, person = _split_rel(rel)
+    files = layout.clip_files(split, rel)
+    clip_id, person = layout.identity(rel)
     streams = fcfg.enabled()
     if not streams:
         raise ValueError("features: every stream is disabled")
@@ -206,8 +198,7 @@ def extract_clip(root: str | Path, split: str, rel: str, out: str | Path, fcfg: 
             from mafrg.features.wav2vec import wav2vec2_per_frame
 
             model, norm = models.wav2vec2()
-            feats = wav2vec2_per_frame(model, norm, audio.samples, audio.samples_per_frame,
-                                       fcfg.wav2vec2.max_seconds, fcfg.sample_rate)
+            feats = wav2vec2_per_frame(model, norm, audio, fcfg.wav2vec2.max_seconds)
             columns["wav2vec2"] = store.stream_array(fit_length(feats, total, files.audio, pad=True), fcfg.wav2vec2.dtype)
         result.seconds["audio"] = time.perf_counter() - t0
 
@@ -232,7 +223,7 @@ def extract_clip(root: str | Path, split: str, rel: str, out: str | Path, fcfg: 
     return result
 
 
-def extract_session(root: str | Path, split: str, session: str, rels: list[str], results: str, out: str | Path,
+def extract_session(layout: Layout, split: str, session: str, rels: list[str], results: str, out: str | Path,
                     fcfg: FeatureConfig, dcfg: DatasetConfig, progress: bool = True) -> list[ClipResult]:
     """Extract the feature files of one session's clips, then write the job's record ``out`` (JSON: each feature file's path,
     frames, computed and reused streams).
@@ -241,18 +232,17 @@ def extract_session(root: str | Path, split: str, session: str, rels: list[str],
     feature file it finished (each written atomically), and the rerun reuses them column by column like any other.
     """
     from mafrg.atomic import write_json
-    from mafrg.data.layout import session_of
     from mafrg.paths import Paths
     from mafrg.provenance import provenance
 
     if not rels:
         raise ValueError(f"{split} session {session}: no clips to extract (does the split file reference it?)")
-    stray = [r for r in rels if session_of(r) != session]
+    stray = [r for r in rels if layout.session_of(r) != session]
     if stray:
         raise ValueError(f"{split} session {session}: clip(s) of other sessions given: {stray}")
-    paths = Paths(results, str(root))
+    paths = Paths(results, str(layout.root))
     models = Extractors(fcfg)
-    done = [extract_clip(root, split, rel, paths.feature_file(split, rel), fcfg, dcfg, progress, models)
+    done = [extract_clip(layout, split, rel, paths.feature_file(split, rel), fcfg, dcfg, progress, models)
             for rel in tqdm(rels, desc=f"session {session}", unit="clip", disable=not progress)]
     write_json(out, {
         "split": split, "session": session,

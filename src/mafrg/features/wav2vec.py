@@ -1,10 +1,11 @@
-"""wav2vec2 features per video frame: last hidden state at 50 Hz, two 20 ms frames concatenated per 40 ms.
+"""wav2vec2 features per video frame: last hidden state at 50 Hz, onto the video's frame grid.
 
 The model is ``transformers.Wav2Vec2Model`` loaded from a local folder (``features.wav2vec2.model_dir``);
 nothing is downloaded. Input audio is normalised as the model's processor does (zero mean, unit variance when
 its ``preprocessor_config.json`` says ``do_normalize``, the default of wav2vec2-base-960h).
-For an audio of F video frames (F * 640 samples) the convolutional front end yields 2F - 1 hidden frames; the
-last one is repeated to make 2F (pad to even length), then pairs are concatenated into F x 1536.
+At 25 fps (640 samples a frame) the convolutional front end yields 2F - 1 hidden frames for F video frames; the
+last one is repeated to make 2F, then pairs are concatenated into F x 1536. At other rates the hidden states are
+interpolated at the video frames' centres (F x 768): :func:`wav2vec2_per_frame`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mafrg.extractors.errors import WeightsError
+from mafrg.features.audio import AlignedAudio
 from mafrg.features.config import STREAM_HELP, UNTRAINED
 
 log = logging.getLogger(__name__)
@@ -85,26 +87,46 @@ def load_wav2vec2(model_dir: str, seed: int = 0):
     return model, do_norm
 
 
-def wav2vec2_per_frame(model, do_normalize: bool, samples: np.ndarray, samples_per_frame: int,
-                       max_seconds: float = 40.0, sample_rate: int = 16000) -> np.ndarray:
-    """(F, 1536) float32 for ``samples`` of F * samples_per_frame."""
+HOP = 320  # samples between wav2vec2-base hidden frames at 16 kHz (20 ms)
+FIELD = 400  # samples each hidden frame sees (its receptive field; frame j covers [j * HOP, j * HOP + FIELD))
+
+
+def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_seconds: float = 40.0) -> np.ndarray:
+    """Hidden states per video frame, float32.
+
+    Where a frame owns a whole number k of 20 ms hops (25 fps at 16 kHz: k = 2, the REACT 2024 features) the k
+    hidden frames of each video frame are concatenated: (F, k * 768). At any other rate (30 fps: 533.3 samples a
+    frame) the hidden states are linearly interpolated at the centre of each video frame from the centres of
+    their receptive fields: (F, 768), the width of MARS's own ``audio-features``. Long audio is processed in chunks
+    of about ``max_seconds`` cut at frame boundaries."""
     import torch
 
-    n_frames = len(samples) // samples_per_frame
-    chunk_frames = max(1, int(max_seconds * sample_rate) // samples_per_frame)
+    bounds = audio.bounds
+    n_frames = audio.frames
+    step = max(1, int(max_seconds * audio.fps))
+    whole = audio.sample_rate % audio.fps == 0 and (audio.sample_rate // audio.fps) % HOP == 0
     out = []
     with torch.inference_mode():
-        for f0 in range(0, n_frames, chunk_frames):
-            f1 = min(n_frames, f0 + chunk_frames)
-            x = samples[f0 * samples_per_frame : f1 * samples_per_frame].astype(np.float32)
+        for f0 in range(0, n_frames, step):
+            f1 = min(n_frames, f0 + step)
+            x = audio.samples[bounds[f0] : bounds[f1]].astype(np.float32)
             if do_normalize:
                 x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
             hidden = model(torch.from_numpy(x)[None]).last_hidden_state[0].numpy()
-            want = 2 * (f1 - f0)
-            if hidden.shape[0] < want:
-                hidden = np.concatenate([hidden, np.repeat(hidden[-1:], want - hidden.shape[0], axis=0)])
-            out.append(hidden[:want].reshape(f1 - f0, 2 * hidden.shape[1]))
+            if whole:
+                k = (audio.sample_rate // audio.fps) // HOP
+                want = k * (f1 - f0)
+                if hidden.shape[0] < want:  # the front end yields k F - 1 frames: repeat the last
+                    hidden = np.concatenate([hidden, np.repeat(hidden[-1:], want - hidden.shape[0], axis=0)])
+                out.append(hidden[:want].reshape(f1 - f0, k * hidden.shape[1]))
+            else:
+                centres = (bounds[f0:f1] + bounds[f0 + 1 : f1 + 1]) / 2.0 - bounds[f0]
+                pos = np.clip((centres - FIELD / 2) / HOP, 0, hidden.shape[0] - 1)
+                lo = np.floor(pos).astype(np.int64)
+                hi = np.minimum(lo + 1, hidden.shape[0] - 1)
+                w = (pos - lo)[:, None]
+                out.append((1 - w) * hidden[lo] + w * hidden[hi])
     feats = np.concatenate(out).astype(np.float32)
-    if feats.shape[1] != 1536:
-        raise WeightsError(f"wav2vec2 gives {feats.shape[1] // 2}-d hidden states; the stream needs 768")
+    if feats.shape[1] % 768:
+        raise WeightsError(f"wav2vec2 gives hidden states of width {hidden.shape[1]}; the stream needs 768")
     return feats

@@ -29,6 +29,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from mafrg.config import DatasetConfig
+
 from mafrg.paths import Paths
 from mafrg.predictions import Reactions
 
@@ -76,6 +78,9 @@ class Method:
     reads: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False  # a baseline: drawn as a reference line in the report's charts
     stochastic: ClassVar[bool] = True  # False: its output does not depend on a seed (one run only)
+    # True: it generates for clips of any length (MARS layout: ctx.data is a ClipArrays, every row its speaker's
+    # length, Reactions.from_rows); the plan refuses a method without it on such a dataset
+    ragged: ClassVar[bool] = False
     generate_mem_mb: ClassVar[int] = 4000
     generate_runtime: ClassVar[int] = 60
 
@@ -134,8 +139,26 @@ def stable_seed(*parts: Any) -> int:
 
 
 # -------------------------------------------------------------------------------------------- contexts
+class _DatasetAccess:
+    """What both contexts know of the dataset: its frame rate and layout (from their ``dataset`` and ``paths``)."""
+
+    dataset: DatasetConfig
+    paths: Paths
+
+    @property
+    def fps(self) -> int:
+        return self.dataset.fps
+
+    @cached_property
+    def layout(self):
+        """The dataset's layout (:mod:`mafrg.data.layouts`) over ``paths.root``."""
+        from mafrg.data.layouts import get_layout
+
+        return get_layout(self.dataset, self.paths.root)
+
+
 @dataclass
-class TrainContext:
+class TrainContext(_DatasetAccess):
     """What a training stage gets: its config, the run's seed, where to read and where to write."""
 
     method: str
@@ -146,6 +169,7 @@ class TrainContext:
     threads: int = 2
     progress: bool = True
     code: str = ""  # the method's code hash (what the training rule's `code` param holds)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the dataset section: layout, fps
 
     @property
     def out(self) -> Path:
@@ -173,17 +197,15 @@ class TrainContext:
 
     @cached_property
     def train_data(self):
-        from mafrg.data.assemble import SplitArrays
+        from mafrg.data.assemble import load_split
 
-        return SplitArrays.load(self.paths.split_data("train"))
+        return load_split(self.paths.split_data("train"))
 
     def feature_file(self, rel: str) -> str:
         return self.paths.feature_file("train", rel)
 
     def media(self, rel: str):
-        from mafrg.data.layout import clip_files
-
-        return clip_files(self.paths.root, "train", rel)
+        return self.layout.clip_files("train", rel)
 
     def features_digest(self) -> str:
         """Hash of the training features manifest's file list and checksums (what training saw)."""
@@ -192,7 +214,7 @@ class TrainContext:
 
 
 class SpeakerClip:
-    """One row's speaker, every modality on the 25 fps grid, loaded on first use.
+    """One row's speaker, every modality on the dataset's frame grid, loaded on first use.
 
     Methods read the speaker only through this object (see the module docstring)."""
 
@@ -200,17 +222,19 @@ class SpeakerClip:
         self.ctx = ctx
         self.row = row
         self.rel = ctx.data.rows[row].speaker
-        self.frames = ctx.data.speaker_emotion.shape[1]
+        self.frames = ctx.row_frames(row)
 
     @property
     def emotion(self) -> np.ndarray:
         """(T, 25) float32."""
-        return self.ctx.data.speaker_emotion[self.row]
+        d = self.ctx.data
+        return d.speaker_emotion_of(self.row) if getattr(d, "ragged", False) else d.speaker_emotion[self.row]
 
     @property
     def tdmm(self) -> np.ndarray:
         """(T, 58) float32."""
-        return self.ctx.data.speaker_tdmm[self.row]
+        d = self.ctx.data
+        return d.speaker_tdmm_of(self.row) if getattr(d, "ragged", False) else d.speaker_tdmm[self.row]
 
     def features(self, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
         """(T, dim) arrays of the requested feature streams (stored dtype)."""
@@ -237,7 +261,7 @@ class SpeakerClip:
 
 
 @dataclass
-class GenerationContext:
+class GenerationContext(_DatasetAccess):
     """What generation gets: config, the run's seed, the split's rows, its speakers and trained stages."""
 
     method: str
@@ -249,27 +273,39 @@ class GenerationContext:
     n_predictions: int = 10
     threads: int = 2
     progress: bool = True
-    fps: int = 25
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the dataset section: layout, fps
     _data: Any = field(default=None, repr=False)
 
     @property
     def data(self):
         """The split's arrays (SplitArrays): row order, speaker/listener emotion and 3DMM."""
         if self._data is None:
-            from mafrg.data.assemble import SplitArrays
+            from mafrg.data.assemble import load_split
 
-            self._data = SplitArrays.load(self.paths.split_data(self.split))
+            self._data = load_split(self.paths.split_data(self.split))
         return self._data
 
     @cached_property
     def train_data(self):
-        from mafrg.data.assemble import SplitArrays
+        from mafrg.data.assemble import load_split
 
-        return SplitArrays.load(self.paths.split_data("train"))
+        return load_split(self.paths.split_data("train"))
 
     @property
     def frames(self) -> int:
+        """Frames of every row (fixed-length splits); :meth:`row_frames` for clips of any length."""
+        if self.ragged:
+            raise ValueError(f"split {self.split}: clips of any length have no one frame count; use row_frames(k)")
         return int(self.data.speaker_emotion.shape[1])
+
+    @property
+    def ragged(self) -> bool:
+        """Rows of their own lengths (the split is a :class:`~mafrg.data.assemble.ClipArrays`)."""
+        return bool(getattr(self.data, "ragged", False))
+
+    def row_frames(self, k: int) -> int:
+        """Row k's frames: its speaker's length (every row's on fixed-length splits)."""
+        return int(self.data.speaker_lengths()[k]) if self.ragged else self.frames
 
     def train_features(self, rel: str, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
         """(T, dim) feature streams of a *training* clip (methods that declare ``train_features``)."""
@@ -285,9 +321,7 @@ class GenerationContext:
         return SpeakerClip(self, row)
 
     def media(self, rel: str):
-        from mafrg.data.layout import clip_files
-
-        return clip_files(self.paths.root, self.split, rel)
+        return self.layout.clip_files(self.split, rel)
 
     def row_seed(self, row: int, *salt: Any) -> int:
         """The seed of one row's reactions: depends on (method, run seed, split, row), never on the sharding."""

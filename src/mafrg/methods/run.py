@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mafrg import checkpoint, methods, predictions
+from mafrg.config import DatasetConfig
 from mafrg.methods.contract import GenerationContext, TrainContext
 from mafrg.methods.settings import MethodRun, resolve
 from mafrg.paths import Paths
@@ -29,14 +30,14 @@ def resolve_block(name: str, block: dict[str, Any] | None) -> MethodRun:
 
 
 def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: str, seed: int, threads: int = 2,
-                progress: bool = True, code: str = "") -> Path:
+                progress: bool = True, code: str = "", dataset: DatasetConfig | None = None) -> Path:
     """Train one stage. ``code``: the method's code hash (:func:`mafrg.cli.methods.method_code_hash`, which the
     CLI passes), part of the resume identity, so that a stage rerun for changed code trains from the start."""
     run = resolve_block(name, block)
     m = run.method
     st = m.stage(stage)
     ctx = TrainContext(method=m.name, stage=stage, config=run.config, seed=seed, paths=paths, threads=threads,
-                       progress=progress, code=code)
+                       progress=progress, code=code, dataset=dataset or DatasetConfig(root=paths.root))
     for earlier in m.stages[: m.stages.index(st)]:
         ck = ctx.checkpoint(earlier.name)
         checkpoint.load(ck)  # verified before any work: a missing or corrupt earlier stage is named here
@@ -53,12 +54,13 @@ def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: st
 
 def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, variant: str, seed: int, split: str,
                    rows: tuple[int, int], n_predictions: int, out: str | Path, threads: int = 2,
-                   progress: bool = True, fps: int = 25) -> predictions.Reactions:
+                   progress: bool = True, dataset: DatasetConfig | None = None) -> predictions.Reactions:
     run = resolve_block(name, block)
     m = run.method
     m.variant(variant)
     ctx = GenerationContext(method=m.name, config=run.config, seed=seed, paths=paths, split=split, rows=rows,
-                            n_predictions=n_predictions, threads=threads, progress=progress, fps=fps)
+                            n_predictions=n_predictions, threads=threads, progress=progress,
+                            dataset=dataset or DatasetConfig(root=paths.root))
     n_rows = ctx.data.n_rows
     lo, hi = rows
     if not 0 <= lo < hi <= n_rows:
@@ -70,7 +72,11 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
         sums[st.name] = file_sha256(ck)
     t0 = time.perf_counter()
     reactions = m.generate(ctx, variant)
-    reactions.check(rows=hi - lo, alpha=n_predictions, frames=ctx.frames, what=f"{m.label(variant)} rows {lo}:{hi}")
+    if ctx.ragged:
+        reactions.check(rows=hi - lo, alpha=n_predictions, what=f"{m.label(variant)} rows {lo}:{hi}",
+                        lengths=ctx.data.speaker_lengths()[lo:hi])
+    else:
+        reactions.check(rows=hi - lo, alpha=n_predictions, frames=ctx.frames, what=f"{m.label(variant)} rows {lo}:{hi}")
     meta = {
         "method": m.name, "variant": variant, "label": m.label(variant), "split": split, "seed": seed,
         "rows": [lo, hi], "row_order": predictions.row_order(ctx.data, lo, hi), "n_predictions": n_predictions,
@@ -78,6 +84,7 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
         "seconds": round(time.perf_counter() - t0, 3), "provenance": provenance(),
     }
     predictions.write(out, reactions, meta)
-    log.info("%s %s rows %d..%d: %s in %.1f s", m.label(variant), split, lo, hi - 1, reactions.emotion.shape,
+    log.info("%s %s rows %d..%d: %s in %.1f s", m.label(variant), split, lo, hi - 1,
+             reactions.emotion.shape if reactions.lengths is None else f"{int(reactions.lengths.sum())} frames",
              meta["seconds"])
     return reactions

@@ -88,12 +88,12 @@ def dtw_min_sum(
     return best.sum(axis=1), work, kernel
 
 
-def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False) -> np.ndarray:
+def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False, max_lag: int = MAX_LAG) -> np.ndarray:
     """|offset| of the time-lagged cross-correlation peak for each (row, prediction).
 
-    pred (r, P, T, C), speaker (r, T, C). For lag L in -49..49: L > 0 compares pred[L:] with speaker[:-L],
+    pred (r, P, T, C), speaker (r, T, C). For lag L in -max_lag..max_lag (49: 2 s at 25 fps): L > 0 compares pred[L:] with speaker[:-L],
     L < 0 pred[:L] with speaker[-L:]. Per lag, Pearson r per channel (NaN for a constant segment), mean
-    over channels, offset = 49 - argmax over lags.
+    over channels, offset = max_lag - argmax over lags.
 
     react2024 semantics: the channel mean is NaN when any channel is NaN and argmax returns the first NaN
     (so a constant channel scores 49). ``corrected``: NaN channels are left out of the mean, lags without
@@ -102,7 +102,7 @@ def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False)
     x = as_metric_input(pred)
     s = as_metric_input(speaker)[:, None]  # (r, 1, T, C)
     r, n_pred, t_len, n_ch = x.shape
-    lags = range(-MAX_LAG, MAX_LAG + 1)
+    lags = range(-max_lag, max_lag + 1)
     curve = np.empty((len(lags), r, n_pred), np.float32)
     for li, lag in enumerate(lags):
         if t_len - abs(lag) < 2:
@@ -130,7 +130,7 @@ def tlcc_offsets(pred: np.ndarray, speaker: np.ndarray, corrected: bool = False)
         else:
             curve[li] = rho.mean(axis=2)  # NaN if any channel is NaN
     peak = np.argmax(curve, axis=0)  # numpy, like torch, returns the first NaN when there is one
-    offsets = np.abs(MAX_LAG - peak).astype(np.float64)
+    offsets = np.abs(max_lag - peak).astype(np.float64)
     if corrected:
         offsets[np.all(np.isinf(curve), axis=0)] = np.nan
     return offsets

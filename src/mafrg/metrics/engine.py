@@ -31,7 +31,7 @@ from mafrg.metrics import core
 from mafrg.metrics.table import ENGINE, ENGINE_PER_ROW
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("react2024", "corrected")
+PROTOCOLS = ("react2024", "react2025", "corrected")  # react2025: clips of any length (metrics.ragged)
 
 
 CHALLENGE_PREDICTIONS = 10  # alpha of the REACT protocol
@@ -130,6 +130,7 @@ class RowContributions:
     pairs_total: int
     frames: int = 0
     kernel: str = ""  # which FRDist kernel ran (native or numba)
+    ragged: bool = False  # rows of different lengths (metrics.ragged): FRDvs is not defined
 
     @property
     def rows(self) -> range:
@@ -218,7 +219,7 @@ def aggregate(parts: list[RowContributions], n_rows: int, protocol: str, frames:
         "FRDist": float(per_row["FRDist"].mean()),
         "FRDiv": float(per_row["FRDiv"].mean()),
         "FRVar": float(per_row["FRVar"].mean()),
-        "FRDvs": dvs.value(),
+        "FRDvs": float("nan") if any(p.ragged for p in parts) else dvs.value(),
         "FRSyn": float(np.nanmean(frsyn)) if np.isfinite(frsyn).any() else float("nan"),
     }
     pruning = np.sum([p.pruning for p in parts], axis=0)

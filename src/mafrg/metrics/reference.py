@@ -1,4 +1,4 @@
-"""A slow, literal implementation of the REACT 2024 metrics, written from their definitions.
+"""A slow, literal implementation of the REACT 2024 and 2025 metrics, written from their definitions.
 
 Loops and one library call per pair, on purpose: this is what the fast engine is checked against (by the tests
 and by ``benchmarks/metrics_bench.py``). Like the official code, it feeds float32 arrays to numpy and tslearn;
@@ -100,9 +100,9 @@ def _shift(x, y, lag):
     return x, y
 
 
-def tlcc_offset(pred_seq, sp_seq):
+def tlcc_offset(pred_seq, sp_seq, max_lag: int = 49):
     rs = []
-    for lag in range(-49, 50):
+    for lag in range(-max_lag, max_lag + 1):
         pcc = []
         for c in range(sp_seq.shape[1]):
             a, b = _shift(pred_seq[:, c], sp_seq[:, c], lag)
@@ -130,3 +130,68 @@ def all_metrics(pred, listener, speaker, neighbours):
         "FRDvs": frdvs(pred),
         "FRSyn": frsyn(pred, speaker)[0],
     }
+
+
+def resample_literal(x: np.ndarray, length: int) -> np.ndarray:
+    """A ground truth resampled to ``length`` frames channel by channel with np.interp; AUs >= 0.5; expression
+    probabilities clipped at 0 and divided by their sum (uniform when the sum is 0)."""
+    x = np.asarray(x, np.float64)
+    if len(x) == length:
+        return x
+    src = np.arange(len(x), dtype=np.float64)
+    dst = np.linspace(0.0, len(x) - 1, length)
+    y = np.stack([np.interp(dst, src, x[:, c]) for c in range(x.shape[1])], axis=1)
+    for t in range(length):
+        y[t, :15] = [1.0 if v >= 0.5 else 0.0 for v in y[t, :15]]
+        e = np.maximum(y[t, 17:], 0.0)
+        y[t, 17:] = e / e.sum() if e.sum() > 0 else 1.0 / len(e)
+    return y
+
+
+def ragged_metrics(preds, speakers, gt_sets, alignment="resample", corrected=False, max_lag=49):
+    """Clips of any length (mafrg.metrics.ragged's definitions), one pair at a time: ``preds[k]`` (P, T_k, 25),
+    ``speakers[k]`` (T_k, 25), ``gt_sets[k]`` a list of (T_j, 25). Returns the per-row values of each metric."""
+    from tslearn.metrics import dtw
+
+    out = {k: [] for k in ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")}
+    for x, sp, gts in zip(preds, speakers, gt_sets):
+        x = np.asarray(x, np.float32)
+        if alignment == "resample":
+            n = x.shape[1]
+            gts = [resample_literal(g, n) for g in gts]
+        else:
+            n = min([x.shape[1]] + [len(g) for g in gts])
+            gts = [np.asarray(g)[:n] for g in gts]
+        gts = [np.asarray(g, np.float32) for g in gts]
+        corr, dist = 0.0, 0.0
+        for i in range(x.shape[0]):
+            p = x[i, :n]
+            corr += max(ccc(g, p) for g in gts)
+            dist += min(sum(w * dtw(p[:, a:b], g[:, a:b]) for a, b, w in [(0, 15, 1 / 15), (15, 17, 1), (17, 25, 1 / 8)])
+                        for g in gts)
+        out["FRCorr"].append(corr)
+        out["FRDist"].append(dist)
+        out["FRDiv"].append(frdiv(x[None]))
+        out["FRVar"].append(frvar(x[None]))
+        if corrected:
+            offs = [tlcc_offset_corrected(x[i], sp, max_lag) for i in range(x.shape[0])]
+            offs = [o for o in offs if o == o]
+            out["FRSyn"].append(float(np.mean(offs)) if offs else float("nan"))
+        else:
+            out["FRSyn"].append(float(tlcc_offset(x[0], np.asarray(sp, np.float32), max_lag)))
+    return out
+
+
+def tlcc_offset_corrected(pred_seq, sp_seq, max_lag):
+    """The corrected TLCC: constant channels left out of each lag's mean; NaN when no lag has a valid channel."""
+    best, best_lag = -np.inf, None
+    for lag in range(-max_lag, max_lag + 1):
+        vals = []
+        for c in range(sp_seq.shape[1]):
+            a, b = _shift(np.asarray(pred_seq[:, c], np.float64), np.asarray(sp_seq[:, c], np.float32).astype(np.float64), lag)
+            if len(a) < 2 or a.std() == 0 or b.std() == 0:
+                continue
+            vals.append(float(np.float32(np.clip(np.corrcoef(a, b)[0, 1], -1, 1))))
+        if vals and np.mean(vals) > best:
+            best, best_lag = np.mean(vals), lag
+    return float("nan") if best_lag is None else float(abs(best_lag))

@@ -31,7 +31,8 @@ def write_contributions(path: str | Path, part: RowContributions, meta: dict[str
     cols = {"row": arrow_numeric(np.asarray(part.rows, np.int64))}
     cols |= {k: arrow_numeric(part.per_row[k].astype(np.float64)) for k in PER_ROW}
     book = {"start": part.start, "n_pred": part.n_pred, "n_ch": part.n_ch, "pairs_total": part.pairs_total,
-            "pruning": [int(x) for x in part.pruning], "frames": part.frames, "frdist_kernel": part.kernel}
+            "pruning": [int(x) for x in part.pruning], "frames": part.frames, "frdist_kernel": part.kernel,
+            "ragged": part.ragged}
     table = arrow_table(cols).replace_schema_metadata({b"mafrg": json.dumps(meta | book).encode()})
     with atomic_path(dvs_path(path), suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
@@ -66,7 +67,8 @@ def read_contributions(path: str | Path) -> tuple[RowContributions, dict[str, An
     part = RowContributions(start=int(meta["start"]), per_row={k: table.column(k).to_numpy() for k in PER_ROW},
                             dvs=dvs, pruning=np.asarray(meta["pruning"], np.int64), n_pred=int(meta["n_pred"]),
                             n_ch=int(meta["n_ch"]), pairs_total=int(meta["pairs_total"]),
-                            frames=int(meta.get("frames", 0)), kernel=str(meta.get("frdist_kernel", "")))
+                            frames=int(meta.get("frames", 0)), kernel=str(meta.get("frdist_kernel", "")),
+                            ragged=bool(meta.get("ragged", False)))
     return part, meta
 
 
@@ -93,6 +95,34 @@ def evaluate_shard(pred_path: str, rows: tuple[int, int], listener: np.ndarray, 
     return part
 
 
+def evaluate_clip_shard(pred_path: str, rows: tuple[int, int], data, neighbours: np.ndarray, out: str,
+                        protocol: str, alignment: str, fps: int, threads: int | None,
+                        meta: dict[str, Any]) -> RowContributions:
+    """The same for a split of clips of any length (:class:`mafrg.data.assemble.ClipArrays`,
+    :mod:`mafrg.metrics.ragged`): each row's ground truths are the listener clips of its appropriate rows."""
+    import time
+
+    from mafrg import predictions
+    from mafrg.metrics import ragged
+    from mafrg.provenance import file_sha256
+
+    lo, hi = rows
+    reactions = predictions.load(pred_path)
+    if reactions.lengths is None or len(reactions.lengths) != hi - lo:
+        raise MetricInputError(f"{pred_path}: expected rows {lo}..{hi - 1} of their own lengths (a 'lengths' list in "
+                               f"{predictions.meta_path(pred_path).name}), found {reactions.emotion.shape}")
+    if neighbours.shape != (data.n_rows, data.n_rows):
+        raise MetricInputError(f"appropriate-set matrix of shape {neighbours.shape}, the split has {data.n_rows} rows")
+    t0 = time.perf_counter()
+    part = ragged.contributions((reactions.row(i)[0] for i in range(hi - lo)), data.speaker_emotion_of,
+                                lambda k: [data.listener_emotion_of(int(j)) for j in np.flatnonzero(neighbours[k])],
+                                lo, hi - lo, protocol, alignment, fps, threads, name=pred_path)
+    write_contributions(out, part, meta | {"protocol": protocol, "gt_alignment": alignment, "pred": pred_path,
+                                           "pred_sha256": file_sha256(pred_path),
+                                           "seconds": round(time.perf_counter() - t0, 3)})
+    return part
+
+
 def aggregate_files(paths: list[str], n_rows: int, protocol: str, frames: int) -> tuple[MetricResult, list[dict]]:
     """Split-level metrics from evaluation shard files (coverage and protocol checked)."""
     loaded = [read_contributions(p) for p in paths]
@@ -101,4 +131,9 @@ def aggregate_files(paths: list[str], n_rows: int, protocol: str, frames: int) -
         raise MetricInputError(f"shards were evaluated under protocol(s) {sorted(protocols)}, not {protocol}")
     res = aggregate([p for p, _ in loaded], n_rows, protocol, frames=frames)
     res.info["seconds"] = round(sum(m["seconds"] for _, m in loaded), 3)
+    aligns = {m["gt_alignment"] for _, m in loaded if "gt_alignment" in m}
+    if len(aligns) > 1:
+        raise MetricInputError(f"shards were evaluated with different ground-truth alignments {sorted(aligns)}")
+    if aligns:
+        res.info["gt_alignment"] = aligns.pop()
     return res, [{"path": p, "pred": m["pred"], "pred_sha256": m["pred_sha256"]} for p, (_, m) in zip(paths, loaded)]

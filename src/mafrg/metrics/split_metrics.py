@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mafrg import predictions
-from mafrg.config import EvalConfig
+from mafrg.config import DatasetConfig, EvalConfig
 from mafrg.metrics import realism
 from mafrg.metrics.listener import ListenerMetrics, fit_clusters
 from mafrg.metrics.smoothness import Smoothness
@@ -21,6 +21,59 @@ from mafrg.sharding import coverage_problem, parse_rows
 
 class SplitMetricsError(ValueError):
     pass
+
+
+def _listener_frames(arrays) -> np.ndarray:
+    """(N, 58) frames of every listener clip of a split of clips of any length (each clip once)."""
+    return np.concatenate([arrays.clip_tdmm(int(c)) for c in np.unique(arrays.listener_index)])
+
+
+class _ListenerFrames:
+    """What the SI clusters are fitted on, for a split of clips of any length (``listener_tdmm`` as frames)."""
+
+    def __init__(self, arrays):
+        self.listener_tdmm = _listener_frames(arrays)
+
+
+def _evaluate_clips(pred_paths: list[str], data, train, cfg: EvalConfig, cluster_cache) -> dict[str, Any]:
+    """:func:`evaluate_split` on clips of any length: every row at its own length. The L2 and synchrony terms
+    compare a reaction with its own row's listener on their common frames; the Fréchet distances pool frames."""
+    shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
+    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
+    if problem:
+        raise SplitMetricsError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
+                                f"{data.n_rows} rows of split {data.split} once each ({problem})")
+    if cfg.frrea_weights != realism.NOT_AVAILABLE:
+        raise SplitMetricsError("FRRea (evaluation.frrea_weights) is computed on fixed-length clips only; set it to "
+                                "none for clips of any length (FD_behaviour is reported instead)")
+    clusters = _clusters(cfg, _ListenerFrames(data), _ListenerFrames(train), cluster_cache)
+    lm = ListenerMetrics(clusters, cfg.listener_protocol)
+    smooth = Smoothness()
+    fake_e, fake_t, real_e, real_t = [], [], [], []
+    for (lo, hi), p in shards:
+        r = predictions.load(p)
+        if r.lengths is None:
+            raise SplitMetricsError(f"{p}: rows of their own lengths expected (clips of any length)")
+        if not np.isfinite(r.tdmm).all():
+            raise SplitMetricsError(f"{predictions.tdmm_path(p)}: contains NaN or inf")
+        for i in range(hi - lo):
+            k = lo + i
+            e, t = r.row(i)
+            lt, st = data.listener_tdmm_of(k), data.speaker_tdmm_of(k)
+            n = min(t.shape[1], len(lt), len(st))
+            lm.update(t[None, :, :n], lt[None, :n], st[None, :n])
+            smooth.update(e[None], t[None])
+            fake_e.append(e[0, :: cfg.frrea_stride]); fake_t.append(t[0, :: cfg.frrea_stride])
+            real_e.append(data.listener_emotion_of(k)[:: cfg.frrea_stride])
+            real_t.append(lt[:: cfg.frrea_stride])
+    out: dict[str, Any] = {"listener_metrics": lm.value(_listener_frames(data)),
+                           "si_clusters": int(len(clusters["expression"].centres)),
+                           "listener_protocol": cfg.listener_protocol, "smoothness": smooth.value()}
+    out["FD_behaviour"] = realism.behaviour_fd(np.concatenate(fake_e), np.concatenate(fake_t),
+                                               np.concatenate(real_e), np.concatenate(real_t), 1)
+    out["FRRea"] = None
+    out["FRRea_status"] = "not available: no image network configured (evaluation.frrea_weights)"
+    return out
 
 
 def _clusters(cfg: EvalConfig, data, train, cache: tuple[str, str] | None):
@@ -44,15 +97,17 @@ def _clusters(cfg: EvalConfig, data, train, cache: tuple[str, str] | None):
             for g in ("expression", "rotation")}
 
 
-def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, root: str | None, fps: int,
-                 cluster_cache: tuple[str, str] | None = None) -> dict[str, Any]:
+def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, dataset: DatasetConfig | None,
+                   cluster_cache: tuple[str, str] | None = None) -> dict[str, Any]:
     """Realism and listener metrics of one run from its emotion shards (3DMM companions beside them).
 
     ``cluster_cache``: (folder, file the clusters are fitted from: the training split, or for the l2l
     protocol the evaluated split) to reuse the SI clusters across runs."""
-    from mafrg.data.layout import clip_files
+    from mafrg.data.layouts import get_layout
     from mafrg.provenance import file_sha256
 
+    if getattr(data, "ragged", False):
+        return _evaluate_clips(pred_paths, data, train, cfg, cluster_cache)
     t_len = data.speaker_emotion.shape[1]
     shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
     problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
@@ -81,8 +136,11 @@ def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, root: st
         out["FRRea_status"] = "not available: no image network configured (evaluation.frrea_weights)"
         return out
     net = realism.load_image_net(cfg.frrea_weights, cfg.frrea_image_size, cfg.frrea_dim)
-    videos = [str(clip_files(root, data.split, r.listener).video) for r in data.rows]
-    out["FRRea"] = realism.frrea(net, realism.real_frames(videos, t_len, cfg.frrea_stride, fps),
+    if dataset is None:
+        raise SplitMetricsError("FRRea needs the dataset (its real listener videos): give the dataset section")
+    layout = get_layout(dataset)
+    videos = [str(layout.clip_files(data.split, r.listener).video) for r in data.rows]
+    out["FRRea"] = realism.frrea(net, realism.real_frames(videos, t_len, cfg.frrea_stride, dataset.fps),
                                  realism.rendered_frames(p3, cfg.frrea_stride, cfg.frrea_image_size),
                                  cfg.frrea_image_size)
     out["FRRea_status"] = f"InceptionV3 features from {cfg.frrea_weights}"

@@ -22,7 +22,7 @@ import numpy as np
 
 from mafrg.constants import N_3DMM, N_EMOTION
 from mafrg.provenance import file_sha256
-from mafrg.submission import MANIFEST, VARIANT_DIRS, result_name, tdmm_name
+from mafrg.submission import MANIFEST, RESULTS_PT, VARIANT_DIRS, result_name, tdmm_name
 from mafrg.submission.values import check_values
 
 _RESULT = re.compile(r"^result-(\d+)\.(npy|pth)$")
@@ -33,7 +33,8 @@ _TDMM = re.compile(r"^3dmm-(\d+)\.npy$")
 class VariantContents:
     split: str
     clips: list[str]  # speaker clips in row order
-    emotion: np.ndarray | None  # (rows, alpha, T, 25) when every result could be read
+    emotion: np.ndarray | list[np.ndarray] | None  # (rows, alpha, T, 25), or per row (alpha, T_k, 25) for clips
+    # of any length; None unless every result could be read
 
 
 @dataclass
@@ -136,6 +137,8 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
     info = (man.get("variants") or {}).get(vdir, {})
     alpha = n_predictions or info.get("n_predictions", 10)
     frames = info.get("frames")
+    if info.get("ragged") or (sdir / RESULTS_PT).is_file():
+        return _check_clips(rep, sdir, vdir, split, expected, on_disk, info, alpha, fmt, binarized, man)
     if info.get("rows") is not None and info["rows"] != len(expected):
         rep.problems.append(f"{sdir}: the manifest says {info['rows']} rows, the split has {len(expected)}")
     for extra in sorted(on_disk - set(expected)):
@@ -143,43 +146,16 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
     emotion = np.zeros((len(expected), alpha, frames or 0, N_EMOTION), np.float32) if frames else None
     complete = True
     for i, clip in enumerate(expected):
-        cdir = sdir / clip
-        if not cdir.is_dir():
-            rep.problems.append(f"{cdir}: missing clip (row {i}): no results")
-            complete = False
-            continue
-        if not rep.inside(cdir):
-            complete = False
-            continue
-        names = {p.name for p in cdir.iterdir() if p.is_file()}
-        for name in sorted(names):
-            m = _RESULT.match(name) or _TDMM.match(name)
-            if m is None or int(m.group(1)) >= alpha:
-                rep.problems.append(f"{cdir / name}: unexpected file (a package holds result-0..{alpha - 1})")
-        for k in range(alpha):
-            candidates = [result_name(k, fmt)] if fmt else [result_name(k, "npy"), result_name(k, "pth")]
-            present = [c for c in candidates if c in names]
-            if not present:
-                rep.problems.append(f"{cdir / candidates[0]}: missing")
-                complete = False
-                continue
-            x = _read(rep, cdir / present[0], N_EMOTION, frames) if rep.inside(cdir / present[0]) else None
+        results, ok = _clip_results(rep, sdir / clip, i, alpha, fmt, frames, binarized, man)
+        complete &= ok
+        for k, x in enumerate(results):
             if x is None:
-                complete = False
                 continue
             if frames is None:
                 frames = x.shape[0]
                 emotion = np.zeros((len(expected), alpha, frames, N_EMOTION), np.float32)
-            rep.problems.extend(check_values(x, binarized, str(cdir / present[0])))
             if emotion is not None and x.shape[0] == frames:
                 emotion[i, k] = x
-            if "files" in man or tdmm_name(k) in names:
-                if tdmm_name(k) not in names:
-                    rep.problems.append(f"{cdir / tdmm_name(k)}: missing")
-                else:
-                    t = _read(rep, cdir / tdmm_name(k), N_3DMM, frames) if rep.inside(cdir / tdmm_name(k)) else None
-                    if t is not None and not np.isfinite(t).all():
-                        rep.problems.append(f"{cdir / tdmm_name(k)}: NaN or inf")
     stacked = sdir / "predictions.npy"
     if stacked.is_file() and complete and emotion is not None and rep.inside(stacked):
         try:
@@ -193,6 +169,105 @@ def _check_variant(rep: CheckReport, root: Path, vdir: str, speakers: list[str] 
     elif "files" in man and not stacked.is_file():
         rep.problems.append(f"{stacked}: missing")
     rep.variants[vdir] = VariantContents(split, list(expected), emotion if complete else None)
+
+
+def _clip_results(rep: CheckReport, cdir: Path, i: int, alpha: int, fmt: str | None, frames: int | None,
+                  binarized: bool, man: dict) -> tuple[list[np.ndarray | None], bool]:
+    """One clip's result files (and their 3DMM companions) read and checked: (each result or None, all read).
+    ``frames``: the expected length; None takes the first result's."""
+    if not cdir.is_dir():
+        rep.problems.append(f"{cdir}: missing clip (row {i}): no results")
+        return [], False
+    if not rep.inside(cdir):
+        return [], False
+    names = {p.name for p in cdir.iterdir() if p.is_file()}
+    for name in sorted(names):
+        m = _RESULT.match(name) or _TDMM.match(name)
+        if m is None or int(m.group(1)) >= alpha:
+            rep.problems.append(f"{cdir / name}: unexpected file (a package holds result-0..{alpha - 1})")
+    out: list[np.ndarray | None] = []
+    for k in range(alpha):
+        candidates = [result_name(k, fmt)] if fmt else [result_name(k, "npy"), result_name(k, "pth")]
+        present = [c for c in candidates if c in names]
+        if not present:
+            rep.problems.append(f"{cdir / candidates[0]}: missing")
+            out.append(None)
+            continue
+        x = _read(rep, cdir / present[0], N_EMOTION, frames) if rep.inside(cdir / present[0]) else None
+        out.append(x)
+        if x is None:
+            continue
+        frames = frames or x.shape[0]
+        rep.problems.extend(check_values(x, binarized, str(cdir / present[0])))
+        if "files" in man or tdmm_name(k) in names:
+            if tdmm_name(k) not in names:
+                rep.problems.append(f"{cdir / tdmm_name(k)}: missing")
+            elif rep.inside(cdir / tdmm_name(k)):
+                t = _read(rep, cdir / tdmm_name(k), N_3DMM, frames)
+                if t is not None and not np.isfinite(t).all():
+                    rep.problems.append(f"{cdir / tdmm_name(k)}: NaN or inf")
+    return out, all(x is not None for x in out)
+
+
+def _check_clips(rep: CheckReport, sdir: Path, vdir: str, split: str, expected: list[str], on_disk: set[str],
+                 info: dict, alpha: int, fmt: str | None, binarized: bool, man: dict) -> None:
+    """A variant of clips of any length (MARS): each clip's results share that clip's length, and
+    ``results.pt`` (the official baselines' artefact) holds the same values in row order."""
+    if info.get("rows") is not None and info["rows"] != len(expected):
+        rep.problems.append(f"{sdir}: the manifest says {info['rows']} rows, the split has {len(expected)}")
+    for extra in sorted(on_disk - set(expected)):
+        rep.problems.append(f"{sdir / extra}: extra row (not a speaker clip of the split)")
+    rows: list[np.ndarray] = []
+    complete = True
+    for i, clip in enumerate(expected):  # each clip at its own length: the first result sets it
+        results, ok = _clip_results(rep, sdir / clip, i, alpha, fmt, None, binarized, man)
+        complete &= ok
+        if ok:
+            rows.append(np.stack(results))
+    pt = sdir / RESULTS_PT
+    if pt.is_file() and rep.inside(pt):
+        _check_results_pt(rep, pt, rows if complete else None, len(expected), alpha)
+    elif "files" in man:
+        rep.problems.append(f"{pt}: missing")
+    rep.variants[vdir] = VariantContents(split, list(expected), rows if complete else None)
+
+
+def _check_results_pt(rep: CheckReport, pt: Path, rows: list[np.ndarray] | None, n: int, alpha: int) -> None:
+    """``results.pt``: a dict with PRED (and optionally GT), lists of one float tensor per row, read without
+    unpickling anything but tensors (``weights_only=True``)."""
+    import torch
+
+    try:
+        obj = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or unsafe file is a reported problem
+        rep.problems.append(f"{pt}: unreadable as a tensor file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+        return
+    if not isinstance(obj, dict) or not isinstance(obj.get("PRED"), list):
+        rep.problems.append(f"{pt}: expected a dict with a list 'PRED' (and 'GT'), found {type(obj).__name__}")
+        return
+    for key in ("PRED", "GT"):
+        xs = obj.get(key)
+        if xs is None:
+            continue
+        if len(xs) != n:
+            rep.problems.append(f"{pt}: {key} holds {len(xs)} clips, the split has {n} rows")
+            continue
+        for i, x in enumerate(xs):
+            if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != N_EMOTION:
+                rep.problems.append(f"{pt}: {key}[{i}] is not a (n, T, {N_EMOTION}) tensor")
+                break
+            if key == "PRED" and x.shape[0] != alpha:
+                rep.problems.append(f"{pt}: PRED[{i}] holds {x.shape[0]} reactions, expected {alpha}")
+                break
+            if rows is not None and x.shape[1] != rows[i].shape[1]:
+                rep.problems.append(f"{pt}: {key}[{i}] has {x.shape[1]} frames, row {i}'s results {rows[i].shape[1]}")
+                break
+            if key == "PRED" and rows is not None and not np.array_equal(x.numpy(), rows[i]):
+                rep.problems.append(f"{pt}: PRED[{i}] differs from the per-clip result files of row {i}")
+                break
+            if not torch.isfinite(x).all():
+                rep.problems.append(f"{pt}: {key}[{i}] has NaN or inf")
+                break
 
 
 def _read(rep: CheckReport, path: Path, channels: int, frames: int | None) -> np.ndarray | None:
@@ -234,7 +309,8 @@ def _check_checksums(rep: CheckReport, root: Path, man: dict) -> None:
 
 
 def evaluate_package(rep: CheckReport, data, neighbours: np.ndarray, protocol: str = "react2024",
-                     threads: int | None = None) -> dict[str, dict[str, float]]:
+                     threads: int | None = None, alignment: str = "resample", fps: int = 30
+                     ) -> dict[str, dict[str, float]]:
     """The REACT metrics of every variant whose results were all readable, against the split's listeners."""
     from mafrg.metrics.engine import evaluate
 
@@ -244,6 +320,16 @@ def evaluate_package(rep: CheckReport, data, neighbours: np.ndarray, protocol: s
             continue
         if v.clips != [r.speaker for r in data.rows]:
             rep.problems.append(f"{rep.root / vdir}: rows do not follow {data.split}'s official row order")
+            continue
+        if getattr(data, "ragged", False):
+            from mafrg.metrics import ragged
+            from mafrg.metrics.engine import aggregate
+
+            part = ragged.contributions(iter(v.emotion), data.speaker_emotion_of,
+                                        lambda k: [data.listener_emotion_of(int(j)) for j in np.flatnonzero(neighbours[k])],
+                                        0, data.n_rows, protocol, alignment, fps, threads, progress=False,
+                                        name=str(rep.root / vdir))
+            out[vdir] = {k: float(x) for k, x in aggregate([part], data.n_rows, protocol).metrics.items()}
             continue
         res = evaluate(v.emotion, data.listener_emotion, data.speaker_emotion, neighbours, protocol=protocol,
                        threads=threads, progress=False, names={"pred": str(rep.root / vdir)})

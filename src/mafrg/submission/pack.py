@@ -29,10 +29,11 @@ from tqdm import tqdm
 
 from mafrg import predictions as preds
 from mafrg.atomic import atomic_path, publish, remove_stale_temps, write_json
+from mafrg.config import DatasetConfig
 from mafrg.methods.contract import DEFAULT_VARIANT
 from mafrg.provenance import code_version, file_sha256, package_versions
 from mafrg.sharding import parse_rows
-from mafrg.submission import DEFAULT_VIDEO_CLIPS, MANIFEST, VARIANT_DIRS, result_name, tdmm_name
+from mafrg.submission import DEFAULT_VIDEO_CLIPS, MANIFEST, RESULTS_PT, VARIANT_DIRS, result_name, tdmm_name
 from mafrg.submission.values import ValueRules, apply_rules
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class RunShards:
         """Row i's 3DMM reactions (alpha, T, 58)."""
         for f, a, b in self.ranges:
             if a <= i < b:
-                return np.asarray(preds.load_3dmm(f)[i - a])
+                return np.asarray(preds.load(f).row(i - a)[1])
         raise IndexError(i)
 
 
@@ -121,10 +122,11 @@ def load_run(folder: str | Path, n_rows: int, shards: list[str] | None = None) -
             raise SubmissionError(f"{f}: covers rows {a}:{b}, expected a shard starting at row {want} "
                                   "(shards overlap or leave a gap: pass --shards)")
         want = b
-        rows = preds.load_emotion(f).shape[0]
-        if rows != b - a:
-            raise SubmissionError(f"{f}: {rows} rows, its name says {b - a}")
-        preds.load_3dmm(f)  # checked against the emotion file now, before anything is written
+        r = preds.load(f)  # both files checked against each other now, before anything is written
+        if r.n_rows != b - a:
+            raise SubmissionError(f"{f}: {r.n_rows} rows, its name says {b - a}")
+        if r.lengths is None:
+            preds.load_3dmm(f)
         ranges.append((f, a, b))
         metas.append(json.loads(preds.meta_path(f).read_text()))
     if want != n_rows:
@@ -206,6 +208,63 @@ class _Writer:
         self.reused += not written
 
 
+def _put_dense(w: _Writer, run: RunShards, speakers: list[str], base: str, opts: PackOptions, encode, counts,
+               progress: bool, label: str) -> tuple[int, int]:
+    """Fixed-length rows: per-clip result files and the stacked (rows, alpha, T, 25) predictions.npy."""
+    n = len(speakers)
+    _, alpha, frames, channels = preds.load_emotion(run.ranges[0][0]).shape
+    with w.stacked(f"{base}/predictions.npy", (n, alpha, frames, channels)) as stacked, \
+            tqdm(total=n, desc=f"pack {label}", unit="row", disable=not progress) as bar:
+        for f, a, b in run.ranges:  # one shard in memory at a time
+            sub, c = apply_rules(preds.load_emotion(f), opts.rules, speakers, start=a)
+            counts.update(c)
+            stacked[a:b] = sub
+            tdmm = preds.load_3dmm(f)
+            for i in range(a, b):
+                for k in range(alpha):
+                    w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[i - a, k]))
+                    w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(tdmm[i - a, k]))
+                bar.update()
+    return alpha, frames
+
+
+def _put_clips(w: _Writer, run: RunShards, data, speakers: list[str], base: str, opts: PackOptions, encode, counts,
+               progress: bool, label: str, appropriate: dict | None) -> tuple[int, None]:
+    """Clips of any length (MARS): per-clip result files and ``results.pt``, the artefact the official REACT
+    2025/2026 baselines write: ``{"PRED": [alpha x T_k x 25 per clip], "GT": [...]}`` in row order, float32
+    tensors. GT is each row's ground-truth set (the appropriate listeners, :mod:`mafrg.neighbours`, in the order
+    drawn) resampled to the row's length as the metrics compare them (:func:`mafrg.metrics.ragged.resample`);
+    without the sets only PRED is written."""
+    import torch
+
+    from mafrg.metrics.ragged import resample
+
+    pred_list, gt_list, alpha = [], [], None
+    index = {c: i for i, c in enumerate(data.clips)}
+    sets = (appropriate or {}).get("sets")
+    with tqdm(total=len(speakers), desc=f"pack {label}", unit="row", disable=not progress) as bar:
+        for f, a, b in run.ranges:
+            r = preds.load(f)
+            for i in range(a, b):
+                e, t = r.row(i - a)
+                sub, c = apply_rules(e[None], opts.rules, speakers, start=i)
+                counts.update(c)
+                alpha = sub.shape[1]
+                for k in range(alpha):
+                    w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[0, k]))
+                    w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(t[k]))
+                pred_list.append(torch.from_numpy(np.ascontiguousarray(sub[0], np.float32)))
+                if sets is not None:
+                    n = sub.shape[2]
+                    gt_list.append(torch.from_numpy(np.stack(
+                        [resample(data.clip_emotion(index[g]), n) for g in sets[i]]).astype(np.float32)))
+                bar.update()
+    buf = io.BytesIO()
+    torch.save({"PRED": pred_list, **({"GT": gt_list} if sets is not None else {})}, buf)
+    w.put(f"{base}/{RESULTS_PT}", buf.getvalue())
+    return int(alpha or 0), None
+
+
 def video_clips(requested: list[str] | None, speakers: list[str]) -> list[str]:
     """The configured clips (each must be a speaker clip of the split), or by default the organisers' four
     that the split has, else the first four rows' speakers."""
@@ -229,8 +288,9 @@ def _video_key(video: Path, audio: Path, tdmm: np.ndarray, fps: int) -> str:
     return h.hexdigest()
 
 
-def pack(out: str | Path, method, variants: list[str] | None, data, results: str, root: str, seed: int,
-         fps: int, opts: PackOptions, shards: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+def pack(out: str | Path, method, variants: list[str] | None, data, results: str, dataset: DatasetConfig,
+         seed: int, opts: PackOptions, shards: list[str] | None = None, progress: bool = True,
+         appropriate: dict | None = None) -> dict[str, Any]:
     """Write the package of ``method`` for split ``data`` into ``out``; returns the manifest. A package that did
     not exist before and fails half-way is removed: a failed ``mafrg submit`` leaves no skeleton behind (an
     existing package keeps its files, each written atomically, and its manifest)."""
@@ -238,16 +298,17 @@ def pack(out: str | Path, method, variants: list[str] | None, data, results: str
 
     created = not Path(out).exists()
     try:
-        return _pack(out, method, variants, data, results, root, seed, fps, opts, shards, progress)
+        return _pack(out, method, variants, data, results, dataset, seed, opts, shards, progress, appropriate)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _pack(out: str | Path, method, variants: list[str] | None, data, results: str, root: str, seed: int,
-          fps: int, opts: PackOptions, shards: list[str] | None, progress: bool) -> dict[str, Any]:
-    from mafrg.data.layout import clip_files
+def _pack(out: str | Path, method, variants: list[str] | None, data, results: str, dataset: DatasetConfig,
+          seed: int, opts: PackOptions, shards: list[str] | None, progress: bool,
+          appropriate: dict | None = None) -> dict[str, Any]:
+    from mafrg.data.layouts import get_layout
     from mafrg.paths import Paths
     from mafrg.submission.videos import render_video
 
@@ -256,6 +317,7 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
     if opts.archive not in ARCHIVES:
         raise SubmissionError(f"archive must be one of {', '.join(ARCHIVES)}, got {opts.archive!r}")
     out = Path(out)
+    layout, root, fps = get_layout(dataset), dataset.root, dataset.fps
     paths = Paths(results=results, root=root)
     split = data.split
     speakers = [r.speaker for r in data.rows]
@@ -275,21 +337,13 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
         folder = Path(paths.prediction(split, label, seed, "x")).parent
         run = load_run(folder, len(data.rows), shards)
         n = len(data.rows)
-        _, alpha, frames, channels = preds.load_emotion(run.ranges[0][0]).shape
         base = f"{vdir}/{split}"
         counts: Counter[str] = Counter()
-        with w.stacked(f"{base}/predictions.npy", (n, alpha, frames, channels)) as stacked, \
-                tqdm(total=n, desc=f"pack {label} ({vdir})", unit="row", disable=not progress) as bar:
-            for f, a, b in run.ranges:  # one shard in memory at a time
-                sub, c = apply_rules(preds.load_emotion(f), opts.rules, speakers, start=a)
-                counts.update(c)
-                stacked[a:b] = sub
-                tdmm = preds.load_3dmm(f)
-                for i in range(a, b):
-                    for k in range(alpha):
-                        w.put(f"{base}/{speakers[i]}/{result_name(k, opts.format)}", encode(sub[i - a, k]))
-                        w.put(f"{base}/{speakers[i]}/{tdmm_name(k)}", _npy_bytes(tdmm[i - a, k]))
-                    bar.update()
+        if getattr(data, "ragged", False):
+            alpha, frames = _put_clips(w, run, data, speakers, base, opts, encode, counts, progress, label,
+                                       appropriate)
+        else:
+            alpha, frames = _put_dense(w, run, speakers, base, opts, encode, counts, progress, label)
         text = io.StringIO()
         cw = csv.writer(text, lineterminator="\n")
         cw.writerow(["row", "speaker_path", "listener_path", "mirrored"])
@@ -298,7 +352,7 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
         video_keys = {}
         for clip in clips:
             i = seen[clip]
-            f = clip_files(root, split, clip)
+            f = layout.clip_files(split, clip)
             shown = run.tdmm_row(i)[: min(opts.video_reactions, alpha)]
             key = _video_key(f.video, f.audio, shown, fps)
             rel = f"{vdir}/videos/{split}/{clip}.mp4"
@@ -313,6 +367,7 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
         meta0 = run.metas[0]
         manifest_variants[vdir] = {
             "variant": variant, "label": label, "rows": n, "n_predictions": alpha, "frames": frames,
+            "ragged": bool(getattr(data, "ragged", False)),
             "checkpoints": _same(run.metas, "checkpoints", str(folder)),
             "config": _same(run.metas, "config", str(folder)),
             "seed": meta0.get("seed", seed), "prediction_shards": run.files, "value_rule_changes": dict(counts),

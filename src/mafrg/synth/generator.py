@@ -1,4 +1,11 @@
-"""Write a synthetic dyadic dataset in exactly the REACT 2024 layout (see :mod:`mafrg.synth.process`)."""
+"""Write a synthetic dyadic dataset in exactly the REACT 2024 or the MARS layout (see :mod:`mafrg.synth.process`).
+
+REACT 2024: two people per session, fixed-length clips, split files. MARS (REACT 2025/2026): per session one
+speaker and ``listeners`` listeners (each clip pairs the speaker with one of them, in turn), clip lengths drawn
+log-uniformly from ``min_frames`` to ``frames``, emotion as ``facial-attributes`` .npy and 3DMM as ``coefficients``
+.npy with MARS's leading singleton axis; no split files (the layout finds clips in the tree). In both, a
+listener's reaction depends on the speaker's behaviour and the listener's own style (:mod:`.process`).
+"""
 
 from __future__ import annotations
 
@@ -44,10 +51,43 @@ def resolve_audio_method(requested: str) -> str:
     return requested
 
 
+MARS_KINDS = {"video": ("video-face-crop", ".mp4"), "audio": ("audio", ".wav"),
+              "emotion": ("facial-attributes", ".npy"), "tdmm": ("coefficients", ".npy")}
+
+
+def _mars_session(cfg: SynthConfig, root: Path, split: str, session: str, seed: np.random.SeedSequence,
+                  audio_method: str) -> tuple[dict, list[tuple[str, str]]]:
+    """One MARS session: a speaker and ``cfg.listeners`` listeners, clips of log-uniform lengths."""
+    rng = np.random.default_rng(seed)
+    people = [Person(f"P{i + 1}", FaceIdentity.random(rng), ListenerStyle.random(rng)) for i in range(1 + cfg.listeners)]
+    pitches = [int(rng.integers(30, 70)) for _ in people]
+    speaker, rows, clips = people[0], [], []
+    lo, hi = np.log(cfg.min_frames), np.log(max(cfg.frames, cfg.min_frames))
+    for clip in range(cfg.clips_per_session):
+        li = 1 + clip % cfg.listeners
+        listener = people[li]
+        n = int(round(np.exp(rng.uniform(lo, hi))))
+        stem = f"Camera-2026-{int(session.removeprefix('session')) + 1:02d}-{clip + 1:02d}-{n:05d}"
+        sb, sv, sa = speaker_behaviour(rng, speaker, n, cfg.fps)
+        lb = listener_behaviour(rng, listener, n, cfg.fps, sv, sa, sb.speaking)
+        for role, person, beh, pitch in (("speaker", speaker, sb, pitches[0]), ("listener", listener, lb, pitches[li])):
+            paths = {m: root / split / kind / role / session / f"{stem}{ext}" for m, (kind, ext) in MARS_KINDS.items()}
+            write_npy(paths["emotion"], beh.emotion.astype(np.float32))
+            write_npy(paths["tdmm"], beh.tdmm.astype(np.float32)[None])  # MARS stores (1, T, 58)
+            write_wav(paths["audio"], speech_track(rng, beh.speaking, cfg.fps, cfg.sample_rate, audio_method, pitch),
+                      cfg.sample_rate)
+            write_mp4(render_sequence(beh.tdmm, person.identity, cfg.image_size), paths["video"], cfg.fps)
+        rows.append((f"speaker/{session}/{stem}", f"listener/{session}/{stem}"))
+        clips.append({"stem": stem, "frames": n, "listener": listener.name})
+    return {"split": split, "people": [p.to_dict() for p in people], "speaker": speaker.name, "clips": clips}, rows
+
+
 def _session(cfg: SynthConfig, root: Path, split: str, session: str, seed: np.random.SeedSequence,
              audio_method: str) -> tuple[dict, list[tuple[str, str]]]:
     """Write one session's clips; returns its manifest entry and its (speaker, listener) rows. Everything it
     draws comes from its own seed, so sessions can be written in any order, in parallel."""
+    if cfg.layout == "mars":
+        return _mars_session(cfg, root, split, session, seed, audio_method)
     rng = np.random.default_rng(seed)
     people = [Person(f"P{i + 1}", FaceIdentity.random(rng), ListenerStyle.random(rng)) for i in range(2)]
     pitches = [int(rng.integers(30, 70)) for _ in people]
@@ -91,6 +131,10 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     root = Path(root)
     if cfg.video_format not in ("mp4", "png"):
         raise ValueError(f"synth.video_format must be 'mp4' or 'png', got {cfg.video_format!r}")
+    if cfg.layout not in ("react2024", "mars"):
+        raise ValueError(f"synth.layout must be 'react2024' or 'mars', got {cfg.layout!r}")
+    if cfg.layout == "mars" and cfg.video_format != "mp4":
+        raise ValueError("synth.video_format: the MARS layout has mp4 videos only")
     audio_method = resolve_audio_method(cfg.audio)
     root.mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(cfg.seed)
@@ -104,7 +148,7 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
     jobs = []
     for split in SPLITS:
         for _ in range(cfg.sessions.get(split, 0)):
-            jobs.append((split, f"session{len(jobs):03d}"))
+            jobs.append((split, f"session{len(jobs)}" if cfg.layout == "mars" else f"session{len(jobs):03d}"))
     child_seeds = seeds.spawn(len(jobs))
     rows: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     args = [(cfg, root, split, session, ss, audio_method) for (split, session), ss in zip(jobs, child_seeds)]
@@ -115,10 +159,12 @@ def generate(cfg: SynthConfig, root: str | Path, workers: int = 1) -> dict:
             manifest["sessions"][session] = entry
             rows[split].extend(session_rows)
     for split in SPLITS:
+        manifest["splits"][split] = len(rows[split])
+        if cfg.layout == "mars":
+            continue  # the MARS layout has no split files
         df = pd.DataFrame(rows[split], columns=["speaker_path", "listener_path"])
         with atomic_path(root / f"{split}.csv", suffix=".csv") as tmp:
             df.to_csv(tmp)
-        manifest["splits"][split] = len(df)
     manifest["provenance"] = provenance(vars(cfg))
     write_json(root / "manifest.json", manifest)
     write_text(root / "README.md", _readme(cfg, audio_method))
@@ -131,6 +177,8 @@ def _readme(cfg: SynthConfig, audio_method: str) -> str:
         "# mafrg demo dataset\n\n"
         "Synthetic dyadic interactions generated by `mafrg synth` (see `mafrg.synth.process` for the\n"
         f"generative process). Seed {cfg.seed}, {cfg.frames} frames at {cfg.fps} fps, audio: {audio_method}.\n"
-        "Layout: REACT 2024 (`<split>/{Video_files,Audio_files,Emotion,3D_FV_files}/<site>/<session>/<person>/<clip>`).\n"
-        "Not real people: do not use these numbers as results about human behaviour.\n"
+        + ("Layout: MARS (`<split>/{video-face-crop,audio,facial-attributes,coefficients}/<role>/<session>/<stem>`), "
+           f"clip lengths {cfg.min_frames}..{cfg.frames} frames.\n" if cfg.layout == "mars" else
+           "Layout: REACT 2024 (`<split>/{Video_files,Audio_files,Emotion,3D_FV_files}/<site>/<session>/<person>/<clip>`).\n")
+        + "Not real people: do not use these numbers as results about human behaviour.\n"
     )

@@ -14,7 +14,8 @@ import numpy as np
 from mafrg.methods import register
 from mafrg.methods.baselines import classical
 from mafrg.methods.baselines.naive import (  # noqa: F401 - re-exported
-    BASELINES, NEEDS_TRAIN, make_baseline, make_baseline_3dmm, training_3dmm_stats, training_means,
+    BASELINES, NEEDS_TRAIN, clip_means, make_baseline, make_baseline_3dmm, ragged_baseline, training_3dmm_stats,
+    training_means,
 )
 from mafrg.methods.contract import DEFAULT_VARIANT, GenerationContext, Method, Variant
 from mafrg.predictions import Reactions
@@ -39,7 +40,11 @@ class Baseline(Method):
 class NaiveBaseline(Baseline):
     """GT / B_Random / B_Mime / B_MeanSeq / B_MeanFr."""
 
+    ragged = True
+
     def generate(self, ctx: GenerationContext, variant: str) -> Reactions:
+        if ctx.ragged:
+            return self._generate_clips(ctx)
         lo, hi = ctx.rows
         data = ctx.data
         means = stats = None
@@ -55,6 +60,24 @@ class NaiveBaseline(Baseline):
         tdmm = make_baseline_3dmm(self.name, sp_t, data.listener_tdmm[lo:hi], stats, ctx.n_predictions, ctx.seed,
                                   start=lo)
         return Reactions(emo, tdmm)
+
+    def _generate_clips(self, ctx: GenerationContext) -> Reactions:
+        """Clips of any length: each row at its speaker's length (:func:`.naive.ragged_baseline`)."""
+        lo, hi = ctx.rows
+        data = ctx.data
+        means = means3 = bounds = None
+        if self.name in NEEDS_TRAIN:
+            train = ctx.train_data
+            means, means3 = clip_means(train.emotion, train.offsets), clip_means(train.tdmm, train.offsets)
+            bounds = (train.tdmm.min(axis=0), train.tdmm.max(axis=0))
+        emo, tdmm = [], []
+        for k in range(lo, hi):
+            sp = ctx.speaker(k)  # the speaker only through the contract
+            emo.append(ragged_baseline(self.name, sp.emotion, data.listener_emotion_of(k), ctx.n_predictions,
+                                       ctx.seed, k, means))
+            tdmm.append(ragged_baseline(self.name, sp.tdmm, data.listener_tdmm_of(k), ctx.n_predictions, ctx.seed,
+                                        k, means3, stream=3, bounds=bounds))
+        return Reactions.from_rows(emo, tdmm)
 
 
 def _baseline(name: str, description: str, causal: bool, stochastic: bool = False) -> type[Method]:

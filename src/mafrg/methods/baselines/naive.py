@@ -85,6 +85,52 @@ def make_baseline_3dmm(method: str, speaker: np.ndarray, listener: np.ndarray, s
     return _repeat(src[method](), n_pred)
 
 
+def clip_means(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clips of any length (frames end to end, clip c at ``offsets[c]:offsets[c + 1]``): the per-frame mean over
+    the clips that have that frame (up to the longest clip) and the mean frame over all frames."""
+    lengths = np.diff(offsets)
+    pos = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    counts = np.bincount(pos, minlength=int(lengths.max()))
+    sums = np.stack([np.bincount(pos, weights=flat[:, c].astype(np.float64), minlength=len(counts))
+                     for c in range(flat.shape[1])], axis=1)
+    return (sums / counts[:, None]).astype(np.float32), flat.astype(np.float64).mean(axis=0).astype(np.float32)
+
+
+def ragged_baseline(method: str, speaker: np.ndarray, listener: np.ndarray, n_pred: int, seed: int, row: int,
+                    means: tuple[np.ndarray, np.ndarray] | None, stream: int | None = None,
+                    bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """One row of a split of clips of any length: (n_pred, T, C) at the speaker's length T. GT is the row's
+    listener resampled to T (unchanged at the same length; :func:`mafrg.metrics.ragged.resample` for emotion,
+    linear for 3DMM); the per-frame mean repeats the mean frame past the longest training clip."""
+    t, c = speaker.shape
+    if method == "GT":
+        if len(listener) == t:
+            seq = listener
+        elif c == 25:
+            from mafrg.metrics.ragged import resample
+
+            seq = resample(listener, t)
+        else:
+            pos = np.linspace(0, len(listener) - 1, t)
+            seq = np.stack([np.interp(pos, np.arange(len(listener)), listener[:, j]) for j in range(c)], axis=1)
+        return _repeat(np.asarray(seq)[None], n_pred)[0]
+    if method == "B_Mime":
+        return _repeat(speaker[None], n_pred)[0]
+    if method == "B_Random":
+        x = _row_uniform((1, n_pred, t, c), seed, row, stream)[0]
+        return x if bounds is None else bounds[0] + x * (bounds[1] - bounds[0])
+    if means is None:
+        raise ValueError(f"{method} needs training means")
+    if method == "B_MeanFr":
+        return _repeat(np.broadcast_to(means[1], (1, t, c)), n_pred)[0]
+    if method == "B_MeanSeq":
+        seq = means[0][:t]
+        if len(seq) < t:
+            seq = np.concatenate([seq, np.broadcast_to(means[1], (t - len(seq), c))])
+        return _repeat(seq[None], n_pred)[0]
+    raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+
+
 def _repeat(x: np.ndarray, n_pred: int) -> np.ndarray:
     """(R, T, C) -> (R, n_pred, T, C) float32: the same sequence as every prediction."""
     r, t, c = x.shape
