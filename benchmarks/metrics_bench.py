@@ -3,6 +3,13 @@
     python benchmarks/metrics_bench.py                      # a REACT 2024 split: 2N=1200, 10 predictions, T=750, ~50 neighbours
     python benchmarks/metrics_bench.py --engine-rows 120    # time the engine on 120 of the 1200 rows, extrapolate
     python benchmarks/metrics_bench.py --rows 200 --neighbours 20    # the smaller set of earlier reports
+    python benchmarks/metrics_bench.py --mars               # a MARS test split: ~1.7 M frames, lengths 58..20,000
+
+``--mars``: clips of any length (REACT 2025/2026, mafrg.metrics.ragged): lengths drawn log-uniformly from 58 to
+20,000 frames until ``--total-frames``, 23 sessions, official 10-ground-truth sets (seeded draws within the
+session), the react2025 protocol; predictions memory-mapped from disk as a workflow job reads them. The literal
+reference (the official code's definitions, one tslearn DTW per pair) is timed on ``--ref-rows`` rows and
+extrapolated by the rows' DTW cells (prediction x ground truth x T^2).
 
 Data: speaker and listener behaviour from mafrg's generative process (mafrg.synth.process); each row's 10
 predictions are fresh reactions of the same listener style to the same speaker, i.e. what a good model
@@ -70,6 +77,89 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
+def make_mars(total_frames: int, n_pred: int, sessions: int, seed: int, folder: Path):
+    """Rows of clips of any length: speaker, listener and predictions (memory-mapped) from the generative process."""
+    from mafrg.render import FaceIdentity
+    from mafrg.synth.process import ListenerStyle, Person, listener_behaviour, speaker_behaviour
+
+    rng = np.random.default_rng(seed)
+    lengths = []
+    while sum(lengths) < total_frames:
+        lengths.append(int(round(np.exp(rng.uniform(np.log(58), np.log(20000))))))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    pred = np.lib.format.open_memmap(folder / "pred.npy", mode="w+", dtype=np.float32,
+                                     shape=(int(offsets[-1]), n_pred, 25))
+    speakers, listeners = [], []
+    for k, t in enumerate(lengths):
+        sp = Person("S", FaceIdentity(), ListenerStyle.random(rng))
+        ls = Person("L", FaceIdentity(), ListenerStyle.random(rng))
+        sb, sv, sa = speaker_behaviour(rng, sp, t, 30)
+        speakers.append(sb.emotion.astype(np.float32))
+        listeners.append(listener_behaviour(rng, ls, t, 30, sv, sa, sb.speaking).emotion.astype(np.float32))
+        for i in range(n_pred):
+            pred[offsets[k]:offsets[k + 1], i] = listener_behaviour(rng, ls, t, 30, sv, sa, sb.speaking).emotion
+    pred.flush()
+    session = [k % sessions for k in range(len(lengths))]
+    return np.asarray(lengths), offsets, speakers, listeners, session
+
+
+def main_mars(a) -> None:
+    import tempfile
+
+    from mafrg.data.layouts import PairRow
+    from mafrg.metrics import ragged
+    from mafrg.metrics import reference as ref
+    from mafrg.metrics.engine import aggregate
+    from mafrg.neighbours import official_draws
+
+    tmp = tempfile.TemporaryDirectory()
+    t_gen, (lengths, offsets, speakers, listeners, session) = timed(
+        lambda: make_mars(a.total_frames, a.predictions, a.sessions, a.seed, Path(tmp.name)))
+    n = len(lengths)
+    clip = [f"listener/session{session[k]}/c{k:05d}" for k in range(n)]
+    rows = [PairRow(k, f"speaker/session{session[k]}/c{k:05d}", clip[k], False) for k in range(n)]
+    pool: dict = {}
+    for c in sorted(clip):
+        pool.setdefault(tuple(c.split("/")[:2]), []).append(c)
+    sets = official_draws(rows, lambda c: tuple(c.split("/")[:2]), pool, 10, 1234)
+    index = {c: k for k, c in enumerate(clip)}
+    gt_idx = [[index[c] for c in s] for s in sets]
+    print(f"MARS-sized split: {n} clips, {int(offsets[-1]):,} frames (lengths {lengths.min()}..{lengths.max()}, "
+          f"median {int(np.median(lengths))}), {a.predictions} predictions, official 10-ground-truth sets; "
+          f"generated in {t_gen:.0f} s")
+    pred = np.load(Path(tmp.name) / "pred.npy", mmap_mode="r")
+
+    def rows_of(ks):
+        return (np.asarray(pred[offsets[k]:offsets[k + 1]]).transpose(1, 0, 2) for k in ks)
+
+    gts = lambda k: [listeners[j] for j in gt_idx[k]]  # noqa: E731
+    # warm-up: compile the kernels outside the timing
+    ragged.contributions(rows_of([int(np.argmin(lengths))]), lambda k: speakers[int(np.argmin(lengths))],
+                         lambda k: gts(int(np.argmin(lengths))), 0, 1, progress=False, threads=a.threads)
+    reset_peak_rss()
+    base = peak_rss_mb()
+    t_eng, part = timed(lambda: ragged.contributions(rows_of(range(n)), lambda k: speakers[k], gts, 0, n,
+                                                     "react2025", "resample", 30, a.threads, progress=False))
+    peak = peak_rss_mb()
+    res = aggregate([part], n, "react2025")
+    cells = np.array([a.predictions * len(set(gt_idx[k])) * float(lengths[k]) ** 2 for k in range(n)])
+    order = np.argsort(lengths)
+    sub = [int(k) for k in order[len(order) // 3: len(order) // 3 + a.ref_rows]]  # rows of moderate length
+    t_ref, _ = timed(lambda: ref.ragged_metrics(list(rows_of(sub)), [speakers[k] for k in sub],
+                                                [gts(k) for k in sub]))
+    ref_total = t_ref * cells.sum() / cells[sub].sum()
+    print(f"engine (react2025, resample, {a.threads} threads): {t_eng:.1f} s for all metrics; peak RSS "
+          f"{peak:.0f} MB (of which {base:.0f} MB before the evaluation: the speakers' and listeners' arrays)")
+    print(f"reference: {t_ref:.1f} s on {len(sub)} rows of {', '.join(str(lengths[k]) for k in sub)} frames, "
+          f"extrapolated by DTW cells to {ref_total:,.0f} s ({ref_total / 3600:.1f} h): {ref_total / t_eng:.0f}x")
+    print("metrics:", {k: round(v, 4) for k, v in res.metrics.items()})
+    if a.record:
+        bench_results.record("metrics_bench.py --mars", f"MARS-sized split ({n} clips, {int(offsets[-1]):,} frames, "
+                             f"lengths {lengths.min()}..{lengths.max()}, official 10-ground-truth sets): all metrics "
+                             f"{t_eng:.0f} s on {a.threads} cores, peak RSS {peak:.0f} MB; the literal reference "
+                             f"extrapolated from {len(sub)} rows: {ref_total:,.0f} s ({ref_total / t_eng:.0f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1200)
@@ -81,8 +171,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ref-rows", type=int, default=2, help="rows the reference FRDist/FRCorr is timed on")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mars", action="store_true", help="clips of any length at MARS size (module doc)")
+    ap.add_argument("--total-frames", type=int, default=1_700_000, help="--mars: frames of the split")
+    ap.add_argument("--sessions", type=int, default=23, help="--mars: sessions the clips are spread over")
     bench_results.add_option(ap)
     a = ap.parse_args()
+    if a.mars:
+        return main_mars(a)
 
     from mafrg.metrics import reference as ref
     from mafrg.metrics import core

@@ -421,3 +421,59 @@ def test_rows_sampled_together_equal_rows_sampled_alone(online):
             np.testing.assert_allclose(got[r], want[0], atol=1e-4, err_msg=f"speaker {r}")
     swapped = react(model, [spk[1], spk[0], spk[2]], 2, online, 3, 1.0, [11, 12, 13])
     assert not np.allclose(swapped[0][0], together[0][0], atol=1e-3)  # the speaker matters to the output
+
+
+def test_crops_of_clips_of_any_length_stay_inside_their_clip():
+    """On a split of clips of any length (MARS) each item keeps its own length, a crop starts within its own item,
+    and the first-window share follows that item's windows per clip."""
+    from mafrg.data.assemble import ClipArrays
+    from mafrg.data.layouts import PairRow
+    from mafrg.methods.reactdiffk import data as kd
+
+    rng = np.random.default_rng(0)
+    lengths = [40, 400, 65, 1000]  # clips 2k (speaker) and 2k+1 (listener) of pair k; the listener 2 frames longer
+    clip_len = [t + d for t in lengths for d in (0, 2)]
+    offsets = np.concatenate([[0], np.cumsum(clip_len)])
+    data = ClipArrays("train", [PairRow(k, f"s{k}", f"l{k}", False) for k in range(len(lengths))],
+                      [f"{r}{k}" for k in range(len(lengths)) for r in "sl"], offsets,
+                      rng.random((offsets[-1], 25), dtype=np.float32), rng.random((offsets[-1], 58), dtype=np.float32),
+                      np.arange(0, 2 * len(lengths), 2), np.arange(1, 2 * len(lengths), 2))
+    its = kd.items(data)
+    assert [len(it.target) for it in its] == [t for t in lengths for _ in range(2)]  # a pair cut to common length
+    assert its[1].speaker == "l0" and np.array_equal(its[1].target[:, :25], data.speaker_emotion_of(0)[:40])
+    cfg = ReactDiffKConfig(window=8, crop=32, crops_per_row=400)
+    crops = kd.Crops(its, lambda rel: None, cfg, None, seed=1, epoch=0)
+    per_item = np.repeat([len(it.target) for it in its], cfg.crops_per_row)
+    assert (crops.start >= 0).all() and (crops.start + cfg.crop <= per_item).all()
+    for t in (40, 1000):  # share of crops at frame 0: 1 / windows per clip (plus the uniform draws that hit 0)
+        sel = per_item == t
+        want = 1 / -(-t // cfg.window) + (1 - 1 / -(-t // cfg.window)) / (t - cfg.crop + 1)
+        assert abs((crops.start[sel] == 0).mean() - want) < 4 * np.sqrt(want / sel.sum()) + 0.01
+    assert crops.start[per_item == 1000].max() > 500  # crops reach into long clips
+
+
+@pytest.mark.parametrize("frames", [37, 61])  # clips of any length: not a whole number of windows
+def test_online_reactions_are_frame_causal_on_clips_of_any_length(frames):
+    """What generation runs for each row of a split of clips of any length (``react`` on one speaker of its own
+    length): perturbing the speaker from frame t on leaves every online frame before t unchanged; the offline
+    variant sees the window's span."""
+    from mafrg.methods.reactdiffk.stages import react
+
+    m = _model(_cfg(audio_width=768))
+    rng = np.random.default_rng(frames)
+    sp = {s: rng.normal(size=(frames, 768 if s == "audio" else MODALITIES[s])).astype(np.float32)
+          for s in modalities(m.cfg)}
+    t = frames - 11
+    late = {s: v.copy() for s, v in sp.items()}
+    for v in late.values():
+        v[t:] += 3.0
+    for online in (True, False):
+        a = react(m, [sp], 2, online, 2, 1.0, [5])
+        b = react(m, [late], 2, online, 2, 1.0, [5])
+        assert a[0].shape == (1, 2, frames, 25) and a[1].shape == (1, 2, frames, 58)
+        if online:
+            np.testing.assert_array_equal(a[0][:, :, :t], b[0][:, :, :t])
+            np.testing.assert_array_equal(a[1][:, :, :t], b[1][:, :, :t])
+            assert not np.array_equal(a[0][:, :, t:], b[0][:, :, t:])
+        else:
+            assert not np.array_equal(a[0][:, :, :t], b[0][:, :, :t])

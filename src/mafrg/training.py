@@ -48,9 +48,13 @@ def seed_everything(seed: int) -> None:
 
 
 def split_digest(data) -> str:
-    """A short hash of an assembled split's arrays and row order (SplitArrays): what a training run saw."""
+    """A short hash of an assembled split's arrays and row order (SplitArrays or ClipArrays): what a training run
+    saw."""
     h = hashlib.sha256()
-    for a in (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm):
+    arrays = ((data.offsets, data.emotion, data.tdmm, data.speaker_index, data.listener_index)
+              if getattr(data, "ragged", False) else
+              (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm))
+    for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr([(r.speaker, r.listener) for r in data.rows]).encode())
     return h.hexdigest()[:16]

@@ -12,7 +12,7 @@ rule extract_features:
         P.features_session("{split}", "{session}"),
     params:
         root=ROOT,
-        results=lambda wc, output: results_dir(output[0], 3),  # results/features/<split>/<site>/<session>.json
+        results=lambda wc, output: results_dir(output[0], 2 + wc.session.count("/")),  # results/features/<split>/<session>.json
         fingerprint=features_fingerprint(),
         dataset=EXTRACT_DATASET_JSON,
         code=CODE["extract"],

@@ -162,8 +162,11 @@ def load_split(path: str | Path) -> "SplitArrays | ClipArrays":
 
 
 def assemble_clips(root: str | Path, split: str, cfg: DatasetConfig, mirrored: bool | None = None) -> ClipArrays:
-    """Every clip of a split whole (no clip_length): emotion and 3DMM cut to their common length (modalities of
-    one clip may differ by a few frames; validation bounds the difference)."""
+    """Every clip of a split whole (no clip_length): emotion and 3DMM cut to the common length of the clip's
+    emotion, 3DMM and video (modalities of one clip may differ by a few frames; validation bounds the difference),
+    so that every frame of a row has its speaker's video, audio and features."""
+    from mafrg.data.readers import probe_video
+
     layout = get_layout(cfg, root)
     rows = layout.rows(split, mirrored)
     clips = layout.clips(split)
@@ -172,7 +175,7 @@ def assemble_clips(root: str | Path, split: str, cfg: DatasetConfig, mirrored: b
     for rel in tqdm(clips, desc=f"assemble {split}", unit="clip"):
         f = layout.clip_files(split, rel)
         e, t = read_emotion(f.emotion, cfg.check_emotion_header), read_tdmm(f.tdmm)
-        n = min(len(e), len(t))
+        n = min(len(e), len(t), probe_video(f.video).frames)
         emo.append(e[:n])
         tdmm.append(t[:n])
         lengths.append(n)

@@ -100,7 +100,7 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
     plan = plan_grid(files.video, dcfg.fps)
     n = plan.frames
     padded = 0
-    if n < dcfg.clip_length:
+    if n < dcfg.clip_length and not layout.ragged:  # clips of any length are extracted whole
         if not dcfg.pad_short:
             raise DataError(f"{files.video}: {n} frames on the {dcfg.fps} fps grid, shorter than clip_length "
                             f"{dcfg.clip_length} (set dataset.pad_short to pad by repeating the last frame)")

@@ -344,6 +344,13 @@ class GenerationContext(_DatasetAccess):
         from tqdm import tqdm
 
         lo, hi = self.rows
+        if self.ragged:  # clips of any length: each row alone, at its own length
+            rows = []
+            for k in tqdm(range(lo, hi), desc=f"generate {self.split} ({variant})", unit="row",
+                          disable=not self.progress):
+                e, d = sample(k, k + 1)
+                rows.append((e[0], d[0]))
+            return Reactions.from_rows([e for e, _ in rows], [d for _, d in rows])
         n, frames = self.n_predictions, self.frames
         emotion = np.empty((hi - lo, n, frames, 25), np.float32)
         tdmm = np.empty((hi - lo, n, frames, 58), np.float32)

@@ -102,21 +102,15 @@ def contributions(
     kernels: set[str] = set()
     pairs = 0
     n_pred = None
-    frames = 0
-    for i, x in enumerate(tqdm(preds, total=n, desc="metrics", unit="row", disable=not progress)):
+
+    def score(i: int, x: np.ndarray) -> tuple[dict[str, float], np.ndarray, str, int]:
+        """Every metric of one row (rows are independent: several are scored side by side, one thread each)."""
         k = start + i
-        x = np.asarray(x)
-        if x.ndim != 3 or x.shape[-1] != N_EMOTION:
-            raise MetricInputError(f"{name}: row {k}: expected (predictions, T, {N_EMOTION}), found {x.shape}")
         sp = np.asarray(speakers(k))
         if x.shape[1] != len(sp):
             raise MetricInputError(f"{name}: row {k} has {x.shape[1]} frames, its speaker clip {len(sp)}")
         if not np.isfinite(x).all():
             raise MetricInputError(f"{name}: NaN or inf in row {k}")
-        if n_pred is None:
-            n_pred = x.shape[0]
-        elif x.shape[0] != n_pred:
-            raise MetricInputError(f"{name}: row {k} has {x.shape[0]} predictions, earlier rows {n_pred}")
         gts = gt_sets(k)
         if not gts:
             raise MetricInputError(f"row {k} has no ground truth")
@@ -126,23 +120,45 @@ def contributions(
         xr = x[None, :, :t_cmp]
         lst = core.ListenerStats(stack)
         js = [np.arange(len(stack))]
-        per_row["FRCorr"][i] = core.ccc_max_sum(xr, lst, js)[0]
-        dist, work, kernel = core.dtw_min_sum(xr, lst, js, n_threads)
-        per_row["FRDist"][i] = dist[0]
-        pruning += work
-        kernels.add(kernel)
-        pairs += len(stack) * x.shape[0]
-        frames += x.shape[1]
+        dist, work, kernel = core.dtw_min_sum(xr, lst, js, 1)
         frdiv, var_sum = core.diversity_terms(x[None])
-        per_row["FRDiv"][i] = frdiv[0]
-        per_row["FRVar"][i] = var_sum[0] / (x.shape[0] * x.shape[2])
+        out = {"FRCorr": core.ccc_max_sum(xr, lst, js)[0], "FRDist": dist[0], "FRDiv": frdiv[0],
+               "FRVar": var_sum[0] / (x.shape[0] * x.shape[2])}
         if corrected:
             off = core.tlcc_offsets(x[None], sp[None], corrected=True, max_lag=lag)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                per_row["FRSyn"][i] = np.nanmean(off)
+                out["FRSyn"] = np.nanmean(off)
         else:
-            per_row["FRSyn"][i] = core.tlcc_offsets(x[None, :1], sp[None], max_lag=lag)[0, 0]
+            out["FRSyn"] = core.tlcc_offsets(x[None, :1], sp[None], max_lag=lag)[0, 0]
+        return out, work, kernel, len(stack) * x.shape[0]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    it = iter(enumerate(preds))
+    with ThreadPoolExecutor(max(1, n_threads)) as pool, tqdm(total=n, desc="metrics", unit="row",
+                                                            disable=not progress) as bar:
+        while True:  # a few rows at a time: never more than 2 per thread in memory
+            batch = [(i, np.asarray(x)) for i, x in (next(it, (None, None)) for _ in range(2 * max(1, n_threads)))
+                     if i is not None]
+            if not batch:
+                break
+            for i, x in batch:
+                if x.ndim != 3 or x.shape[-1] != N_EMOTION:
+                    raise MetricInputError(f"{name}: row {start + i}: expected (predictions, T, {N_EMOTION}), "
+                                           f"found {x.shape}")
+                if n_pred is None:
+                    n_pred = x.shape[0]
+                elif x.shape[0] != n_pred:
+                    raise MetricInputError(f"{name}: row {start + i} has {x.shape[0]} predictions, earlier rows "
+                                           f"{n_pred}")
+            for (i, _), (vals, work, kernel, n_pairs) in zip(batch, pool.map(lambda b: score(*b), batch)):
+                for key, v in vals.items():
+                    per_row[key][i] = v
+                pruning += work
+                kernels.add(kernel)
+                pairs += n_pairs
+            bar.update(len(batch))
     if n_pred is None:
         raise MetricInputError(f"{name}: no rows")
     return RowContributions(start=start, per_row=per_row, dvs=core.FRDvsAccumulator(), pruning=pruning,

@@ -86,6 +86,9 @@ class ReactDiffKConfig:
     # [start - context, current frame] online. Authors: the window's own frames only (0).
     context: int = field(default=0, metadata=at_least(0))
     speaker_emotion: bool = False  # also attend to the speaker's 25 emotion channels (REACT; not in the authors' code)
+    # width of the speaker's wav2vec2 stream per frame: 1536 at 25 fps (two 20 ms states), 768 at 30 fps
+    # (interpolated, docs/features.md); training takes it from the training features and stores it with the model
+    audio_width: int = 1536
     # Head-pose momentum across windows at inference (authors: 0.99 on translation, half of it on rotation,
     # in standardised units, towards the previous window's last frame). 0 switches it off.
     momentum: float = field(default=0.99, metadata=unit_interval(closed=False))

@@ -34,7 +34,20 @@ class Item:
 
 
 def items(data) -> list[Item]:
-    """Both directions of every training row (SplitArrays)."""
+    """Both directions of every training row (SplitArrays), or of every pair of a split of clips of any length
+    (ClipArrays: its swapped rows, when it has them, are these pairs' second directions; a pair's clips are cut to
+    their common length)."""
+    if getattr(data, "ragged", False):
+        out = []
+        for k, r in enumerate(data.rows):
+            if r.mirrored:
+                continue
+            se, st = data.speaker_emotion_of(k), data.speaker_tdmm_of(k)
+            le, lt = data.listener_emotion_of(k), data.listener_tdmm_of(k)
+            n = min(len(se), len(le))
+            out.append(Item(r.speaker, se[:n], st[:n], np.concatenate([le[:n], lt[:n]], axis=1)))
+            out.append(Item(r.listener, le[:n], lt[:n], np.concatenate([se[:n], st[:n]], axis=1)))
+        return out
     out = []
     for k, r in enumerate(data.rows):
         le = np.concatenate([data.listener_emotion[k], data.listener_tdmm[k]], axis=1)
@@ -44,12 +57,15 @@ def items(data) -> list[Item]:
     return out
 
 
-def audio_cache(file_of: Callable[[str], str], cache_dir: str | Path, frames: int) -> Callable[[str], np.ndarray]:
-    """rel -> its (frames, 1536) float32 wav2vec2 stream, memory-mapped from the cache."""
+def audio_cache(file_of: Callable[[str], str], cache_dir: str | Path,
+                frames_of: Callable[[str], int]) -> Callable[[str], np.ndarray]:
+    """rel -> its (frames, width) float32 wav2vec2 stream (frames: ``frames_of(rel)``), memory-mapped from the
+    cache."""
     from mafrg import features
 
     def get(rel: str) -> np.ndarray:
         path = file_of(rel)
+        frames = frames_of(rel)
 
         def make() -> np.ndarray:
             clip = features.load_clip(path, ["wav2vec2"], frames=frames)
@@ -83,13 +99,20 @@ class Crops(torch.utils.data.Dataset):
     """Epoch ``epoch``'s crops: item i's j-th crop (start, mode, dropped condition) depends only on
     (seed, epoch, i, j)."""
 
-    def __init__(self, its: list[Item], audio: Callable[[str], np.ndarray], cfg: ReactDiffKConfig, frames: int,
-                 seed: int, epoch: int):
+    def __init__(self, its: list[Item], audio: Callable[[str], np.ndarray], cfg: ReactDiffKConfig,
+                 frames: int | None, seed: int, epoch: int):
+        """``frames``: every item's length; None when items differ in length (clips of any length): each crop is
+        then drawn within its own item, with its own item's first-window share."""
         self.its, self.audio, self.cfg = its, audio, cfg
         n = len(its) * cfg.crops_per_row
         rng = np.random.default_rng([seed, epoch, 77])
-        per_clip = -(-frames // cfg.window)
-        self.start = np.where(rng.random(n) < 1 / per_clip, 0, rng.integers(0, frames - cfg.crop + 1, n))
+        if frames is None:
+            lengths = np.repeat([len(it.target) for it in its], cfg.crops_per_row)
+            per_clip = -(-lengths // cfg.window)
+            self.start = np.where(rng.random(n) < 1 / per_clip, 0, rng.integers(0, lengths - cfg.crop + 1))
+        else:
+            per_clip = -(-frames // cfg.window)
+            self.start = np.where(rng.random(n) < 1 / per_clip, 0, rng.integers(0, frames - cfg.crop + 1, n))
         self.mode = np.where(rng.random(n) < 0.5, ONLINE, OFFLINE)
         self.cond = rng.random(n) >= cfg.guidance.cond_dropout
 

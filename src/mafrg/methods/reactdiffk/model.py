@@ -36,12 +36,17 @@ from torch.nn import functional as F
 from mafrg.methods.reactdiffk.config import EDMConfig, NetConfig, ReactDiffKConfig
 from mafrg.methods.reactdiffk.priors import TARGET_DIM
 
-MODALITIES = {"tdmm": 58, "audio": 1536, "emotion": 25}  # speaker token streams and their per-frame widths
+MODALITIES = {"tdmm": 58, "audio": 1536, "emotion": 25}  # speaker token streams and their widths (audio: width())
 OFFLINE, ONLINE = 0, 1
 
 
 def modalities(cfg: ReactDiffKConfig) -> tuple[str, ...]:
     return ("tdmm", "audio", "emotion") if cfg.speaker_emotion else ("tdmm", "audio")
+
+
+def width(cfg: ReactDiffKConfig, stream: str) -> int:
+    """Per-frame width of a speaker stream (the audio's depends on the frame rate: ``cfg.audio_width``)."""
+    return cfg.audio_width if stream == "audio" else MODALITIES[stream]
 
 
 class FourierFeatures(nn.Module):
@@ -189,7 +194,7 @@ class Denoiser(nn.Module):
         self.mode_embed = nn.Embedding(2, f)
         self.mapping = mlp(f, f)
         self.frame_mapping = mlp(f, f)
-        self.token_proj = nn.ModuleDict({s: nn.Linear(MODALITIES[s], n.key_dim) for s in self.streams})
+        self.token_proj = nn.ModuleDict({s: nn.Linear(width(cfg, s), n.key_dim) for s in self.streams})
         self.offset_proj = nn.Linear(n.key_dim, n.key_dim)
         self.proj_in = nn.Linear(TARGET_DIM, w0)
         self.prev_proj = nn.Linear(TARGET_DIM + 1, w0)  # previous frame and whether there is one
@@ -266,8 +271,8 @@ class ReactDiffK(nn.Module):
         self.register_buffer("target_mean", torch.zeros(TARGET_DIM))
         self.register_buffer("target_std", torch.ones(TARGET_DIM))
         for s in modalities(cfg):
-            self.register_buffer(f"{s}_mean", torch.zeros(MODALITIES[s]))
-            self.register_buffer(f"{s}_std", torch.ones(MODALITIES[s]))
+            self.register_buffer(f"{s}_mean", torch.zeros(width(cfg, s)))
+            self.register_buffer(f"{s}_std", torch.ones(width(cfg, s)))
 
     @property
     def edm(self) -> EDMConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,31 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
     cfg: ReactDiffKConfig = ctx.config
     tc = cfg.train
     data = ctx.train_data
-    frames = data.speaker_emotion.shape[1]
-    if frames < cfg.crop:
+    its = kd.items(data)
+    ragged = bool(getattr(data, "ragged", False))
+    frames = None if ragged else data.speaker_emotion.shape[1]
+    if ragged:  # clips of any length: those shorter than one crop cannot train (named, then left out)
+        short = [it.speaker for it in its if len(it.target) < cfg.crop]
+        if short:
+            log.warning("ReactDiff-K: %d training item(s) shorter than one crop (%d frames) left out, e.g. %s",
+                        len(short), cfg.crop, short[0])
+        its = [it for it in its if len(it.target) >= cfg.crop]
+        if not its:
+            raise ValueError(f"{ctx.paths.split_data('train')}: no training clip is as long as one ReactDiff-K "
+                             f"crop ({cfg.crop} frames); lower methods.ReactDiffK.crop")
+    elif frames < cfg.crop:
         raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
                          f"ReactDiff-K training crop ({cfg.crop}); lower methods.ReactDiffK.crop")
-    its = kd.items(data)
     tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
-    audio = kd.audio_cache(ctx.feature_file, ctx.paths.cache("reactdiffk", "train"), frames)
+    length = {it.speaker: len(it.target) for it in its}
+    audio = kd.audio_cache(ctx.feature_file, ctx.paths.cache("reactdiffk", "train"),
+                           (lambda rel: length[rel]) if ragged else (lambda rel: frames))
+    if "audio" in modalities(cfg):  # the stream's width follows the frame rate (1536 at 25 fps, 768 at 30)
+        got = audio(tr[0].speaker).shape[1]
+        if got != cfg.audio_width:
+            log.info("ReactDiff-K: the training wav2vec2 stream has %d values a frame; audio_width %d -> %d",
+                     got, cfg.audio_width, got)
+            cfg = replace(cfg, audio_width=got)
     seed = tc.seed + ctx.seed
     seed_everything(seed)
     model = ReactDiffK(cfg)
