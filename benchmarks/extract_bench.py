@@ -27,14 +27,14 @@ from mafrg import bench_results
 from timing import allocator_option, apply_allocator
 
 
-def make_clip(folder: Path, seconds: float) -> tuple[Path, Path]:
+def make_clip(folder: Path, seconds: float, fps: int = 25) -> tuple[Path, Path]:
     from mafrg.config import DatasetConfig, SynthConfig
     from mafrg.data.layouts import get_layout
     from mafrg.synth.generator import generate
 
-    frames = int(seconds * 25) + 1
+    frames = int(seconds * fps) + 1
     generate(SynthConfig(seed=1, sessions={"train": 1, "val": 1, "test": 1}, clips_per_session=1, frames=frames,
-                         audio="procedural"), folder)
+                         audio="procedural", fps=fps), folder)
     layout = get_layout(DatasetConfig(root=str(folder)))
     f = layout.clip_files("val", layout.pairs("val")[0][0])
     return f.video, f.audio
@@ -146,6 +146,7 @@ def timed(fn, *a):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--fps", type=int, default=25, help="frame rate of the clip (30: MARS)")
     ap.add_argument("--backbone", choices=["untrained", "resnet50", "real"], default="untrained")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--batches", default="1,8,32", help="--backbone real: batch sizes to time")
@@ -174,10 +175,11 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     tmp = Path(tempfile.mkdtemp())
-    video, audio_path = make_clip(tmp / "clip", a.seconds)
-    plan = plan_grid(video, 25)
+    video, audio_path = make_clip(tmp / "clip", a.seconds, a.fps)
+    plan = plan_grid(video, a.fps)
     n = plan.frames
-    print(f"clip: {n} frames ({a.seconds:.0f} s) 256x256 mp4; threads={a.threads}; backbone={a.backbone}\n")
+    print(f"clip: {n} frames ({a.seconds:.0f} s at {a.fps} fps) 256x256 mp4; threads={a.threads}; "
+          f"backbone={a.backbone}\n")
 
     preprocess(next(iter_frame_batches(video, plan, 2))[1], 256, 224)  # warm-up: load the compiled kernel
     t_dec, batches = timed(lambda: [preprocess(b, 256, 224) for _, b in iter_frame_batches(video, plan, a.batch)])
@@ -193,10 +195,11 @@ def main() -> None:
         t_1, _ = timed(lambda: [run_visual(net, frames1[i : i + 1]) for i in range(len(frames1))])
         rows.append((f"{s} network", n / t_b, len(frames1) / t_1))
 
-    audio = align_audio(audio_path, n, 25, 16000)
+    audio = align_audio(audio_path, n, a.fps, 16000)
+    b = audio.bounds
     t_m, _ = timed(mfcc_per_frame, audio, 26, 26, True)
-    t_m1, _ = timed(lambda: [mfcc_per_frame(type(audio)(audio.samples[i * 640:(i + 1) * 640], 16000, 25, 1, 16000,
-                                                        0.04, 0, False), 26, 26, True) for i in range(n)])
+    t_m1, _ = timed(lambda: [mfcc_per_frame(type(audio)(audio.samples[b[i]:b[i + 1]], 16000, a.fps, 1, 16000,
+                                                        1 / a.fps, 0, False), 26, 26, True) for i in range(n)])
     rows.append(("mfcc", n / t_m, n / t_m1))
     if a.backbone == "resnet50":
         from transformers import Wav2Vec2Config, Wav2Vec2Model

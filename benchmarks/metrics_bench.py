@@ -154,7 +154,7 @@ def main_mars(a) -> None:
           f"extrapolated by DTW cells to {ref_total:,.0f} s ({ref_total / 3600:.1f} h): {ref_total / t_eng:.0f}x")
     print("metrics:", {k: round(v, 4) for k, v in res.metrics.items()})
     if a.record:
-        bench_results.record("metrics_bench.py --mars", f"MARS-sized split ({n} clips, {int(offsets[-1]):,} frames, "
+        bench_results.record("metrics_bench.py", f"MARS-sized split ({n} clips, {int(offsets[-1]):,} frames, "
                              f"lengths {lengths.min()}..{lengths.max()}, official 10-ground-truth sets): all metrics "
                              f"{t_eng:.0f} s on {a.threads} cores, peak RSS {peak:.0f} MB; the literal reference "
                              f"extrapolated from {len(sub)} rows: {ref_total:,.0f} s ({ref_total / t_eng:.0f}x)")

@@ -47,7 +47,8 @@ def test_mars_demo_runs_end_to_end_on_clips_of_different_lengths(mars_run):
     report = (res / "report" / "README.md").read_text()
     assert "protocol `react2025`" in report and "aligned by `resample`" in report
     table = (res / "report" / "test.md").read_text()
-    assert all(m in table for m in ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr"))
+    assert all(m in table for m in ("GT", "B_Random", "B_Mime", "B_MeanSeq", "B_MeanFr", "NN_motion", "NN_audio",
+                                    "Random_listener", "Median", "ReactDiffK_offline", "ReactDiffK_online"))
 
 
 def test_mars_submission_has_results_pt_and_checks(mars_run):
@@ -98,9 +99,9 @@ def test_the_plan_refuses_what_does_not_fit_clips_of_any_length():
         Plan.load(cfg, REPO / "workflow" / "schemas" / "config.schema.yaml")
     text = str(exc.value)
     assert "evaluation.protocol react2024 is for fixed-length clips" in text
-    for m in ("ReactDiff", "EfficientListener", "NN_motion"):
+    for m in ("ReactDiff", "EfficientListener"):
         assert f"methods.{m}: not available on clips of any length" in text
-    assert "methods.ReactDiffK" not in text  # windows of any clip length
+    assert "methods.ReactDiffK" not in text and "NN_motion" not in text  # these run on clips of any length
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg.setdefault("evaluation", {})["protocol"] = "react2025"
     with pytest.raises(ConfigError, match="react2025 is for clips of any length"):

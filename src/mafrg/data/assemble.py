@@ -54,6 +54,9 @@ class SplitArrays:
     def load(cls, path: str | Path) -> "SplitArrays":
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            if meta.get("format") == "clips":
+                raise ValueError(f"{path}: a split of clips of any length (MARS); this step reads fixed-length splits "
+                                 "only (the workflow's evaluate-shard, aggregate and submit read both)")
             return cls(
                 split=meta["split"], rows=[PairRow(**r) for r in meta["rows"]],
                 speaker_emotion=z["speaker_emotion"], listener_emotion=z["listener_emotion"],
@@ -133,6 +136,20 @@ class ClipArrays:
 
     def listener_tdmm_of(self, k: int) -> np.ndarray:
         return self.clip_tdmm(int(self.listener_index[k]))
+
+    def directions(self) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Both directions of every pair, each pair's clips cut to their common length: (speaker clip, its
+        emotion, its 3DMM, the listener's emotion, the listener's 3DMM). Swapped rows, when the split has them,
+        are these second directions and are not repeated."""
+        out = []
+        for k, r in enumerate(self.rows):
+            if r.mirrored:
+                continue
+            se, st, le, lt = (self.speaker_emotion_of(k), self.speaker_tdmm_of(k), self.listener_emotion_of(k),
+                              self.listener_tdmm_of(k))
+            n = min(len(se), len(le))
+            out += [(r.speaker, se[:n], st[:n], le[:n], lt[:n]), (r.listener, le[:n], lt[:n], se[:n], st[:n])]
+        return out
 
     def speaker_lengths(self) -> np.ndarray:
         """Frames of each row's speaker clip: the length of the row's generated reactions."""

@@ -99,7 +99,11 @@ _baseline("B_MeanFr", "the global mean frame of the training clips", causal=True
 class ClassicalBaseline(Baseline):
     """NN_motion / NN_audio / Random_listener / Median (:mod:`.classical`)."""
 
+    ragged = True
+
     def generate(self, ctx: GenerationContext, variant: str) -> Reactions:
+        if ctx.ragged:
+            return self._generate_clips(ctx)
         lo, hi = ctx.rows
         t, n = ctx.frames, ctx.n_predictions
         sp_rel, sp, le, lt, _ = classical.candidates(ctx.train_data)
@@ -126,6 +130,35 @@ class ClassicalBaseline(Baseline):
                 emo[i, j] = classical.fit_frames(le[c], t)
                 tdmm[i, j] = classical.fit_frames(lt[c], t)
         return Reactions(emo, tdmm)
+
+
+    def _generate_clips(self, ctx: GenerationContext) -> Reactions:
+        """Clips of any length: candidates of their own lengths, each reaction cut to (or its last frame repeated
+        up to) the row's speaker length."""
+        lo, hi = ctx.rows
+        n = ctx.n_predictions
+        sp_rel, sp, le, lt = classical.clip_candidates(ctx.train_data)
+        if self.name == "NN_audio":
+            sp = [ctx.train_features(r, ["mfcc"])["mfcc"][: len(c)].astype(np.float32) for r, c in zip(sp_rel, sp)]
+        mean, std = classical.standardiser(np.concatenate(sp))
+        cands = [((c - mean) / std).astype(np.float32) for c in sp]
+        med = classical.median_frame(np.concatenate([np.concatenate([e, t], -1) for e, t in zip(le, lt)]))
+        emo, tdmm = [], []
+        for k in range(lo, hi):
+            s = ctx.speaker(k)  # the speaker only through the contract
+            t = s.frames
+            if self.name == "Median":
+                emo.append(np.broadcast_to(med[:25], (n, t, 25)).astype(np.float32))
+                tdmm.append(np.broadcast_to(med[25:], (n, t, 58)).astype(np.float32))
+                continue
+            if self.name == "Random_listener":
+                pick = np.random.default_rng([ctx.seed, ctx.row_seed(k)]).integers(0, len(le), n)
+            else:
+                q = s.features(["mfcc"])["mfcc"] if self.name == "NN_audio" else np.concatenate([s.emotion, s.tdmm], -1)
+                pick = classical.nearest_clips(((q - mean) / std).astype(np.float32), cands, n)
+            emo.append(np.stack([classical.fit_frames(le[c], t) for c in pick]).astype(np.float32))
+            tdmm.append(np.stack([classical.fit_frames(lt[c], t) for c in pick]).astype(np.float32))
+        return Reactions.from_rows(emo, tdmm)
 
 
 def _classical(name: str, description: str, causal: bool, reads: tuple[str, ...], stochastic: bool = False):

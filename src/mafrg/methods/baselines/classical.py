@@ -28,6 +28,22 @@ def candidates(train) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np
     return sp_rel, sp.astype(np.float32), le, lt, np.array(li_rel)
 
 
+def clip_candidates(train) -> tuple[list[str], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """:func:`candidates` for a split of clips of any length (ClipArrays): both directions of every pair (its
+    swapped rows, when it has them, are those second directions), each pair cut to its clips' common length;
+    lists of (T_c, .) arrays."""
+    d = train.directions()
+    return ([x[0] for x in d], [np.concatenate([x[1], x[2]], -1).astype(np.float32) for x in d],
+            [x[3] for x in d], [x[4] for x in d])
+
+
+def nearest_clips(query: np.ndarray, cands: list[np.ndarray], k: int) -> np.ndarray:
+    """:func:`nearest` over candidates of any length: each compared on its common frames with the query."""
+    d = np.array([((c[: min(len(query), len(c))] - query[: min(len(query), len(c))]) ** 2).mean() for c in cands])
+    order = np.argsort(d, kind="stable")
+    return order[np.arange(k) % len(order)]
+
+
 def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
     return flat.mean(0), np.maximum(flat.std(0), 1e-6)

@@ -38,16 +38,7 @@ def items(data) -> list[Item]:
     (ClipArrays: its swapped rows, when it has them, are these pairs' second directions; a pair's clips are cut to
     their common length)."""
     if getattr(data, "ragged", False):
-        out = []
-        for k, r in enumerate(data.rows):
-            if r.mirrored:
-                continue
-            se, st = data.speaker_emotion_of(k), data.speaker_tdmm_of(k)
-            le, lt = data.listener_emotion_of(k), data.listener_tdmm_of(k)
-            n = min(len(se), len(le))
-            out.append(Item(r.speaker, se[:n], st[:n], np.concatenate([le[:n], lt[:n]], axis=1)))
-            out.append(Item(r.listener, le[:n], lt[:n], np.concatenate([se[:n], st[:n]], axis=1)))
-        return out
+        return [Item(rel, se, st, np.concatenate([le, lt], axis=1)) for rel, se, st, le, lt in data.directions()]
     out = []
     for k, r in enumerate(data.rows):
         le = np.concatenate([data.listener_emotion[k], data.listener_tdmm[k]], axis=1)

@@ -1,0 +1,79 @@
+"""Clips of any length below the metrics: assembled splits, the prediction format and the naive baselines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mafrg import predictions
+from mafrg.config import DatasetConfig
+from mafrg.data.assemble import ClipArrays, SplitArrays, assemble_clips, load_split
+from mars_helpers import SESSIONS, make_mars
+
+
+@pytest.fixture(scope="module")
+def mars(tmp_path_factory):
+    return make_mars(tmp_path_factory.mktemp("clips") / "data", splits=("train", "test"))
+
+
+def test_assembled_clips_are_whole_and_stored_once(mars, tmp_path):
+    cfg = DatasetConfig.parse({"root": str(mars), "layout": "mars", "fps": 30, "mars": {"bidirectional": True}})
+    data = assemble_clips(mars, "test", cfg)
+    want = sorted(n for clips in SESSIONS.values() for _, n in clips)
+    assert sorted(data.lengths.tolist()) == sorted(want * 2)  # every clip whole, speaker and listener once each
+    assert data.emotion.shape == (2 * sum(want), 25) and data.n_rows == 2 * len(want)
+    k = data.n_rows // 2  # the first swapped row: the first pair's listener is its speaker
+    assert np.array_equal(data.speaker_emotion_of(k), data.listener_emotion_of(0))
+    assert data.speaker_lengths().tolist() == [len(data.speaker_emotion_of(i)) for i in range(data.n_rows)]
+    data.save(tmp_path / "test.npz")
+    back = load_split(tmp_path / "test.npz")
+    assert isinstance(back, ClipArrays) and back.rows == data.rows and np.array_equal(back.emotion, data.emotion)
+    with pytest.raises(ValueError, match="clips of any length.*fixed-length splits only"):
+        SplitArrays.load(tmp_path / "test.npz")
+
+
+def test_prediction_shards_of_rows_of_their_own_lengths(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [(rng.random((3, t, 25), dtype=np.float32), rng.random((3, t, 58), dtype=np.float32)) for t in (5, 9, 2)]
+    r = predictions.Reactions.from_rows([e for e, _ in rows], [d for _, d in rows])
+    assert r.emotion.shape == (16, 3, 25) and r.lengths.tolist() == [5, 9, 2]
+    r.check(rows=3, alpha=3, lengths=np.array([5, 9, 2]))
+    with pytest.raises(predictions.PredictionError, match=r"differ from the speakers'.*first at row 1"):
+        r.check(lengths=np.array([5, 8, 2]))
+    path = tmp_path / "r00000-00003.npy"
+    predictions.write(path, r, {"rows": [0, 3]})
+    back = predictions.load(path)
+    assert json.loads(predictions.meta_path(path).read_text())["lengths"] == [5, 9, 2]
+    for k, (e, d) in enumerate(rows):
+        np.testing.assert_array_equal(back.row(k)[0], e)
+        np.testing.assert_array_equal(back.row(k)[1], d)
+    bad = predictions.Reactions.from_rows([e for e, _ in rows], [d for _, d in rows])
+    bad.emotion[14, 1, 3] = np.nan  # a frame of row 2
+    with pytest.raises(predictions.PredictionError, match="NaN or inf in row 2"):
+        bad.check()
+
+
+def test_naive_baselines_on_clips_of_any_length():
+    from mafrg.metrics.ragged import resample
+    from mafrg.methods.baselines.naive import clip_means, ragged_baseline
+
+    rng = np.random.default_rng(1)
+    lengths = [4, 7, 2]
+    flat = rng.random((sum(lengths), 25), dtype=np.float32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    seq, frame = clip_means(flat, offsets)
+    assert seq.shape == (7, 25)
+    np.testing.assert_allclose(seq[0], flat[offsets[:-1]].mean(0), rtol=1e-6)  # frame 0: every clip
+    np.testing.assert_allclose(seq[5], flat[offsets[1] + 5], rtol=1e-6)  # frame 5: only the 7-frame clip
+    np.testing.assert_allclose(frame, flat.mean(0), rtol=1e-6)
+    sp, li = rng.random((9, 25), dtype=np.float32), rng.random((11, 25), dtype=np.float32)
+    gt = ragged_baseline("GT", sp, li, 3, 0, 4, None)
+    assert gt.shape == (3, 9, 25) and np.array_equal(gt[1], resample(li, 9).astype(np.float32))
+    assert np.array_equal(ragged_baseline("GT", sp, li[:9], 3, 0, 4, None)[0], li[:9])  # same length: unchanged
+    mean_seq = ragged_baseline("B_MeanSeq", sp, li, 2, 0, 4, (seq, frame))
+    assert np.array_equal(mean_seq[0, :7], seq) and np.array_equal(mean_seq[0, 8], frame)  # past the longest clip
+    a = ragged_baseline("B_Random", sp, li, 2, 7, 4, None)
+    assert np.array_equal(a, ragged_baseline("B_Random", sp, li, 2, 7, 4, None))  # row 4's own stream
+    assert not np.array_equal(a, ragged_baseline("B_Random", sp, li, 2, 7, 5, None))
