@@ -77,3 +77,27 @@ def test_naive_baselines_on_clips_of_any_length():
     a = ragged_baseline("B_Random", sp, li, 2, 7, 4, None)
     assert np.array_equal(a, ragged_baseline("B_Random", sp, li, 2, 7, 4, None))  # row 4's own stream
     assert not np.array_equal(a, ragged_baseline("B_Random", sp, li, 2, 7, 5, None))
+
+
+def test_synth_writes_a_mars_tree_that_validates(tmp_path):
+    import subprocess
+    import sys
+
+    from mafrg.data.layouts import get_layout
+    from mafrg.data.validate import validate_dataset
+
+    out = tmp_path / "mars"
+    res = subprocess.run([sys.executable, "-m", "mafrg", "synth", "--layout", "mars", "--out", str(out), "--settings",
+                          json.dumps({"sessions": {"train": 1, "val": 1, "test": 1}, "clips_per_session": 3,
+                                      "frames": 90, "min_frames": 40, "image_size": 64, "audio": "procedural"})],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    cfg = DatasetConfig.parse({"root": str(out), "layout": "mars", "fps": 30})
+    validate_dataset(out, ["train", "val", "test"], cfg)
+    layout = get_layout(cfg)
+    assert not (out / "val.csv").exists() and len(layout.pairs("val")) == 3
+    data = assemble_clips(out, "val", cfg)
+    assert 40 <= data.lengths.min() and data.lengths.max() <= 90 and len(set(data.lengths.tolist())) > 1
+    assert np.load(layout.clip_files("val", layout.pairs("val")[0][0]).tdmm).ndim == 3  # MARS's (1, T, 58)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {c["listener"] for s in manifest["sessions"].values() for c in s["clips"]} == {"P2", "P3"}

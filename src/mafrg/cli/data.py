@@ -15,7 +15,13 @@ def cmd_synth(a: argparse.Namespace) -> None:
     from mafrg.config import SynthConfig, from_dict
     from mafrg.synth.generator import generate
 
-    generate(from_dict(SynthConfig, settings(a.settings)), a.out, workers=a.threads)
+    given = settings(a.settings) or {}
+    cfg = from_dict(SynthConfig, given)
+    if a.layout:
+        cfg.layout = a.layout
+        if a.layout == "mars" and "fps" not in given:  # MARS is recorded at 30 fps
+            cfg.fps = 30
+    generate(cfg, a.out, workers=a.threads)
 
 
 def cmd_layouts(a: argparse.Namespace) -> None:
@@ -94,6 +100,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--out", required=True, help="dataset root to write (REACT 2024 layout)")
     s.add_argument("--settings", help="JSON of the synth config section")
     s.add_argument("--threads", type=int, default=1, help="processes writing sessions side by side (same output)")
+    s.add_argument("--layout", choices=("react2024", "mars"),
+                   help="the layout written (overrides the settings' layout); mars: 30 fps unless the settings give "
+                        "fps, clip lengths log-uniform from min_frames to frames")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("layouts", help="list the registered dataset layouts (dataset.layout)")
