@@ -114,6 +114,12 @@ class Plan:
 
         layout = layout_class(self.dataset.layout)
         problems = []
+        if self.dataset.fps != layout.native_fps:
+            problems.append(f"dataset.fps is {self.dataset.fps}; the {layout.name} layout's annotations are at "
+                            f"{layout.native_fps} fps: set dataset.fps: {layout.native_fps}")
+        if self.dataset.generate and self.synth.layout != layout.name:
+            problems.append(f"synth.layout is {self.synth.layout}, dataset.layout {layout.name}: the generated demo "
+                            "must have the layout the workflow reads")
         protocol = self.evaluation.protocol
         if layout.ragged:
             if protocol == "react2024":

@@ -356,7 +356,7 @@ def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3,
         r = predictions.load(pred_path)
         n = min(n_rows, r.n_rows)
         rows = list(range(lo, lo + n))
-        t = min(int(x) for x in r.lengths[:n])
+        t = min(min(int(x) for x in r.lengths[:n]), *(len(data.listener_emotion_of(k)) for k in rows))
         cut = lambda xs: np.stack([np.asarray(x)[:t] for x in xs])  # noqa: E731
         return Showcase(
             split=data.split, method=Path(pred_path).parent.parent.name, rows=rows,

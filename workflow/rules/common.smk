@@ -94,6 +94,12 @@ def dataset_json() -> str:
     return as_json(config["dataset"])
 
 
+# What the method, evaluation and submission steps read of the dataset section: where it is, its layout and that
+# layout's settings, its frame rate. Other keys (splits, validation tolerances) must not retrain models.
+DATASET_VALUES = as_json({k: v for k, v in DATASET.to_dict().items() if k in ("root", "layout", "fps")
+                          or k in DATASET.blocks})
+
+
 def dataset_inputs(wildcards):
     """The files that define a split's clips and pairs (the layout's index: REACT 2024's split file, MARS's clip
     files); when the demo is generated, the generator's manifest too."""
@@ -204,8 +210,8 @@ def frrea_inputs(wildcards):
 # The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
 # threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
 FEATURES_JSON = as_json(config.get("features") or {})
-EXTRACT_DATASET_JSON = as_json({k: v for k, v in DATASET.to_dict().items()
-                                 if k in ("fps", "clip_length", "pad_short", "layout") or k in DATASET.blocks})
+EXTRACT_DATASET_JSON = as_json({**{k: getattr(DATASET, k) for k in ("fps", "clip_length", "pad_short", "layout")},
+                                 **({LAYOUT.name: LAYOUT.file_settings()} if LAYOUT.file_settings() else {})})
 
 
 def features_fingerprint() -> str:

@@ -5,6 +5,7 @@ if DATASET.generate:
     checkpoint synth_dataset:
         output:
             manifest=f"{ROOT}/manifest.json",
+            splits=[P.split_csv(s) for s in ("train", "val", "test")] if WF.synth.layout == "react2024" else [],
         params:
             root=lambda wc, output: str(Path(output.manifest).parent),
             settings=as_json(asdict(WF.synth)),
@@ -84,7 +85,7 @@ rule neighbours:
     params:
         root=ROOT,
         settings=as_json(asdict(WF.neighbours)),
-        dataset=dataset_json(),
+        dataset=DATASET_VALUES,
         code=CODE["neighbours"],
     log:
         P.log("neighbours_{split}"),

@@ -68,7 +68,7 @@ rule evaluate_split:
     output:
         P.split_metrics("{split}", "{label}", "{seed}"),
     params:
-        dataset=dataset_json(),
+        dataset=DATASET_VALUES,
         settings=realism_settings(),
         code=CODE["evaluate-split"],
     log:

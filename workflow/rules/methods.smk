@@ -14,7 +14,7 @@ rule train:
         root=ROOT,
         results=lambda wc, output: results_dir(output.model, 3),  # results/models/<method>/seed<n>/<stage>.pt
         block=lambda wc: WF.stage_block_json(wc.method, wc.stage),  # the stage's settings only: what reruns it
-        dataset=dataset_json(),
+        dataset=DATASET_VALUES,
         code=lambda wc: METHOD_CODE[wc.method],
     log:
         P.log("train/{method}_seed{seed}_{stage}"),
@@ -46,7 +46,7 @@ rule generate:
     params:
         root=ROOT,
         results=lambda wc, output: results_dir(output.pred, 4),  # results/predictions/<split>/<label>/seed<n>/<shard>
-        dataset=dataset_json(),
+        dataset=DATASET_VALUES,
         method=method_of,
         variant=variant_of,
         block=lambda wc: WF.block_json(method_of(wc)),

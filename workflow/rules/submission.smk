@@ -18,7 +18,7 @@ rule submit:
         out=lambda wc, output: str(Path(output.manifest).parent),
         split=SUB.split,
         seed=lambda wc: WF.run(wc.method).seeds[0],
-        dataset=dataset_json(),
+        dataset=DATASET_VALUES,
         fmt=SUB.format,
         threshold=SUB.threshold,
         binarize=[] if SUB.binarize else ["--no-binarize"],

@@ -83,9 +83,13 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
     data = load_split(a.data)
     dataset = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
     dataset.root = a.root
+    layout = get_layout(dataset)
+    if getattr(data, "ragged", False) != layout.ragged:
+        raise ValueError(f"{a.data}: {'clips of any length' if layout.ragged is False else 'fixed-length clips'}, "
+                         f"but the dataset's layout is {layout.name} (give --dataset with its layout)")
     speakers = ([data.speaker_emotion_of(k) for k in range(data.n_rows)] if getattr(data, "ragged", False)
                 else data.speaker_emotion)
-    m, origin = for_layout(get_layout(dataset), a.split, data.rows, speakers, cfg.source, cfg.quantile,
+    m, origin = for_layout(layout, a.split, data.rows, speakers, cfg.source, cfg.quantile,
                            cfg.size, cfg.seed)
     write_npy(a.out, m)
     write_json(Path(a.out).with_suffix(".json"), {

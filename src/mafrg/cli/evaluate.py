@@ -75,7 +75,8 @@ def cmd_evaluate_shard(a: argparse.Namespace) -> None:
         lo, hi = rows(a.rows, data.n_rows, a.data)
         part = evaluate_clip_shard(a.pred, (lo, hi), data, load_array(a.neighbours), a.out, a.protocol,
                                    a.gt_alignment, a.fps, a.threads,
-                                   {"method": a.method, "split": a.split, "provenance": provenance()})
+                                   {"method": a.method, "split": a.split, "neighbours": a.neighbours,
+                                    "provenance": provenance()})
         log.info("%s %s rows %d..%d (clips of any length; FRDist kernel: %s)", a.method, a.split, lo, hi - 1,
                  part.kernel)
         return

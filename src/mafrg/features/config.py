@@ -76,7 +76,7 @@ class Wav2Vec2Stream:
 
     @property
     def dim(self) -> int:
-        """At 25 fps (REACT 2024); 768 at rates whose frames are no whole number of 20 ms hops (wav2vec.py)."""
+        """At 25 fps (REACT 2024); the width at any rate is ``mafrg.features.wav2vec.width``."""
         return 1536
 
 

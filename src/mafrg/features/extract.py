@@ -24,6 +24,7 @@ from mafrg.data.readers import DataError, fit_length
 from mafrg.features import parquet as store
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_weights, load_visual, run_visual, stream_seed, weights_identity
+from mafrg.features.wav2vec import width as wav2vec2_width
 from mafrg.provenance import code_version, config_hash, file_sha256, package_versions
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
     for s in streams:
         settings = fcfg.stream_settings(s, dcfg.fps) | ({"format": formats[s]} if s in formats else {})
         wanted[s] = {
-            "dim": getattr(fcfg, s).dim,
+            "dim": wav2vec2_width(fcfg.sample_rate, dcfg.fps) if s == "wav2vec2" else getattr(fcfg, s).dim,
             "dtype": getattr(fcfg, s).dtype,
             "identity": weights_identity(fcfg.weights_path(s), s, fcfg.untrained_seed)
             if s in WEIGHTED_STREAMS else "torchaudio.compliance.kaldi.mfcc",

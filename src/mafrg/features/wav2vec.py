@@ -91,6 +91,18 @@ HOP = 320  # samples between wav2vec2-base hidden frames at 16 kHz (20 ms)
 FIELD = 400  # samples each hidden frame sees (its receptive field; frame j covers [j * HOP, j * HOP + FIELD))
 
 
+def states_per_frame(sample_rate: int, fps: int) -> int | None:
+    """Hidden states each video frame owns whole (2 at 16 kHz / 25 fps), or None when frames own fractions."""
+    if sample_rate % fps or (sample_rate // fps) % HOP:
+        return None
+    return (sample_rate // fps) // HOP
+
+
+def width(sample_rate: int, fps: int) -> int:
+    """Values per video frame of the stream: k x 768 where frames own k states whole, else 768 (interpolated)."""
+    return 768 * (states_per_frame(sample_rate, fps) or 1)
+
+
 def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_seconds: float = 40.0) -> np.ndarray:
     """Hidden states per video frame, float32.
 
@@ -103,8 +115,8 @@ def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_secon
 
     bounds = audio.bounds
     n_frames = audio.frames
-    step = max(1, int(max_seconds * audio.fps))
-    whole = audio.sample_rate % audio.fps == 0 and (audio.sample_rate // audio.fps) % HOP == 0
+    step = max(1, int(max_seconds * audio.sample_rate) * audio.fps // audio.sample_rate)  # frames per chunk
+    k_whole = states_per_frame(audio.sample_rate, audio.fps)
     out = []
     with torch.inference_mode():
         for f0 in range(0, n_frames, step):
@@ -113,8 +125,8 @@ def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_secon
             if do_normalize:
                 x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
             hidden = model(torch.from_numpy(x)[None]).last_hidden_state[0].numpy()
-            if whole:
-                k = (audio.sample_rate // audio.fps) // HOP
+            if k_whole:
+                k = k_whole
                 want = k * (f1 - f0)
                 if hidden.shape[0] < want:  # the front end yields k F - 1 frames: repeat the last
                     hidden = np.concatenate([hidden, np.repeat(hidden[-1:], want - hidden.shape[0], axis=0)])

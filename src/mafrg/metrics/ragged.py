@@ -135,7 +135,14 @@ def contributions(
 
     from concurrent.futures import ThreadPoolExecutor
 
+    from mafrg.metrics.native import frdist_library
+
+    # Rows are scored side by side only with the compiled FRDist kernel (built here, once, before any thread
+    # asks): the numba fallback is itself parallel and must not be launched from several threads.
+    if frdist_library() is None:
+        n_threads = 1
     it = iter(enumerate(preds))
+    seen = 0
     with ThreadPoolExecutor(max(1, n_threads)) as pool, tqdm(total=n, desc="metrics", unit="row",
                                                             disable=not progress) as bar:
         while True:  # a few rows at a time: never more than 2 per thread in memory
@@ -159,6 +166,9 @@ def contributions(
                 kernels.add(kernel)
                 pairs += n_pairs
             bar.update(len(batch))
+            seen += len(batch)
+    if seen != n:
+        raise MetricInputError(f"{name}: {seen} rows of reactions for rows {start}..{start + n - 1} ({n} rows)")
     if n_pred is None:
         raise MetricInputError(f"{name}: no rows")
     return RowContributions(start=start, per_row=per_row, dvs=core.FRDvsAccumulator(), pruning=pruning,

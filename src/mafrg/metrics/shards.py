@@ -112,7 +112,8 @@ def evaluate_clip_shard(pred_path: str, rows: tuple[int, int], data, neighbours:
         raise MetricInputError(f"{pred_path}: expected rows {lo}..{hi - 1} of their own lengths (a 'lengths' list in "
                                f"{predictions.meta_path(pred_path).name}), found {reactions.emotion.shape}")
     if neighbours.shape != (data.n_rows, data.n_rows):
-        raise MetricInputError(f"appropriate-set matrix of shape {neighbours.shape}, the split has {data.n_rows} rows")
+        raise MetricInputError(f"{meta.get('neighbours', 'the appropriate-set matrix')}: shape {neighbours.shape}, "
+                               f"split {data.split} has {data.n_rows} rows")
     t0 = time.perf_counter()
     part = ragged.contributions((reactions.row(i)[0] for i in range(hi - lo)), data.speaker_emotion_of,
                                 lambda k: [data.listener_emotion_of(int(j)) for j in np.flatnonzero(neighbours[k])],

@@ -242,6 +242,15 @@ def _put_clips(w: _Writer, run: RunShards, data, speakers: list[str], base: str,
     pred_list, gt_list, alpha = [], [], None
     index = {c: i for i, c in enumerate(data.clips)}
     sets = (appropriate or {}).get("sets")
+    if sets is not None:
+        stale = [i for i, (s, r) in enumerate(zip(sets, data.rows)) if not s or s[0] != r.listener]
+        if len(sets) != len(data.rows) or stale:
+            raise SubmissionError(f"the appropriate sets ({len(sets)} rows) do not belong to split {data.split} "
+                                  f"({len(data.rows)} rows; first mismatch at row {stale[0] if stale else len(sets)}):"
+                                  " rerun the neighbours step")
+    else:
+        log.warning("%s: no ground-truth sets given (neighbours source without drawn sets): results.pt holds PRED "
+                    "only", label)
     with tqdm(total=len(speakers), desc=f"pack {label}", unit="row", disable=not progress) as bar:
         for f, a, b in run.ranges:
             r = preds.load(f)

@@ -168,6 +168,11 @@ class Layout(ABC):
     def index_files(self, split: str) -> list[Path]:
         """The files whose change changes the split's clips or pairs (the workflow's validation depends on them)."""
 
+    def file_settings(self) -> dict[str, Any]:
+        """The settings that change which file a clip reads (what feature extraction depends on); the others (say,
+        which rows a split evaluates) must not rerun it."""
+        return {}
+
     def extra_problems(self, split: str) -> list[str]:
         """Problems of the optional files the layout recognises (validated when present)."""
         return []

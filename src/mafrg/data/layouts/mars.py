@@ -74,6 +74,12 @@ class Mars(Layout):
     def _scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """(pairs, problems) of a split: every complete stem present under both roles, and each file or folder
         that breaks the layout."""
+        try:
+            return self._walk(split)
+        except OSError as exc:  # an unreadable folder: named, not a crash
+            return (), (f"{exc.filename or self.root / split}: cannot be read ({exc.strerror or exc})",)
+
+    def _walk(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         base = self.root / split
         if not base.is_dir():
             return (), (f"{base}: split folder missing (MARS layout: <root>/<split>/<kind>/<role>/<session>/"
@@ -86,16 +92,16 @@ class Mars(Layout):
                 if modality not in OPTIONAL_KINDS:
                     problems.append(f"{folder}: folder missing (the {modality} of every clip)")
                 continue
-            for role_dir in sorted(folder.iterdir()):
-                if role_dir.name not in ROLES:
+            for role_dir in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+                if role_dir.name not in ROLES or not role_dir.is_dir():
                     problems.append(f"{role_dir}: not a role folder (expected {' or '.join(ROLES)})")
                     continue
-                for session_dir in sorted(p for p in role_dir.iterdir()):
+                for session_dir in sorted(p for p in role_dir.iterdir() if not p.name.startswith(".")):
                     if not session_dir.is_dir():
                         problems.append(f"{session_dir}: expected a session folder")
                         continue
-                    for f in sorted(session_dir.iterdir()):
-                        if f.suffix != ext or f.name.startswith("."):
+                    for f in sorted(p for p in session_dir.iterdir() if not p.name.startswith(".")):
+                        if f.suffix != ext:
                             problems.append(f"{f}: not a {kind} file (expected <stem>{ext})")
                             continue
                         rel = f"{role_dir.name}/{session_dir.name}/{f.stem}"
@@ -147,6 +153,9 @@ class Mars(Layout):
             inside_root(self.root, p, f"({modality} of clip {rel})")
         check_frames_inside(self.root, files)
         return files
+
+    def file_settings(self) -> dict[str, str]:
+        return {"video": self.settings.video}
 
     def index_files(self, split: str) -> list[Path]:
         """Every file of every paired clip: a new or replaced recording re-validates and re-assembles the split."""

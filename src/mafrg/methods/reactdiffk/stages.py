@@ -61,6 +61,9 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
         raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
                          f"ReactDiff-K training crop ({cfg.crop}); lower methods.ReactDiffK.crop")
     tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
+    if not tr:
+        raise ValueError(f"{ctx.paths.split_data('train')}: every training item went to the held-out part "
+                         f"(train.val_fraction {tc.val_fraction}); lower it or add training clips")
     length = {it.speaker: len(it.target) for it in its}
     audio = kd.audio_cache(ctx.feature_file, ctx.paths.cache("reactdiffk", "train"),
                            (lambda rel: length[rel]) if ragged else (lambda rel: frames))
