@@ -219,7 +219,7 @@ def test_official_draws_reproduce_the_metric_script(tmp_path, bidirectional):
             (facial / role / s).mkdir(parents=True)
             for t in ts:
                 (facial / role / s / f"{t}.npy").write_bytes(b"")
-    layout = Mars(tmp_path, DatasetConfig(layout="mars"))
+    layout = Mars(tmp_path)
     pairs = sorted(((f"speaker/{s}/{t}", f"listener/{s}/{t}") for s, ts in stems.items() for t in ts),
                    key=lambda p: layout.sort_key(p[0]))
     rows = [PairRow(i, s, l, False) for i, (s, l) in enumerate(pairs)]

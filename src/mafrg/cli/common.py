@@ -15,6 +15,15 @@ def settings(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+def dataset_section(a) -> Any:
+    """The ``--dataset`` section (a REACT 2024 dataset when not given) with ``--root`` as its root."""
+    from mafrg.config import DatasetConfig
+
+    ds = DatasetConfig.parse(settings(a.dataset))
+    ds.root = a.root
+    return ds
+
+
 def rows(text: str | None, n_rows: int, what: str) -> tuple[int, int]:
     """--rows of a split with n_rows rows (default: all of them)."""
     from mafrg.sharding import parse_rows

@@ -40,11 +40,11 @@ def cmd_layouts(a: argparse.Namespace) -> None:
 
 def cmd_validate(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json
-    from mafrg.config import DatasetConfig
+    from mafrg.cli.common import dataset_section
     from mafrg.data.validate import validate_dataset
     from mafrg.provenance import provenance
 
-    cfg = DatasetConfig.parse(settings(a.dataset))
+    cfg = dataset_section(a)
     report = validate_dataset(a.root, a.splits, cfg)
     if a.out:
         write_json(a.out, report.to_dict() | {"provenance": provenance(settings(a.dataset))})
@@ -52,14 +52,14 @@ def cmd_validate(a: argparse.Namespace) -> None:
 
 
 def cmd_assemble(a: argparse.Namespace) -> None:
-    from mafrg.config import DatasetConfig
+    from mafrg.cli.common import dataset_section
     from mafrg.data.assemble import assemble_clips, assemble_split
     from mafrg.data.layouts import get_layout
     from mafrg.data.layouts import dataset_file
     from mafrg.neighbours import load_official, official_path
     from mafrg.provenance import provenance
 
-    cfg = DatasetConfig.parse(settings(a.dataset))
+    cfg = dataset_section(a)
     if get_layout(cfg, a.root).ragged:  # clips of any length: each whole, rows mirrored as the layout says
         arrays = assemble_clips(a.root, a.split, cfg)
     else:
@@ -73,7 +73,8 @@ def cmd_assemble(a: argparse.Namespace) -> None:
 
 def cmd_neighbours(a: argparse.Namespace) -> None:
     from mafrg.atomic import write_json, write_npy
-    from mafrg.config import DatasetConfig, NeighbourConfig, from_dict
+    from mafrg.cli.common import dataset_section
+    from mafrg.config import NeighbourConfig, from_dict
     from mafrg.data.assemble import load_split
     from mafrg.data.layouts import get_layout
     from mafrg.neighbours import for_layout
@@ -81,9 +82,7 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
 
     cfg = from_dict(NeighbourConfig, settings(a.settings))
     data = load_split(a.data)
-    dataset = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
-    dataset.root = a.root
-    layout = get_layout(dataset)
+    layout = get_layout(dataset_section(a))
     if getattr(data, "ragged", False) != layout.ragged:
         raise ValueError(f"{a.data}: {'clips of any length' if layout.ragged is False else 'fixed-length clips'}, "
                          f"but the dataset's layout is {layout.name} (give --dataset with its layout)")

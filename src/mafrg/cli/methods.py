@@ -8,7 +8,7 @@ import logging
 
 import yaml
 
-from mafrg.cli.common import rows, settings, torch_threads
+from mafrg.cli.common import dataset_section, rows, settings, torch_threads
 
 log = logging.getLogger("mafrg")
 
@@ -53,22 +53,13 @@ def method_code_hash(m) -> str:
     return code_hash([own, f"{__name__}:cmd_train", f"{__name__}:cmd_generate"])
 
 
-def _dataset(a: argparse.Namespace):
-    """The dataset section of the command line, its root the one given by --root."""
-    from mafrg.config import DatasetConfig
-
-    ds = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
-    ds.root = a.root
-    return ds
-
-
 def cmd_train(a: argparse.Namespace) -> None:
     from mafrg import methods
     from mafrg.methods.run import train_stage
 
     torch_threads(a.threads)
     train_stage(_paths(a), a.method, settings(a.block), a.stage, a.seed, a.threads or 2,
-                code=method_code_hash(methods.get(a.method)), dataset=_dataset(a))
+                code=method_code_hash(methods.get(a.method)), dataset=dataset_section(a))
 
 
 def cmd_generate(a: argparse.Namespace) -> None:
@@ -87,7 +78,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     lo, hi = rows(a.rows, len(SplitArrays.read_meta(data_path)["rows"]), data_path)
     out = a.out or paths.prediction(a.split, m.label(variant), a.seed, shard_name(lo, hi))
     generate_shard(paths, m.name, settings(a.block), variant, a.seed, a.split, (lo, hi), a.n_predictions, out,
-                   a.threads or 2, dataset=_dataset(a))
+                   a.threads or 2, dataset=dataset_section(a))
 
 
 def add_parsers(sub) -> None:

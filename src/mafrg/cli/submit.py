@@ -10,16 +10,14 @@ from pathlib import Path
 
 def cmd_submit(a: argparse.Namespace) -> None:
     from mafrg import methods
-    from mafrg.cli.common import settings
-    from mafrg.config import DatasetConfig
+    from mafrg.cli.common import dataset_section
     from mafrg.data.assemble import load_split
     from mafrg.paths import Paths
     from mafrg.submission.pack import PackOptions, pack
     from mafrg.submission.values import ValueRules
 
     m = methods.get(a.method)
-    dataset = DatasetConfig.parse(settings(a.dataset) if a.dataset else {})
-    dataset.root = a.root
+    dataset = dataset_section(a)
     paths = Paths(results=a.results, root=a.root)
     data = load_split(paths.split_data(a.split))
     videos = [] if a.no_videos else a.videos

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import Layout, LayoutError, get_layout
+from mafrg.data.layouts.base import distinct_clips
 from mafrg.data.readers import DataError, probe_audio, probe_video, read_audio_features, read_emotion, read_tdmm
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,7 @@ def validate_dataset(root: str | Path, splits: list[str], cfg: DatasetConfig) ->
         pairs, problems = layout.scan(split)
         report.problems.extend(problems)
         report.problems.extend(layout.extra_problems(split))
-        seen: dict[str, None] = {}
-        for s, l in pairs:
-            seen.setdefault(s, None)
-            seen.setdefault(l, None)
-        rels = list(seen)
+        rels = distinct_clips(pairs)
         clips = []
         for rel in tqdm(rels, desc=f"validate {split}", unit="clip"):
             summary, problems = validate_clip(layout, split, rel, cfg)

@@ -23,6 +23,16 @@ class SplitMetricsError(ValueError):
     pass
 
 
+def _shards(pred_paths: list[str], data) -> list[tuple[tuple[int, int], str]]:
+    """((first row, end row), path) of each prediction shard, in row order, checked to tile the split's rows."""
+    shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
+    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
+    if problem:
+        raise SplitMetricsError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
+                                f"{data.n_rows} rows of split {data.split} once each ({problem})")
+    return shards
+
+
 def _listener_frames(arrays) -> np.ndarray:
     """(N, 58) frames of every listener clip of a split of clips of any length (each clip once)."""
     return np.concatenate([arrays.clip_tdmm(int(c)) for c in np.unique(arrays.listener_index)])
@@ -38,15 +48,12 @@ class _ListenerFrames:
 def _evaluate_clips(pred_paths: list[str], data, train, cfg: EvalConfig, cluster_cache) -> dict[str, Any]:
     """:func:`evaluate_split` on clips of any length: every row at its own length. The L2 and synchrony terms
     compare a reaction with its own row's listener on their common frames; the Fréchet distances pool frames."""
-    shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
-    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
-    if problem:
-        raise SplitMetricsError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
-                                f"{data.n_rows} rows of split {data.split} once each ({problem})")
+    shards = _shards(pred_paths, data)
     if cfg.frrea_weights != realism.NOT_AVAILABLE:
         raise SplitMetricsError("FRRea (evaluation.frrea_weights) is computed on fixed-length clips only; set it to "
                                 "none for clips of any length (FD_behaviour is reported instead)")
-    clusters = _clusters(cfg, _ListenerFrames(data), _ListenerFrames(train), cluster_cache)
+    split_frames = _ListenerFrames(data)
+    clusters = _clusters(cfg, split_frames, _ListenerFrames(train), cluster_cache)
     lm = ListenerMetrics(clusters, cfg.listener_protocol)
     smooth = Smoothness()
     fake_e, fake_t, real_e, real_t = [], [], [], []
@@ -66,7 +73,7 @@ def _evaluate_clips(pred_paths: list[str], data, train, cfg: EvalConfig, cluster
             fake_e.append(e[0, :: cfg.frrea_stride]); fake_t.append(t[0, :: cfg.frrea_stride])
             real_e.append(data.listener_emotion_of(k)[:: cfg.frrea_stride])
             real_t.append(lt[:: cfg.frrea_stride])
-    out: dict[str, Any] = {"listener_metrics": lm.value(_listener_frames(data)),
+    out: dict[str, Any] = {"listener_metrics": lm.value(split_frames.listener_tdmm),
                            "si_clusters": int(len(clusters["expression"].centres)),
                            "listener_protocol": cfg.listener_protocol, "smoothness": smooth.value()}
     out["FD_behaviour"] = realism.behaviour_fd(np.concatenate(fake_e), np.concatenate(fake_t),
@@ -109,11 +116,7 @@ def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, dataset:
     if getattr(data, "ragged", False):
         return _evaluate_clips(pred_paths, data, train, cfg, cluster_cache)
     t_len = data.speaker_emotion.shape[1]
-    shards = sorted(((parse_rows(Path(p).stem), p) for p in pred_paths), key=lambda x: x[0])
-    problem = coverage_problem([rows for rows, _ in shards], data.n_rows)
-    if problem:
-        raise SplitMetricsError(f"prediction shards {[Path(p).name for _, p in shards]} do not cover the "
-                            f"{data.n_rows} rows of split {data.split} once each ({problem})")
+    shards = _shards(pred_paths, data)
     clusters = _clusters(cfg, data, train, cluster_cache)
     lm = ListenerMetrics(clusters, cfg.listener_protocol)
     smooth = Smoothness()

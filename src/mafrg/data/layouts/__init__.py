@@ -77,7 +77,7 @@ def get_layout(dataset: DatasetConfig | dict | str, root: str | Path | None = No
     other = sorted(set(dataset.blocks) - {cls.name})
     if other:
         raise ConfigError(f"dataset: settings block(s) {', '.join(other)} given, but dataset.layout is {cls.name!r}")
-    return cls(root if root is not None else dataset.root, dataset, layout_settings(cls, dataset.blocks.get(cls.name)))
+    return cls(root if root is not None else dataset.root, layout_settings(cls, dataset.blocks.get(cls.name)))
 
 
 def schema_fragments() -> dict[str, dict[str, Any]]:

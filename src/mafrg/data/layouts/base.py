@@ -19,8 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mafrg.config import DatasetConfig
-
 
 class LayoutError(ValueError):
     """The dataset's split files or directory layout are not what its layout specifies."""
@@ -86,6 +84,11 @@ def dataset_file(root: str | Path, name: str) -> Path:
     return inside_root(root, Path(root) / name)
 
 
+def distinct_clips(pairs) -> list[str]:
+    """Every distinct clip of (speaker, listener) pairs, in first-seen order."""
+    return list(dict.fromkeys(c for pair in pairs for c in pair))
+
+
 def check_name(rel: str, parts: int, shape: str) -> str | None:
     """None when a clip id has ``parts`` non-empty parts (``shape`` describes them), else which rule it breaks.
 
@@ -123,17 +126,23 @@ class Layout(ABC):
     # within the session, MARS; mafrg.neighbours.official_draws)
     appropriate: ClassVar[str] = "matrix"
 
-    def __init__(self, root: str | Path, dataset: DatasetConfig | None = None, settings: Any = None):
+    def __init__(self, root: str | Path, settings: Any = None):
         self.root = Path(root)
-        self.dataset = dataset or DatasetConfig(root=str(root))
         self.settings = settings if settings is not None else (self.settings_cls() if self.settings_cls else None)
+        self._scans: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------------------------------------ contract
     @abstractmethod
-    def scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    def _scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """(pairs, problems): the split's (speaker, listener) clip ids in the layout's order, and every problem of
         its structure (a missing split, an unpaired clip, a missing modality, a name leaving the root), each naming
         the file. The pairs are those usable despite the problems (validation checks their content too)."""
+
+    def scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """:meth:`_scan`, read once per split (every planning step and validation asks for it)."""
+        if split not in self._scans:
+            self._scans[split] = self._scan(split)
+        return self._scans[split]
 
     def pairs(self, split: str) -> list[tuple[str, str]]:
         """The split's pairs; a :class:`LayoutError` naming every structural problem when there is one."""
@@ -189,11 +198,7 @@ class Layout(ABC):
 
     def clips(self, split: str) -> list[str]:
         """Every distinct clip of the split's pairs, in first-seen order."""
-        seen: dict[str, None] = {}
-        for s, l in self.pairs(split):
-            seen.setdefault(s, None)
-            seen.setdefault(l, None)
-        return list(seen)
+        return distinct_clips(self.pairs(split))
 
     def sessions(self, split: str) -> dict[str, list[str]]:
         """The split's clips grouped by session, sessions and their clips in first-seen order."""

@@ -16,7 +16,6 @@ rows also hold each pair with roles swapped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -59,18 +58,11 @@ class Mars(Layout):
     ragged = True
     appropriate = "draws"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.scan = lru_cache(maxsize=None)(self._scan)  # type: ignore[method-assign]
-
     @property
     def kinds(self) -> dict[str, tuple[str, str]]:
         return {"video": (self.settings.video, ".mp4"), **KINDS}
 
     # ------------------------------------------------------------------------------------------ discovery
-    def scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:  # replaced per instance
-        return self._scan(split)
-
     def _scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """(pairs, problems) of a split: every complete stem present under both roles, and each file or folder
         that breaks the layout."""

@@ -8,7 +8,6 @@ appropriate sets are the organisers' neighbour matrices (or built from speaker s
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,19 +121,12 @@ class React2024(Layout):
     native_fps = 25
     ragged = False
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.scan = lru_cache(maxsize=None)(self._scan)  # type: ignore[method-assign]
-
     def _scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         try:
             df = read_split(self.root, split)
         except LayoutError as exc:  # read_split names every bad line at once
             return (), (str(exc),)
         return tuple(zip(df.speaker_path, df.listener_path)), ()
-
-    def scan(self, split: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:  # replaced per instance
-        return self._scan(split)
 
     def clip_files(self, split: str, rel: str) -> ClipFiles:
         return clip_files(self.root, split, rel)
