@@ -51,7 +51,7 @@ def main() -> None:
     from mafrg.extractors import published
     from mafrg.features.preprocess import for_stream
     from mafrg.features.video import crop_frames, normalise
-    from mafrg.media import resize_square
+    from mafrg.media.video import resize_square
     from mafrg.methods import get
     from mafrg.methods.efficient_listener.model import FacialActionDiffusion
     from mafrg.methods.efficient_listener.stages import react as el_react
@@ -71,7 +71,7 @@ def main() -> None:
     def efficient_listener(frames=t, n=1):
         video = resize_square(decoded[:frames] if frames <= t else np.resize(decoded, (frames, 256, 256, 3)), size)
         wav = audio[: frames * 640] if frames <= t else np.resize(audio, frames * 640)
-        return el_react(el, video, wav, n, online=True, steps=1, seed=0)
+        return el_react(el, frames, video, wav, n, online=True, steps=1, seed=0)
 
     el_s, (el_f, el_parts) = best_time(efficient_listener, a.repeats), flop_breakdown(efficient_listener)
     print(f"segment: {t} frames ({t / 25:.2f} s at 25 fps), batch 1, {a.threads} threads, preset {a.preset}, {memory}")

@@ -167,10 +167,12 @@ def main() -> None:
         if a.record:
             bench_results.record("extract_bench.py", figures, gpu=gpu)
         return
-    from mafrg.features.audio import align_audio, mfcc_per_frame
+    from mafrg.features.audio import mfcc_per_frame
+    from mafrg.media.audio import align_audio
     from mafrg.features.config import FeatureConfig
     from mafrg.features.networks import load_visual, run_visual
-    from mafrg.features.video import iter_frame_batches, plan_grid, preprocess
+    from mafrg.features.video import preprocess
+    from mafrg.media.video import iter_frame_batches, plan_grid
     from mafrg.features.wav2vec import untrained_wav2vec2, wav2vec2_per_frame
 
     torch.set_num_threads(a.threads)

@@ -15,6 +15,7 @@ TINY_BLOCKS = {
                           "inter_layers": 1, "decoder_layers": 1, "decoder_heads": 2, "decoder_ff": 16},
                   "ddim": {"cond_dim": 16, "cond_groups": 4, "model_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
                            "attention_levels": [1], "sample_steps": 4},
+                  "crop": 20,
                   "train_mmt": {"epochs": 2, "batch_size": 2}, "train_ddim": {"epochs": 2, "batch_size": 4}},
     "EfficientListener": {"preset": "demo",
                           "perception": {"image_size": 32, "width": 8, "keypoints": 4, "visual_dim": 8, "n_mels": 16,
@@ -29,17 +30,18 @@ TINY_BLOCKS = {
 FRAMES = 60
 
 
-def build_results(dataset: Path, out: Path) -> Paths:
-    """Assemble train/val, extract every feature shard and write the manifests under ``out``."""
+def build_results(dataset: Path, out: Path, dcfg=None) -> Paths:
+    """Assemble train/val, extract every feature shard and write the manifests under ``out`` (``dcfg``: the
+    dataset section, REACT 2024 clips of FRAMES frames by default; a ragged layout assembles clips of any length)."""
     from mafrg.config import DatasetConfig
-    from mafrg.data.assemble import assemble_split
+    from mafrg.data.assemble import assemble_clips, assemble_split
     from mafrg.data.layouts import get_layout
     from mafrg.features.config import FeatureConfig
     from mafrg.features.extract import extract_clip
     from mafrg.features.manifest import build_manifest
 
     paths = Paths(results=str(out), root=str(dataset))
-    dcfg = DatasetConfig(clip_length=FRAMES)
+    dcfg = dcfg or DatasetConfig(clip_length=FRAMES)
     fcfg = FeatureConfig.from_dict({"threads": 1, "au": {"dim": 392}})
     for split in ("train", "val"):
         shards = []
@@ -49,7 +51,10 @@ def build_results(dataset: Path, out: Path) -> Paths:
             extract_clip(layout, split, rel, p, fcfg, dcfg, progress=False)
             shards.append(p)
         build_manifest(split, shards, paths.features_manifest(split))
-        assemble_split(dataset, split, dcfg, mirrored=split != "train").save(paths.split_data(split))
+        if layout.ragged:
+            assemble_clips(dataset, split, dcfg).save(paths.split_data(split))
+        else:
+            assemble_split(dataset, split, dcfg, mirrored=split != "train").save(paths.split_data(split))
     return paths
 
 
@@ -59,12 +64,12 @@ def copy_results(paths: Paths, dest: Path) -> Paths:
     return Paths(results=str(dest), root=paths.root)
 
 
-def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0, code: str = "") -> None:
+def train_all(paths: Paths, name: str, block: dict | None, seed: int = 0, code: str = "", dataset=None) -> None:
     from mafrg import methods
     from mafrg.methods.run import train_stage
 
     for st in methods.get(name).stages:
-        train_stage(paths, name, block, st.name, seed, threads=1, progress=False, code=code)
+        train_stage(paths, name, block, st.name, seed, threads=1, progress=False, code=code, dataset=dataset)
 
 
 def train_cmd(paths: Paths, method: str, stage: str, block: dict, seed: int = 0) -> list[str]:

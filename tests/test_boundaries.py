@@ -18,7 +18,8 @@ import pytest
 from conftest import REPO
 from mafrg.constants import EMOTION_COLUMNS
 from mafrg.data.layouts.react2024 import LayoutError, clip_files, read_split
-from mafrg.data.readers import DataError, read_emotion, read_tdmm
+from mafrg.data.readers import read_emotion, read_tdmm
+from mafrg.errors import DataError
 
 
 def _mafrg(*args, cwd=None):

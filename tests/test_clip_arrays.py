@@ -30,6 +30,11 @@ def test_assembled_clips_are_whole_and_stored_once(mars, tmp_path):
     data.save(tmp_path / "test.npz")
     back = load_split(tmp_path / "test.npz")
     assert isinstance(back, ClipArrays) and back.rows == data.rows and np.array_equal(back.emotion, data.emotion)
+    # the frames are memory-mapped from the file (read when touched), read-only, the same values bit for bit
+    assert isinstance(back.emotion, np.memmap) and isinstance(back.tdmm, np.memmap)
+    assert not back.emotion.flags.writeable and np.array_equal(back.tdmm, data.tdmm)
+    assert np.array_equal(back.speaker_emotion_of(3), data.speaker_emotion_of(3))
+    assert not isinstance(ClipArrays.load(tmp_path / "test.npz", mmap=False).emotion, np.memmap)
     with pytest.raises(ValueError, match="clips of any length.*fixed-length splits only"):
         SplitArrays.load(tmp_path / "test.npz")
 
@@ -101,3 +106,27 @@ def test_synth_writes_a_mars_tree_that_validates(tmp_path):
     assert np.load(layout.clip_files("val", layout.pairs("val")[0][0]).tdmm).ndim == 3  # MARS's (1, T, 58)
     manifest = json.loads((out / "manifest.json").read_text())
     assert {c["listener"] for s in manifest["sessions"].values() for c in s["clips"]} == {"P2", "P3"}
+
+
+def test_npz_members_are_mapped_or_named(tmp_path):
+    """An archive member is memory-mapped where stored uncompressed (C and Fortran order, both .npy header
+    versions), read whole where compressed; a missing member, a non-archive and an object member are named."""
+    from mafrg.io import FileFormatError, npz_member
+
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    np.savez(tmp_path / "s.npz", a=a, f=np.asfortranarray(a), e=np.zeros((0, 3)))
+    np.savez_compressed(tmp_path / "c.npz", a=a)
+    for name, want in (("a", a), ("f", a)):
+        got = npz_member(tmp_path / "s.npz", name)
+        assert isinstance(got, np.memmap) and np.array_equal(got, want)
+    assert npz_member(tmp_path / "s.npz", "e").shape == (0, 3)
+    got = npz_member(tmp_path / "c.npz", "a")
+    assert not isinstance(got, np.memmap) and np.array_equal(got, a)
+    with pytest.raises(FileFormatError, match="no array 'b'"):
+        npz_member(tmp_path / "s.npz", "b")
+    (tmp_path / "x.npz").write_text("not a zip")
+    with pytest.raises(FileFormatError, match="x.npz: not a readable .npz archive"):
+        npz_member(tmp_path / "x.npz", "a")
+    np.savez(tmp_path / "o.npz", o=np.array(["a", "bc"]))
+    with pytest.raises(FileFormatError, match="not a real number type"):
+        npz_member(tmp_path / "o.npz", "o")

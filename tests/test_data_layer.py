@@ -10,7 +10,9 @@ from mafrg.config import DatasetConfig
 from mafrg.data.assemble import SplitArrays, assemble_split
 from mafrg.data.layouts import LayoutError, get_layout
 from mafrg.data.layouts.react2024 import clip_files, read_split
-from mafrg.data.readers import DataError, fit_length, probe_video, read_emotion, read_tdmm
+from mafrg.data.readers import fit_length, read_emotion, read_tdmm
+from mafrg.errors import DataError
+from mafrg.media.video import probe_video
 from mafrg.data.validate import ValidationError, validate_dataset
 
 

@@ -45,12 +45,31 @@ def test_spatial_softmax_finds_the_peak_and_sees_where_it_is():
 def test_log_mel_is_frame_aligned_and_causal():
     rng = np.random.default_rng(0)
     wav = torch.from_numpy(rng.normal(0, 0.1, 20 * 640).astype(np.float32))
-    mel = log_mel(wav, 640, 16000, 40, 4)
+    mel = log_mel(wav, 20, 25, 16000, 40, 4)
     assert mel.shape == (20, 4, 40) and torch.isfinite(mel).all()
     later = wav.clone()
     later[7 * 640 + 1 :] += 0.5  # change from (inside) frame 7 on
-    m2 = log_mel(later, 640, 16000, 40, 4)
+    m2 = log_mel(later, 20, 25, 16000, 40, 4)
     assert torch.equal(m2[:7], mel[:7]) and not torch.equal(m2[7], mel[7])
+
+
+def test_log_mel_at_30_fps_stays_inside_each_frame_over_20000_frames():
+    """At 16 kHz and 30 fps frames own 533 or 534 samples: frame t's windows start at floor(t * 16000 / 30), with
+    no drift, and never read a sample of frame t + 1."""
+    frames = 20_000
+    n = frames * 16000 // 30
+    wav = torch.from_numpy(np.random.default_rng(1).normal(0, 0.1, n).astype(np.float32))
+    mel = log_mel(wav, frames, 30, 16000, 16, 2)
+    assert mel.shape == (frames, 2, 16)
+    for t in (1, 2, 3, 12_345, frames - 1):
+        b = t * 16000 // 30  # frame t's first sample
+        later = wav.clone()
+        later[b:] += 0.5
+        part = log_mel(later[: n], frames, 30, 16000, 16, 2)
+        assert torch.equal(part[:t], mel[:t]) and not torch.equal(part[t], mel[t]), t
+        # frame t alone, from its own first sample, gives frame t's windows (no drift)
+        alone = log_mel(wav[b : b + 534], 1, 30, 16000, 16, 2)
+        torch.testing.assert_close(alone[0], mel[t])
 
 
 def _model(seed=0):
@@ -117,10 +136,10 @@ def test_react_output_ranges_and_noise_independence():
     s = m.cfg.perception.image_size
     frames = np.random.default_rng(0).integers(0, 256, (21, s, s, 3), dtype=np.uint8)
     audio = np.random.default_rng(1).normal(0, 0.1, 21 * 640).astype(np.float32)
-    emo, tdmm = react(m, frames, audio, 3, online=True, steps=1, seed=5)
+    emo, tdmm = react(m, 21, frames, audio, 3, online=True, steps=1, seed=5)
     assert emo.shape == (3, 21, 25) and tdmm.shape == (3, 21, 58)
     assert emo.min() >= 0 and emo.max() <= 2  # inside the training range: x0 is clipped
-    again, _ = react(m, frames, audio, 3, online=True, steps=1, seed=5)
+    again, _ = react(m, 21, frames, audio, 3, online=True, steps=1, seed=5)
     assert np.array_equal(emo, again) and not np.array_equal(emo[0], emo[1])  # alpha reactions differ
 
 
@@ -174,9 +193,9 @@ def test_frame_sources_agree_and_training_resumes_after_a_kill(results, tmp_path
     train = SplitArrays.load(results.split_data("train"))
     t = train.speaker_emotion.shape[1]
     rel = train.rows[0].speaker
-    src = eld.Sources(lambda r: clip_files(results.root, "train", r), tmp_path / "cache", t, 25, cfg)
+    src = eld.Sources(lambda r: clip_files(results.root, "train", r), tmp_path / "cache", lambda r: t, 25, cfg)
     idx = np.array([0, 5, 6, t - 1])
-    vid = eld.Sources(src.media, tmp_path / "none", t, 25, dataclasses.replace(cfg, frame_source="video"))
+    vid = eld.Sources(src.media, tmp_path / "none", lambda r: t, 25, dataclasses.replace(cfg, frame_source="video"))
     assert np.array_equal(src.read_frames(rel, idx), vid.read_frames(rel, idx))
     assert not (tmp_path / "none").exists()  # the video source writes no frame cache
 
@@ -206,3 +225,19 @@ def test_checkpoint_errors(results, tmp_path):
     checkpoint.save(bad, "efficient_listener.fad", tensors, meta)
     with pytest.raises(checkpoint.CheckpointError, match="do not fit its own configuration"):
         load_model(bad)
+
+
+def test_training_clips_of_clips_of_any_length_stay_inside_their_item():
+    """Clips of any length: each training clip of l frames is drawn within its own item (a pair's common length),
+    long items reached to their end, the draws fixed by (seed, epoch)."""
+    from mafrg.methods.efficient_listener import data as eld
+
+    lengths = [8, 30, 400]
+    its = [eld.Item(f"c{i}", np.zeros((t, 25)), np.zeros((t, 58))) for i, t in enumerate(lengths)]
+    cfg = _tiny()
+    a = eld.ClipSamples(its, None, cfg, seed=1, epoch=0, per_item=300)
+    per_item = np.repeat(lengths, 300)
+    assert (a.start >= 0).all() and (a.start + cfg.elnet.clip <= per_item).all()
+    assert (a.start[per_item == 8] == 0).all() and a.start[per_item == 400].max() > 380
+    np.testing.assert_array_equal(a.start, eld.ClipSamples(its, None, cfg, seed=1, epoch=0, per_item=300).start)
+    assert not np.array_equal(a.start, eld.ClipSamples(its, None, cfg, seed=1, epoch=1, per_item=300).start)

@@ -14,7 +14,7 @@ from mafrg import features
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import get_layout
 from mafrg.data.layouts.react2024 import clip_files, read_split
-from mafrg.data.readers import DataError
+from mafrg.errors import DataError
 from mafrg.features.config import FeatureConfig
 from mafrg.features.extract import extract_clip
 from mafrg.features.networks import load_visual

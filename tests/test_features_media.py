@@ -8,9 +8,11 @@ import soundfile as sf
 
 from conftest import SHARED_REAL
 from features_helpers import save_tiny_wav2vec2
-from mafrg.data.readers import DataError
-from mafrg.features.audio import align_audio, load_audio, mfcc_per_frame
-from mafrg.features.video import face_box, grid_indices, iter_frame_batches, plan_grid, preprocess
+from mafrg.errors import DataError
+from mafrg.features.audio import mfcc_per_frame
+from mafrg.features.video import face_box, preprocess
+from mafrg.media.audio import align_audio, load_audio
+from mafrg.media.video import grid_indices, iter_frame_batches, plan_grid
 from mafrg.extractors.errors import WeightsError
 from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
 

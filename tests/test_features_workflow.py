@@ -114,7 +114,8 @@ def test_published_weight_formats_run_the_extraction_end_to_end(tmp_path):
     import extractor_fixtures as fx
     from mafrg import extractors
     from mafrg.features.parquet import read_meta
-    from mafrg.features.video import iter_frame_batches, plan_grid, preprocess
+    from mafrg.features.video import preprocess
+    from mafrg.media.video import iter_frame_batches, plan_grid
     from mafrg.synth.generator import generate
 
     if not fx.available():

@@ -17,7 +17,8 @@ from mafrg import checkpoint
 from mafrg.atomic import atomic_path, write_npy
 from mafrg.constants import EMOTION_COLUMNS
 from mafrg.data.layouts.react2024 import LayoutError, check_rel, read_split
-from mafrg.data.readers import DataError, read_emotion, read_tdmm
+from mafrg.data.readers import read_emotion, read_tdmm
+from mafrg.errors import DataError
 from mafrg.io import FileFormatError, load_npy
 
 REPO = Path(__file__).resolve().parents[1]

@@ -244,7 +244,8 @@ def test_official_draws_reproduce_the_metric_script(tmp_path, bidirectional):
 def test_30fps_audio_alignment_does_not_drift_over_20000_frames(tmp_path):
     from fractions import Fraction
 
-    from mafrg.features.audio import align_audio, frame_bounds, mfcc_per_frame
+    from mafrg.features.audio import mfcc_per_frame
+    from mafrg.media.audio import align_audio, frame_bounds
     from mafrg.synth.audio import write_wav
 
     n = 20000
@@ -268,7 +269,7 @@ def test_30fps_audio_alignment_does_not_drift_over_20000_frames(tmp_path):
 
 
 def test_wav2vec2_per_frame_at_25_and_30_fps():
-    from mafrg.features.audio import AlignedAudio, frame_bounds
+    from mafrg.media.audio import AlignedAudio, frame_bounds
     from mafrg.features.wav2vec import untrained_wav2vec2, wav2vec2_per_frame
 
     model = untrained_wav2vec2(0)

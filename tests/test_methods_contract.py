@@ -3,7 +3,9 @@
 For each: output shapes and dtypes (emotion and its 3DMM companion), determinism under a seed, a row shard
 equal to those rows of a whole-split generation, and for causal variants: perturbing *every* speaker input
 (emotion, 3DMM, feature streams, video frames, audio) from a random frame t -- not a window boundary -- leaves
-every output frame < t unchanged. Also the registry and its config resolution.
+every output frame < t unchanged. The same again on a MARS tree (30 fps, clips of 40 to 75 frames) for every
+method that generates for clips of any length: each row at its speaker's length. Also the registry and its
+config resolution.
 """
 
 from __future__ import annotations
@@ -32,10 +34,29 @@ def trained(tiny_dataset, tmp_path_factory):
     return paths
 
 
-def _ctx(paths, name, rows=(0, 4), seed=0, n=3):
+@pytest.fixture(scope="module")
+def trained_mars(tmp_path_factory):
+    """Every method that generates for clips of any length, trained once on a tiny MARS tree."""
+    from mars_helpers import make_mars
+
+    from mafrg.config import DatasetConfig
+
+    work = tmp_path_factory.mktemp("contract_mars")
+    root = make_mars(work / "data", splits=("train", "val"))
+    dataset = DatasetConfig(root=str(root), layout="mars", fps=30)
+    paths = build_results(root, work / "results", dataset)
+    for m in methods.registered():
+        for seed in (0, 1) if m.stages and m.ragged else ():
+            train_all(paths, m.name, TINY_BLOCKS.get(m.name), seed=seed, dataset=dataset)
+    return paths, dataset
+
+
+def _ctx(paths, name, rows=(0, 4), seed=0, n=3, dataset=None, cls=GenerationContext):
+    from mafrg.config import DatasetConfig
+
     run = resolve(methods.get(name), TINY_BLOCKS.get(name))
-    return GenerationContext(method=name, config=run.config, seed=seed, paths=paths, split="val", rows=rows,
-                             n_predictions=n, threads=1, progress=False)
+    return cls(method=name, config=run.config, seed=seed, paths=paths, split="val", rows=rows, n_predictions=n,
+               threads=1, progress=False, dataset=dataset or DatasetConfig(root=paths.root))
 
 
 class PerturbedSpeaker(SpeakerClip):
@@ -106,26 +127,66 @@ CAUSAL = [c for c in CASES if methods.get(c[0]).variant(c[1]).causal]
 @pytest.mark.slow
 @pytest.mark.parametrize("name,variant", CAUSAL)
 def test_causal_variants_never_read_the_future(trained, name, variant):
+    _check_causal(trained, None, name, variant, FRAMES)
+
+
+def _check_causal(paths, dataset, name, variant, frames):
+    """Perturbing every speaker input from frame t leaves every output frame < t unchanged (rows of ``frames``
+    frames at least)."""
     m = methods.get(name)
     rng = np.random.default_rng(zlib.crc32(f"{name}/{variant}".encode()))  # the same t on every run
-    base = m.generate(_ctx(trained, name), variant)
-    for t in sorted(set(int(x) for x in rng.integers(3, FRAMES - 3, size=2))):
-        ctx = PerturbedContext(**{k: getattr(_ctx(trained, name), k) for k in
-                                  ("method", "config", "seed", "paths", "split", "rows", "n_predictions", "threads",
-                                   "progress")})
+    base = m.generate(_ctx(paths, name, dataset=dataset), variant)
+    for t in sorted(set(int(x) for x in rng.integers(3, frames - 3, size=2))):
+        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext)
         ctx.t = t
         got = m.generate(ctx, variant)
-        np.testing.assert_array_equal(got.emotion[:, :, :t], base.emotion[:, :, :t], err_msg=f"emotion before t={t}")
-        np.testing.assert_array_equal(got.tdmm[:, :, :t], base.tdmm[:, :, :t], err_msg=f"3DMM before t={t}")
+        for k in range(base.n_rows):
+            (e0, d0), (e1, d1) = base.row(k), got.row(k)
+            np.testing.assert_array_equal(e1[:, :t], e0[:, :t], err_msg=f"row {k}: emotion before t={t}")
+            np.testing.assert_array_equal(d1[:, :t], d0[:, :t], err_msg=f"row {k}: 3DMM before t={t}")
     if not m.reference:  # the perturbation reaches the model: later frames move (some baselines ignore it).
         # Perturbed from an early frame: a method that reacts with a delay (ReactDiff online: one window) may
         # leave every frame unchanged when t falls in the clip's last window.
-        ctx = PerturbedContext(**{k: getattr(_ctx(trained, name), k) for k in
-                                  ("method", "config", "seed", "paths", "split", "rows", "n_predictions", "threads",
-                                   "progress")})
+        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext)
         ctx.t = 3
         got = m.generate(ctx, variant)
         assert not np.array_equal(got.emotion, base.emotion), "perturbing from t=3 changed nothing"
+
+
+RAGGED = [c for c in CASES if methods.get(c[0]).ragged]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,variant", RAGGED)
+def test_contract_on_clips_of_any_length(trained_mars, name, variant):
+    paths, dataset = trained_mars
+    m = methods.get(name)
+    ctx = _ctx(paths, name, dataset=dataset)
+    a = m.generate(ctx, variant)
+    lengths = ctx.data.speaker_lengths()[:4]
+    assert len(set(lengths.tolist())) > 1  # rows of different lengths
+    a.check(rows=4, alpha=3, lengths=lengths)
+    for k, t in enumerate(lengths):
+        e, d = a.row(k)
+        assert e.shape == (3, t, 25) and d.shape == (3, t, 58) and e.dtype == d.dtype == np.float32
+        assert np.isfinite(e).all() and np.isfinite(d).all()
+    b = m.generate(_ctx(paths, name, dataset=dataset), variant)
+    np.testing.assert_array_equal(a.emotion, b.emotion)
+    np.testing.assert_array_equal(a.tdmm, b.tdmm)
+    part = m.generate(_ctx(paths, name, rows=(1, 3), dataset=dataset), variant)
+    for k in (0, 1):
+        np.testing.assert_array_equal(part.row(k)[0], a.row(k + 1)[0])
+        np.testing.assert_array_equal(part.row(k)[1], a.row(k + 1)[1])
+    if m.stochastic:
+        c = m.generate(_ctx(paths, name, seed=1, dataset=dataset), variant)
+        assert not np.array_equal(a.emotion, c.emotion)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,variant", [c for c in RAGGED if c in CAUSAL])
+def test_causal_variants_never_read_the_future_on_clips_of_any_length(trained_mars, name, variant):
+    paths, dataset = trained_mars
+    _check_causal(paths, dataset, name, variant, 40)  # the shortest clip of the tree
 
 
 def test_registry_lists_methods_with_variants_and_stages():

@@ -155,6 +155,46 @@ def test_clips_sampled_together_equal_clips_sampled_alone(online, eta):
                            atol=1e-3)  # and the speaker matters
 
 
+@pytest.mark.parametrize("online", [False, True])
+def test_a_clip_of_any_length_is_generated_chunk_by_chunk(online):
+    """Clips of any length: the reactions to a 47-frame clip with crop 20 are those to its chunks [0, 20),
+    [20, 40) and [40, 47), each generated as a clip of its own from its own seed (so nothing crosses a boundary),
+    whichever chunks share a batch."""
+    from mafrg.methods.reactdiff.stages import chunk_seed, react_chunks
+
+    cfg = reactdiff_config(TINY)
+    torch.manual_seed(0)
+    mmt, diff = MMT(cfg.mmt, SMALL_DIMS).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
+    feats = {k: v[0].numpy() for k, v in _feats(47, SMALL_DIMS, seed=3).items()}
+    for block in (1, 2):
+        e, d = react_chunks(mmt, diff, feats, 47, 20, block, 2, online, 4, 0.0, seed=9)
+        assert e.shape == (2, 47, 25) and d.shape == (2, 47, 58)
+        for j, (a, z) in enumerate([(0, 20), (20, 40), (40, 47)]):
+            part = {k: torch.from_numpy(v[None, a:z]) for k, v in feats.items()}
+            want = react(mmt, diff, part, z - a, 2, online, 4, 0.0, seeds=[chunk_seed(9, j)])
+            np.testing.assert_allclose(e[:, a:z], want[0][0], atol=1e-5, err_msg=f"chunk {j}, block {block}")
+            np.testing.assert_allclose(d[:, a:z], want[1][0], atol=1e-4, err_msg=f"chunk {j}, block {block}")
+    assert len({chunk_seed(9, j) for j in range(100)} | {chunk_seed(10, j) for j in range(100)}) == 200
+
+
+def test_training_crops_of_clips_of_any_length_stay_inside_their_clip():
+    """The MMT's crops on clips of any length: within each clip, a new draw every epoch, the same for a seed;
+    the DDIM's chunks are the whole chunks generation cuts."""
+    from mafrg.methods.reactdiff.data import ClipDataset, ClipItem, chunk_starts
+
+    lengths = [20, 45, 300]
+    items = [ClipItem(f"c{i}", "", np.zeros((t, 25)), np.zeros((t, 58))) for i, t in enumerate(lengths)]
+    draws = [ClipDataset(items * 200, None, crop=20, seed=1, epoch=e).start for e in (0, 1)]
+    per_item = np.array(lengths * 200)
+    for start in draws:
+        assert (start >= 0).all() and (start + 20 <= per_item).all()
+        assert start[per_item == 300].max() > 200  # crops reach into long clips
+    assert not np.array_equal(draws[0], draws[1])
+    np.testing.assert_array_equal(draws[0], ClipDataset(items * 200, None, crop=20, seed=1, epoch=0).start)
+    assert chunk_starts(47, 20) == [0, 20, 40] and chunk_starts(47, 20, whole_only=True) == [0, 20]
+    assert chunk_starts(19, 20, whole_only=True) == [] and chunk_starts(19, 20) == [0]
+
+
 @pytest.fixture(scope="module")
 def results(tiny_dataset, tmp_path_factory):
     return build_results(tiny_dataset, tmp_path_factory.mktemp("rd") / "results")

@@ -15,12 +15,12 @@ from mafrg.codehash import PACKAGE_ROOT, _imported, closure, code_hash
 # Bottom to top. A module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("constants", "atomic", "io", "codehash", "provenance", "paths", "sharding", "allocator", "cache", "schema",
-     "config", "render", "flops", "checkpoint", "predictions", "bench_results", "docblock"),
+     "config", "render", "flops", "checkpoint", "predictions", "bench_results", "docblock", "errors"),
+    ("media",),
     ("data", "neighbours", "synth"),
     ("backbones",),
     ("extractors",),
     ("features",),
-    ("media",),
     ("metrics",),
     ("training",),
     ("methods",),

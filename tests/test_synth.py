@@ -11,7 +11,9 @@ import pytest
 from mafrg.config import DatasetConfig, SynthConfig
 from mafrg.data.assemble import assemble_split
 from mafrg.data.layouts.react2024 import clip_files, read_split
-from mafrg.data.readers import probe_audio, probe_video, read_emotion, read_tdmm
+from mafrg.data.readers import read_emotion, read_tdmm
+from mafrg.media.audio import probe_audio
+from mafrg.media.video import probe_video
 from mafrg.data.validate import validate_dataset
 from mafrg.synth.generator import generate
 from mafrg.synth.process import ListenerStyle, Person, listener_behaviour, speaker_behaviour

@@ -40,6 +40,45 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
     return arr
 
 
+def npz_member(path: str | Path, name: str, mmap: bool = True) -> np.ndarray:
+    """Array ``name`` of an .npz archive, memory-mapped when the archive stores it uncompressed (``np.savez``,
+    what mafrg writes; ``np.load`` maps no archive member): the pages of a split's frames are read when touched,
+    so a process holds what it uses, not the whole split. Compressed members are read whole."""
+    import struct
+    import zipfile
+
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as zf:
+            info = zf.getinfo(f"{name}.npy")
+    except KeyError as exc:
+        raise FileFormatError(f"{p}: no array {name!r}") from exc
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise FileFormatError(f"{p}: not a readable .npz archive ({exc})") from exc
+    if not mmap or info.compress_type != zipfile.ZIP_STORED:
+        with np.load(p, allow_pickle=False) as z:
+            return z[name]
+    with open(p, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the member's local header: its name and extra field lengths end it
+        if local[:4] != b"PK\x03\x04":
+            raise FileFormatError(f"{p}: member {name!r} has no local header where the directory says")
+        n_name, n_extra = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + n_name + n_extra)
+        try:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(fh)
+        except ValueError as exc:
+            raise FileFormatError(f"{p}: member {name!r} is not a .npy array ({exc})") from exc
+        offset = fh.tell()
+    if dtype.kind not in REAL_KINDS:
+        raise FileFormatError(f"{p}: member {name!r} has dtype {dtype}, not a real number type")
+    if int(np.prod(shape)) == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(p, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 # Arrow arrays built over numpy buffers. pa.array(ndarray), pa.array(list) and pa.table(dict) give the same
 # arrays and tables but import pandas first, which cost every extraction job and every metric shard job
 # 0.25 s on this machine (measured: an extraction job 4.28 s -> 3.73 s, median of 8).

@@ -162,14 +162,17 @@ class ClipArrays:
                   listener_index=self.listener_index, meta=np.array(json.dumps(meta)))
 
     @classmethod
-    def load(cls, path: str | Path) -> "ClipArrays":
+    def load(cls, path: str | Path, mmap: bool = True) -> "ClipArrays":
+        """The split; its frames (``emotion``, ``tdmm``) memory-mapped from the file (``mmap``), read-only."""
+        from mafrg.io import npz_member
+
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             if meta.get("format") != "clips":
                 raise ValueError(f"{path}: not a split of clips of any length (assembled for fixed-length clips)")
-            return cls(split=meta["split"], rows=[PairRow(**r) for r in meta["rows"]], clips=meta["clips"],
-                       offsets=z["offsets"], emotion=z["emotion"], tdmm=z["tdmm"], speaker_index=z["speaker_index"],
-                       listener_index=z["listener_index"])
+            small = {k: z[k] for k in ("offsets", "speaker_index", "listener_index")}
+        return cls(split=meta["split"], rows=[PairRow(**r) for r in meta["rows"]], clips=meta["clips"],
+                   emotion=npz_member(path, "emotion", mmap), tdmm=npz_member(path, "tdmm", mmap), **small)
 
 
 def load_split(path: str | Path) -> "SplitArrays | ClipArrays":
@@ -182,7 +185,7 @@ def assemble_clips(root: str | Path, split: str, cfg: DatasetConfig, mirrored: b
     """Every clip of a split whole (no clip_length): emotion and 3DMM cut to the common length of the clip's
     emotion, 3DMM and video (modalities of one clip may differ by a few frames; validation bounds the difference),
     so that every frame of a row has its speaker's video, audio and features."""
-    from mafrg.data.readers import probe_video
+    from mafrg.media.video import probe_video
 
     layout = get_layout(cfg, root)
     rows = layout.rows(split, mirrored)

@@ -1,4 +1,5 @@
-"""Readers for one clip's modalities, each raising :class:`DataError` that names the file and the problem."""
+"""Readers for one clip's tables (emotion, 3DMM, audio features), each raising :class:`DataError` that names the file
+and the problem. Video and audio are probed and decoded by :mod:`mafrg.media`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mafrg.constants import EMOTION_COLUMNS, N_3DMM, N_AU, N_EMOTION
+from mafrg.errors import DataError
 
 # Value ranges of the 25 emotion channels (REACT: binary AU occurrences, valence/arousal in [-1, 1],
 # expression probabilities) and the tolerance for values exported with rounding.
@@ -21,10 +23,6 @@ def _canonical(name: str) -> str:
     """Header names compared without case, spaces or zero-padding (AU01 == au1)."""
     n = str(name).strip().lower().replace(" ", "").replace("_", "")
     return re.sub(r"^au0+(\d)", r"au\1", n)
-
-
-class DataError(ValueError):
-    """A data file is missing, unreadable or malformed. The message starts with the file's path."""
 
 
 def read_emotion(path: str | Path, check_header: bool = True) -> np.ndarray:
@@ -157,102 +155,6 @@ def _check_finite(path: Path, arr: np.ndarray, names: list[str]) -> None:
         raise DataError(
             f"{path}: {int(bad.sum())} non-finite value(s); first is {kind} at data row {r + 1}, column {names[c]}"
         )
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    frames: int
-    fps: float
-    width: int
-    height: int
-
-
-_PNG_RE = re.compile(r"^(\d+)\.png$")
-
-
-def probe_video(path: str | Path, full_decode: bool = False) -> VideoInfo:
-    """Frame count and geometry of an mp4 or a ``1.png..N.png`` folder, proving it decodes.
-
-    Without ``full_decode`` the first and last frames are decoded: a truncated mp4 whose index still
-    claims all frames fails on the last one; ``full_decode`` reads every frame.
-    """
-    path = Path(path)
-    if path.is_dir():
-        return _probe_png_folder(path, full_decode)
-    if not path.is_file():
-        raise DataError(f"{path}: video missing (neither {path.name} nor a PNG folder)")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: video file is empty")
-    import decord
-
-    try:
-        vr = decord.VideoReader(str(path), num_threads=1)
-        n = len(vr)
-        if n == 0:
-            raise DataError(f"{path}: video has no frames")
-        if full_decode:
-            for i in range(n):
-                frame = vr[i].asnumpy()
-        else:
-            frame = vr.get_batch([0, n - 1]).asnumpy()[0]
-        h, w = frame.shape[-3:-1]
-        fps = float(vr.get_avg_fps())
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decord raises its own error types for corrupt media
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): {msg}") from exc
-    return VideoInfo(frames=n, fps=fps, width=int(w), height=int(h))
-
-
-def _probe_png_folder(path: Path, full_decode: bool) -> VideoInfo:
-    import cv2
-
-    numbers = sorted(int(m.group(1)) for p in path.iterdir() if (m := _PNG_RE.match(p.name)))
-    if not numbers:
-        raise DataError(f"{path}: PNG folder has no frames named 1.png ... N.png")
-    if numbers != list(range(1, len(numbers) + 1)):
-        missing = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))[:5]
-        raise DataError(f"{path}: PNG frames are not contiguous from 1.png (missing e.g. {missing})")
-    check = numbers if full_decode else [numbers[0], numbers[-1]]
-    shape = None
-    for k in check:
-        img = cv2.imread(str(path / f"{k}.png"), cv2.IMREAD_COLOR)
-        if img is None:
-            raise DataError(f"{path / f'{k}.png'}: PNG frame cannot be decoded")
-        shape = img.shape
-    assert shape is not None
-    return VideoInfo(frames=len(numbers), fps=float("nan"), width=int(shape[1]), height=int(shape[0]))
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    samples: int
-    sample_rate: int
-    channels: int
-
-    @property
-    def seconds(self) -> float:
-        return self.samples / self.sample_rate
-
-
-def probe_audio(path: str | Path) -> AudioInfo:
-    import soundfile as sf
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: audio file missing")
-    try:
-        info = sf.info(str(path))
-        with sf.SoundFile(str(path)) as fh:  # read the tail: a truncated data chunk fails here
-            if info.frames > 0:
-                fh.seek(max(0, info.frames - 1024))
-                fh.read(1024)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: audio cannot be read ({exc})") from exc
-    if info.frames == 0:
-        raise DataError(f"{path}: audio has no samples")
-    return AudioInfo(samples=int(info.frames), sample_rate=int(info.samplerate), channels=int(info.channels))
 
 
 def fit_length(arr: np.ndarray, length: int, path: str | Path, pad: bool) -> np.ndarray:

@@ -16,7 +16,10 @@ from tqdm import tqdm
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import Layout, LayoutError, get_layout
 from mafrg.data.layouts.base import distinct_clips
-from mafrg.data.readers import DataError, probe_audio, probe_video, read_audio_features, read_emotion, read_tdmm
+from mafrg.data.readers import read_audio_features, read_emotion, read_tdmm
+from mafrg.errors import DataError
+from mafrg.media.audio import probe_audio
+from mafrg.media.video import probe_video
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import Layout
-from mafrg.data.readers import DataError, fit_length
+from mafrg.data.readers import fit_length
+from mafrg.errors import DataError
 from mafrg.features import parquet as store
 from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, VIDEO_STREAMS, WEIGHTED_STREAMS, FeatureConfig
 from mafrg.features.networks import check_weights, load_visual, run_visual, stream_seed, weights_identity
@@ -96,7 +97,8 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
         raise ValueError("features: every stream is disabled")
     check_weights(fcfg)  # fail at once on missing weights, before any decoding
 
-    from mafrg.features.video import crop_frames, face_box, iter_frame_batches, normalise, plan_grid
+    from mafrg.features.video import crop_frames, face_box, normalise
+    from mafrg.media.video import iter_frame_batches, plan_grid
 
     plan = plan_grid(files.video, dcfg.fps)
     n = plan.frames
@@ -184,7 +186,8 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
 
     aud = [s for s in todo if s in AUDIO_STREAMS]
     if aud:
-        from mafrg.features.audio import align_audio, mfcc_per_frame
+        from mafrg.features.audio import mfcc_per_frame
+        from mafrg.media.audio import align_audio
 
         t0 = time.perf_counter()
         audio = align_audio(files.audio, n, dcfg.fps, fcfg.sample_rate)

@@ -1,12 +1,8 @@
-"""Video decoding onto the 25 fps grid and the visual streams' preprocessing, in batches.
+"""The visual streams' preprocessing, in batches (frames decoded on the grid by :mod:`mafrg.media.video`).
 
 Preprocessing (:mod:`mafrg.features.preprocess` names it per stream): optionally a face crop, then a resize
 (bilinear, antialiased) and a centre crop on uint8, then per-channel normalisation. The ReactDiff authors'
 transform: shorter side to 256, centre crop 224, mean 0.5 / std 0.5 -> [-1, 1].
-
-Frame-rate conversion: grid frame k (time k / 25 s) takes the source frame nearest in time,
-``round(k * src_fps / 25)``; the grid has ``floor(n_src * 25 / src_fps)`` frames, so it never extends past the
-last source frame. PNG folders carry no rate and are taken to be on the grid already.
 """
 
 from __future__ import annotations
@@ -18,80 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from mafrg.data.readers import DataError, probe_video
+from mafrg.media.video import GridPlan, read_frames
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GridPlan:
-    source_frames: int
-    source_fps: float
-    indices: np.ndarray  # source frame index of each grid frame
-
-    @property
-    def frames(self) -> int:
-        return len(self.indices)
-
-    @property
-    def resampled(self) -> bool:
-        return self.frames != self.source_frames or not np.array_equal(self.indices, np.arange(self.frames))
-
-
-def grid_indices(n_src: int, src_fps: float, fps: int) -> np.ndarray:
-    if not np.isfinite(src_fps) or src_fps <= 0 or abs(src_fps - fps) < 1e-3:
-        return np.arange(n_src)
-    n = int(np.floor(n_src * fps / src_fps + 1e-9))
-    return np.minimum(np.rint(np.arange(n) * src_fps / fps).astype(np.int64), n_src - 1)
-
-
-def plan_grid(path: str | Path, fps: int) -> GridPlan:
-    info = probe_video(path)
-    idx = grid_indices(info.frames, info.fps, fps)
-    if len(idx) == 0:
-        raise DataError(f"{path}: no frames on the {fps} fps grid")
-    return GridPlan(info.frames, info.fps, idx)
-
-
-def read_frames(path: str | Path, indices: np.ndarray) -> np.ndarray:
-    """RGB uint8 frames (n, H, W, 3) at the given source indices, from an mp4 or a PNG folder."""
-    path = Path(path)
-    if path.is_dir():
-        import cv2
-
-        out = []
-        for i in indices:
-            img = cv2.imread(str(path / f"{int(i) + 1}.png"), cv2.IMREAD_COLOR)
-            if img is None:
-                raise DataError(f"{path / f'{int(i) + 1}.png'}: PNG frame cannot be decoded")
-            out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        return np.stack(out)
-    import decord
-
-    try:
-        vr = decord.VideoReader(str(path), num_threads=1)
-        return vr.get_batch([int(i) for i in indices]).asnumpy()
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): {exc}") from exc
-
-
-def iter_frame_batches(path: str | Path, plan: GridPlan, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start grid frame, RGB uint8 batch) over the whole grid. One decoder pass, never frame by frame."""
-    path = Path(path)
-    if path.is_dir():
-        for s in range(0, plan.frames, batch_size):
-            yield s, read_frames(path, plan.indices[s : s + batch_size])
-        return
-    import decord
-
-    try:
-        vr = decord.VideoReader(str(path), num_threads=1)
-        for s in range(0, plan.frames, batch_size):
-            yield s, vr.get_batch([int(i) for i in plan.indices[s : s + batch_size]]).asnumpy()
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): {exc}") from exc
 
 
 def face_box(path: str | Path, plan: GridPlan, margin: float, samples: int = 16) -> tuple[int, int, int, int] | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mafrg.extractors.errors import WeightsError
-from mafrg.features.audio import AlignedAudio
+from mafrg.media.audio import AlignedAudio
 from mafrg.features.config import STREAM_HELP, UNTRAINED
 
 log = logging.getLogger(__name__)

@@ -249,13 +249,13 @@ class SpeakerClip:
 
     def video(self, size: int) -> np.ndarray:
         """(T, size, size, 3) uint8 RGB frames on the grid (shorter side resized, centre crop)."""
-        from mafrg.media import grid_frames
+        from mafrg.media.video import grid_frames
 
         return grid_frames(self.ctx.media(self.rel).video, self.frames, size, self.ctx.fps)
 
     def audio(self, sample_rate: int = 16000) -> np.ndarray:
         """(T * sample_rate / fps,) float32 mono samples aligned to the video frames."""
-        from mafrg.features.audio import align_audio
+        from mafrg.media.audio import align_audio
 
         return align_audio(self.ctx.media(self.rel).audio, self.frames, self.ctx.fps, sample_rate).samples
 

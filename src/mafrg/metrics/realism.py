@@ -95,7 +95,7 @@ def rendered_frames(pred_3dmm_first: np.ndarray, stride: int, size: int) -> Iter
 
 def real_frames(videos: Iterable[str | Path], frames: int, stride: int, fps: int) -> Iterator[np.ndarray]:
     """RGB frames 0, stride, ... (of the fps grid) of each real listener video."""
-    from mafrg.features.video import plan_grid, read_frames
+    from mafrg.media.video import plan_grid, read_frames
 
     for v in videos:
         plan = plan_grid(v, fps)

@@ -46,7 +46,7 @@ def side_by_side_frames(speaker_rgb: np.ndarray, reactions_3dmm: np.ndarray):
 
 def render_video(video: str | Path, audio: str | Path, reactions_3dmm: np.ndarray, fps: int, out: str | Path) -> int:
     """Write ``out`` (atomically); returns its frame count. Missing or unreadable media raise naming the file."""
-    from mafrg.media import grid_frames
+    from mafrg.media.video import grid_frames
     from mafrg.render import write_mp4
 
     audio = Path(audio)

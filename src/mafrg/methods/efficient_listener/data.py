@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,7 +33,10 @@ class Item:
 
 
 def items(data) -> list[Item]:
-    """Both directions of every training row (SplitArrays)."""
+    """Both directions of every training row (SplitArrays), or of every pair of a split of clips of any length
+    (ClipArrays: a pair's clips cut to their common length; its swapped rows are these second directions)."""
+    if getattr(data, "ragged", False):
+        return [Item(rel, le, lt) for rel, _, _, le, lt in data.directions()]
     out = []
     for k, r in enumerate(data.rows):
         out.append(Item(r.speaker, data.listener_emotion[k], data.listener_tdmm[k]))
@@ -43,27 +47,29 @@ def items(data) -> list[Item]:
 class Sources:
     """Per-clip frames (T, S, S, 3) uint8 and log-mel (T, K, M) float32 of one split, cached on disk."""
 
-    def __init__(self, media, cache_dir: str | Path, frames: int, fps: int, cfg: ELConfig, sample_rate: int = 16000):
+    def __init__(self, media, cache_dir: str | Path, frames: Callable[[str], int], fps: int, cfg: ELConfig,
+                 sample_rate: int = 16000):
         self.media = media  # rel -> ClipFiles
         self.cache_dir = Path(cache_dir)
-        self.frames, self.fps, self.cfg, self.sample_rate = frames, fps, cfg, sample_rate
+        self.frames = frames  # rel -> the frames of the clip that training reads
+        self.fps, self.cfg, self.sample_rate = fps, cfg, sample_rate
         self._plans: dict[str, object] = {}
 
     def frames_of(self, rel: str) -> np.ndarray:
-        from mafrg.media import grid_frames
+        from mafrg.media.video import grid_frames
 
         video = Path(self.media(rel).video)
         size = self.cfg.perception.image_size
-        key = _stamp(video, size, self.frames, self.fps)
+        n = self.frames(rel)
+        key = _stamp(video, size, n, self.fps)
         return _cached(self.cache_dir / "frames" / f"{rel}.{size}px.{key}.npy",
-                       lambda: grid_frames(video, self.frames, size, self.fps))
+                       lambda: grid_frames(video, n, size, self.fps))
 
     def read_frames(self, rel: str, idx: np.ndarray) -> np.ndarray:
         """Frames ``idx`` of the clip's grid: from the cache, or decoded (``frame_source: video``)."""
         if self.cfg.frame_source == "cache":
             return np.asarray(self.frames_of(rel)[idx])
-        from mafrg.features.video import plan_grid, read_frames
-        from mafrg.media import resize_square
+        from mafrg.media.video import plan_grid, read_frames, resize_square
 
         video = self.media(rel).video
         if rel not in self._plans:
@@ -73,17 +79,17 @@ class Sources:
         return resize_square(read_frames(video, src[pos]), self.cfg.perception.image_size)
 
     def mel_of(self, rel: str) -> np.ndarray:
-        from mafrg.features.audio import align_audio
+        from mafrg.media.audio import align_audio
         from mafrg.methods.efficient_listener.model import log_mel
 
         p = self.cfg.perception
         audio = Path(self.media(rel).audio)
-        key = _stamp(audio, p.n_mels, p.mel_windows, self.frames, self.fps, self.sample_rate)
+        n = self.frames(rel)
+        key = _stamp(audio, p.n_mels, p.mel_windows, n, self.fps, self.sample_rate)
 
         def make() -> np.ndarray:
-            a = align_audio(audio, self.frames, self.fps, self.sample_rate)
-            return log_mel(torch.from_numpy(a.samples), a.samples_per_frame, self.sample_rate, p.n_mels,
-                           p.mel_windows).numpy()
+            a = align_audio(audio, n, self.fps, self.sample_rate)
+            return log_mel(torch.from_numpy(a.samples), n, self.fps, self.sample_rate, p.n_mels, p.mel_windows).numpy()
 
         return _cached(self.cache_dir / "mel" / f"{rel}.{key}.npy", make)
 
@@ -104,10 +110,13 @@ class ClipSamples(torch.utils.data.Dataset):
         self.its, self.src, self.cfg = its, sources, cfg
         self.per_item = per_item
         l = cfg.elnet.clip
-        t = sources.frames
+        lengths = np.repeat([len(it.emotion) for it in its], per_item)
         rng = np.random.default_rng([seed, epoch])
         n = len(its) * per_item
-        self.start = rng.integers(0, t - l + 1, n)
+        if len(set(lengths.tolist())) == 1:  # fixed-length clips
+            self.start = rng.integers(0, int(lengths[0]) - l + 1, n)
+        else:  # clips of any length: each clip within its own item
+            self.start = rng.integers(0, lengths - l + 1)
         self.online = rng.random(n) < 0.5
         self.load_seconds = 0.0
         self.loaded_frames = 0

@@ -27,6 +27,7 @@ class EfficientListener(Method):
     config_cls = ELConfig
     presets = PRESETS
     default_preset = "paper"
+    ragged = True  # clips of any length: training clips drawn within each clip, generation over the whole clip
     stages = (Stage("fad", reads=("train_data", "train_media"), settings=_fad_settings),)
     reads = ("media",)
     generate_mem_mb = 8000

@@ -26,17 +26,23 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ------------------------------------------------------------------------------------------------ perception
-def log_mel(samples: torch.Tensor, spf: int, sample_rate: int, n_mels: int, windows: int) -> torch.Tensor:
-    """(T * spf,) mono samples -> (T, windows, n_mels) log-mel frames, frame-aligned and causal: the windows of
-    video frame t lie inside its own samples [t * spf, (t + 1) * spf) (25 ms each, evenly spaced)."""
+def log_mel(samples: torch.Tensor, frames: int, fps: int, sample_rate: int, n_mels: int, windows: int
+            ) -> torch.Tensor:
+    """Mono samples of ``frames`` video frames -> (frames, windows, n_mels) log-mel frames, frame-aligned and
+    causal: the windows of video frame t lie inside its own samples [b_t, b_t + floor(rate / fps)), b_t =
+    floor(t * rate / fps) (``frame_bounds``; at 16 kHz and 30 fps frames own 533 or 534 samples), 25 ms each,
+    evenly spaced. Where frames own whole samples (640 at 25 fps) these are exactly the frames."""
     from torchaudio.functional import melscale_fbanks
 
+    from mafrg.media.audio import frame_bounds
+
+    spf = sample_rate // fps  # the shortest frame
     win = min(int(round(0.025 * sample_rate)), spf)
     hop = (spf - win) // (windows - 1) if windows > 1 else 0
     n_fft = 1 << (win - 1).bit_length()
-    frames = samples.reshape(-1, spf)
-    starts = torch.arange(windows) * hop
-    segs = torch.stack([frames[:, s : s + win] for s in starts.tolist()], dim=1)  # (T, K, win)
+    first = torch.from_numpy(frame_bounds(frames, sample_rate, fps)[:-1])  # each frame's first sample
+    idx = first[:, None, None] + (torch.arange(windows) * hop)[None, :, None] + torch.arange(win)[None, None]
+    segs = samples[idx]  # (T, K, win)
     spec = torch.fft.rfft(segs * torch.hann_window(win, periodic=False), n=n_fft).abs() ** 2
     fb = melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate, norm="slaney", mel_scale="slaney")
     return torch.log(spec @ fb + 1e-6)

@@ -40,13 +40,24 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     cfg: ELConfig = ctx.config
     tc = cfg.train
     data = ctx.train_data
-    frames = data.speaker_emotion.shape[1]
-    if frames < cfg.elnet.clip:
+    ragged = bool(getattr(data, "ragged", False))
+    frames = None if ragged else data.speaker_emotion.shape[1]
+    its = eld.items(data)
+    short = [it.speaker for it in its if len(it.emotion) < cfg.elnet.clip]
+    if short and not ragged:
         raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
                          f"Efficient Listener clip ({cfg.elnet.clip})")
-    its = eld.items(data)
+    if short:  # clips of any length: those shorter than one clip cannot train (named, then left out)
+        log.warning("Efficient Listener: %d training item(s) shorter than one clip (%d frames) left out, e.g. %s",
+                    len(short), cfg.elnet.clip, short[0])
+        its = [it for it in its if len(it.emotion) >= cfg.elnet.clip]
+        if not its:
+            raise ValueError(f"{ctx.paths.split_data('train')}: no training pair has the {cfg.elnet.clip} frames "
+                             "of one Efficient Listener clip")
     tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
-    sources = eld.Sources(ctx.media, ctx.paths.cache("efficient_listener", "train"), frames, 25, cfg, SAMPLE_RATE)
+    length = {it.speaker: len(it.emotion) for it in its}  # a speaker clip is read to its pair's common length
+    sources = eld.Sources(ctx.media, ctx.paths.cache("efficient_listener", "train"), length.__getitem__, ctx.fps,
+                          cfg, SAMPLE_RATE)
     sources.prepare(sorted({it.speaker for it in its}), ctx.progress)
     seed = tc.seed + ctx.seed
     seed_everything(seed)
@@ -99,20 +110,19 @@ def load_model(path) -> tuple[FacialActionDiffusion, dict[str, Any]]:
 
 
 @torch.no_grad()
-def react(model: FacialActionDiffusion, frames: np.ndarray | None, samples: np.ndarray | None, n_pred: int,
+def react(model: FacialActionDiffusion, t: int, frames: np.ndarray | None, samples: np.ndarray | None, n_pred: int,
           online: bool, steps: int, seed: int, fps: int = 25, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker: frames (T, S, S, 3) uint8 and
-    audio (T * sr / fps,) float32. Every clip of the sequence and every reaction is one batch (the paper's
-    clip batching); a clip's noise is drawn up front from ``seed``, so batching does not change the result."""
+    """n_pred reactions (emotion (n, t, 25), 3DMM (n, t, 58)) to one speaker of t frames, any t: frames (t, S, S,
+    3) uint8 and audio (floor(t * sr / fps),) float32. Every clip of the sequence and every reaction is one batch
+    (the paper's clip batching); a clip's noise is drawn up front from ``seed``, so batching does not change the
+    result."""
     cfg = model.cfg
     p, l = cfg.perception, cfg.elnet.clip
-    t = len(frames) if frames is not None else len(samples) * fps // SAMPLE_RATE
     c = n_clips(t, l)
     pad = c * l - t  # the last partial clip repeats the speaker's last frame (future only: causality holds)
     mel = None
     if p.audio:
-        spf = SAMPLE_RATE // fps
-        mel = log_mel(torch.from_numpy(np.asarray(samples, np.float32)), spf, SAMPLE_RATE, p.n_mels, p.mel_windows)
+        mel = log_mel(torch.from_numpy(np.asarray(samples, np.float32)), t, fps, SAMPLE_RATE, p.n_mels, p.mel_windows)
         mel = torch.cat([mel, mel[-1:].expand(pad, -1, -1)]) if pad else mel
     vid = None
     if p.video:
@@ -139,7 +149,8 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
         sp = ctx.speaker(k)
         video = sp.video(cfg.perception.image_size) if cfg.perception.video else None
         audio = sp.audio(SAMPLE_RATE) if cfg.perception.audio else None
-        e, d = react(model, video, audio, ctx.n_predictions, variant == "online", steps, ctx.sample_seed(k), ctx.fps)
+        e, d = react(model, sp.frames, video, audio, ctx.n_predictions, variant == "online", steps, ctx.sample_seed(k),
+                     ctx.fps)
         return e[None], d[None]
 
     return ctx.in_blocks(1, variant, sample)

@@ -84,6 +84,10 @@ class ReactDiffConfig:
     # amortise per-call overhead, and which size is fastest depends on the machine (benchmarks/generate_bench.py
     # --rows). Memory: a block of 24 REACT clips holds about 3.6 GB of AU features at its peak (8: ~1.2 GB).
     generate_rows: int = 24
+    # Clips of any length (MARS): the MMT trains on random crops of this many frames, the DDIM on each pair's
+    # consecutive chunks of it, and generation runs a clip chunk by chunk (the official baselines generate in
+    # 750-frame chunks). A multiple of mmt.window. Fixed-length clips (REACT 2024) train and generate whole.
+    crop: int = field(default=750, metadata=at_least(1))
     # The MMT reads every training clip's feature streams once per epoch. true: read them from memory-mapped
     # copies under results/cache/reactdiff/ (written once; the demo's 20 epochs spent half their time decoding
     # Parquet); false: decode the feature files every epoch (no extra disk: REACT's AU stream alone is ~110 GB as a copy).
@@ -102,6 +106,8 @@ class ReactDiffConfig:
                                    ("mmt.latent_dim", m.latent_dim, m.decoder_heads)):
             if width % heads:
                 raise ConfigError(f"methods.ReactDiff.{name} must be divisible by its number of heads")
+        if self.crop % m.window:
+            raise ConfigError(f"methods.ReactDiff.crop must be a multiple of mmt.window ({m.window}), got {self.crop}")
         if d.sample_steps > d.train_timesteps:
             raise ConfigError("methods.ReactDiff.ddim.sample_steps cannot exceed ddim.train_timesteps")
 
@@ -121,6 +127,7 @@ def demo() -> ReactDiffConfig:
         train_mmt=TrainConfig(epochs=20, batch_size=4, lr=2e-3, ema_decay=0.95),
         train_ddim=TrainConfig(epochs=600, batch_size=8, lr=2e-3, ema_decay=0.95),
         cache_inputs=True,
+        crop=100,
     )
 
 

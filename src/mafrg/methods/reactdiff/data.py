@@ -3,14 +3,19 @@
 Only the clips of one batch are in memory at a time (the 25088-d AU stream is never loaded for the whole set).
 The held-out validation clips come from the *training* split (a fixed hash of the clip path), so adding
 val/test recordings never changes training.
+
+Clips of any length (MARS): the MMT trains on random crops of ``crop`` frames drawn within each clip (a new draw
+every epoch); the DDIM on the consecutive ``crop``-frame chunks of each pair from frame 0, which are the chunks
+generation cuts a speaker clip into (:func:`chunk_starts`). Clips shorter than one crop are left out of training.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,6 +25,7 @@ from mafrg.cache import cached_array, stamp
 from mafrg.data.assemble import SplitArrays
 from mafrg.training import held_out, split_items  # noqa: F401 - re-exported
 
+log = logging.getLogger(__name__)
 STREAMS = ("au", "fe", "va", "mfcc", "wav2vec2")
 
 
@@ -32,7 +38,10 @@ class ClipItem:
 
 
 def person_clips(data: SplitArrays, file_of: Callable[[str], str]) -> list[ClipItem]:
-    """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour)."""
+    """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour); on a
+    split of clips of any length (ClipArrays) each clip at its own length."""
+    if getattr(data, "ragged", False):
+        return [ClipItem(rel, file_of(rel), data.clip_emotion(c), data.clip_tdmm(c)) for c, rel in enumerate(data.clips)]
     items: dict[str, ClipItem] = {}
     for k, r in enumerate(data.rows):
         for rel, emo, tdmm in ((r.speaker, data.speaker_emotion[k], data.speaker_tdmm[k]),
@@ -42,36 +51,61 @@ def person_clips(data: SplitArrays, file_of: Callable[[str], str]) -> list[ClipI
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """One clip per item; with ``cache_dir`` its streams come from memory-mapped copies (``cache_inputs``)."""
+    """One clip per item; with ``cache_dir`` its streams come from memory-mapped copies (``cache_inputs``).
 
-    def __init__(self, items: list[ClipItem], frames: int, cache_dir: str | Path | None = None):
+    ``crop`` None: every item's first ``frames`` frames (fixed-length clips). Otherwise ``frames`` is None and
+    item i is a crop of ``crop`` frames starting at ``start[i]``, drawn within the item from (seed, epoch) alone."""
+
+    def __init__(self, items: list[ClipItem], frames: int | None, cache_dir: str | Path | None = None,
+                 crop: int | None = None, seed: int = 0, epoch: int = 0):
         self.items = items
         self.frames = frames
         self.cache_dir = cache_dir
+        self.crop = crop
+        if crop is None:
+            self.start = np.zeros(len(items), np.int64)
+        else:
+            rng = np.random.default_rng([seed, epoch, 50])
+            self.start = rng.integers(0, np.array([len(it.emotion) for it in items]) - crop + 1)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         it = self.items[i]
-        out = (clip_tensors(it.path, self.frames) if self.cache_dir is None
-               else cached_clip_tensors(it.path, self.frames, self.cache_dir))
-        out["emotion"] = torch.from_numpy(it.emotion[: self.frames].astype(np.float32))
-        out["tdmm"] = torch.from_numpy(it.tdmm[: self.frames].astype(np.float32))
+        s = int(self.start[i])
+        n = self.frames if self.crop is None else self.crop
+        streams = clip_streams(it.path, len(it.emotion) if self.frames is None else self.frames, self.cache_dir)
+        out = {k: torch.from_numpy(np.array(v[s : s + n])) for k, v in streams.items()}  # a writable copy
+        out["emotion"] = torch.from_numpy(it.emotion[s : s + n].astype(np.float32))
+        out["tdmm"] = torch.from_numpy(it.tdmm[s : s + n].astype(np.float32))
         return out
 
 
-def clip_tensors(path: str, frames: int) -> dict[str, torch.Tensor]:
-    """The first ``frames`` frames of every stream of one feature file, as (frames, dim) tensors."""
-    clip = features.load_clip(path, STREAMS, frames=frames, dtype=None)
-    n = len(clip["frame"])
-    if n < frames:
-        raise ValueError(f"{path}: {n} frames, ReactDiff needs {frames}")
-    return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
+def long_enough(items: list, length: Callable[[Any], int], crop: int, what: str, where: str) -> list:
+    """The items of at least ``crop`` frames; those left out are logged, none left is an error naming the split."""
+    short = [it for it in items if length(it) < crop]
+    if short:
+        log.warning("ReactDiff: %d training %s shorter than one crop (%d frames) left out", len(short), what, crop)
+    kept = [it for it in items if length(it) >= crop]
+    if not kept:
+        raise ValueError(f"{where}: no training {what} has the {crop} frames of one ReactDiff crop; lower "
+                         "methods.ReactDiff.crop")
+    return kept
 
 
-def cached_clip_tensors(path: str, frames: int, cache_dir: str | Path) -> dict[str, torch.Tensor]:
-    """:func:`clip_tensors` through memory-mapped per-stream copies (the same values, bit for bit)."""
+def chunk_starts(frames: int, crop: int, whole_only: bool = False) -> list[int]:
+    """Start frames of the consecutive ``crop``-frame chunks of a clip of ``frames`` frames (the last one shorter
+    unless ``whole_only``, which drops it)."""
+    stop = frames - crop + 1 if whole_only else frames
+    return list(range(0, max(stop, 0), crop))
+
+
+def clip_streams(path: str, frames: int, cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Every stream's first ``frames`` frames, (frames, dim): decoded, or memory-mapped from the cache (the same
+    values, bit for bit)."""
+    if cache_dir is None:
+        return {s: v.numpy() for s, v in clip_tensors(path, frames).items()}
     key = stamp(path, frames)
     name = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     loaded: dict[str, torch.Tensor] = {}
@@ -81,8 +115,16 @@ def cached_clip_tensors(path: str, frames: int, cache_dir: str | Path) -> dict[s
             loaded.update(clip_tensors(path, frames))
         return loaded[s].numpy()
 
-    return {s: torch.from_numpy(np.array(cached_array(Path(cache_dir) / f"{name}.{key}.{s}.npy", lambda s=s: make(s))))
-            for s in STREAMS}
+    return {s: cached_array(Path(cache_dir) / f"{name}.{key}.{s}.npy", lambda s=s: make(s)) for s in STREAMS}
+
+
+def clip_tensors(path: str, frames: int) -> dict[str, torch.Tensor]:
+    """The first ``frames`` frames of every stream of one feature file, as (frames, dim) tensors."""
+    clip = features.load_clip(path, STREAMS, frames=frames, dtype=None)
+    n = len(clip["frame"])
+    if n < frames:
+        raise ValueError(f"{path}: {n} frames, ReactDiff needs {frames}")
+    return {s: torch.from_numpy(np.array(clip[s])) for s in STREAMS}  # a writable copy
 
 
 def stream_dims(path: str) -> dict[str, int]:
@@ -99,18 +141,20 @@ def running_mean(x: np.ndarray | torch.Tensor, axis: int = 0):
     return x.cumsum(axis) / n
 
 
-def input_stats(items: list[ClipItem], frames: int, centre_clip: bool = False, cache_dir: str | Path | None = None
-                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-dimension mean and standard deviation of every stream over the training clips (streamed); with
-    ``centre_clip``, of the inputs after each clip's running mean is removed (MMTConfig.input_norm "clip")."""
+def input_stats(items: list[ClipItem], frames: int | None, centre_clip: bool = False,
+                cache_dir: str | Path | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-dimension mean and standard deviation of every stream over the training clips (streamed; ``frames``
+    None: each clip at its own length); with ``centre_clip``, of the inputs after each clip's running mean is
+    removed (MMTConfig.input_norm "clip")."""
     acc: dict[str, list] = {}
     n = 0
     for it in items:
+        t = len(it.emotion) if frames is None else frames
         if cache_dir is None:
-            clip = features.load_clip(it.path, STREAMS, frames=frames, dtype=np.float64)
+            clip = features.load_clip(it.path, STREAMS, frames=t, dtype=np.float64)
         else:  # the same values through the memory-mapped copies the epochs read (and written here first)
-            clip = {s: x.numpy().astype(np.float64) for s, x in cached_clip_tensors(it.path, frames, cache_dir).items()}
-            clip["frame"] = np.arange(frames)
+            clip = {s: np.asarray(x, np.float64) for s, x in clip_streams(it.path, t, cache_dir).items()}
+            clip["frame"] = np.arange(t)
         for s in STREAMS:
             x = clip[s]
             if centre_clip:

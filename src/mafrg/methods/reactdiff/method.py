@@ -9,14 +9,14 @@ from mafrg.predictions import Reactions
 
 
 def _mmt_settings(cfg: ReactDiffConfig) -> dict:
-    return to_jsonable({"mmt": cfg.mmt, "train_mmt": cfg.train_mmt, "cache_inputs": cfg.cache_inputs})
+    return to_jsonable({"mmt": cfg.mmt, "train_mmt": cfg.train_mmt, "cache_inputs": cfg.cache_inputs, "crop": cfg.crop})
 
 
 def _ddim_settings(cfg: ReactDiffConfig) -> dict:
     ddim = to_jsonable(cfg.ddim)
     for k in ("sample_steps", "eta"):  # sampling only: no retraining
         ddim.pop(k)
-    return {"mmt": to_jsonable(cfg.mmt), "ddim": ddim, "train_ddim": to_jsonable(cfg.train_ddim)}
+    return {"mmt": to_jsonable(cfg.mmt), "ddim": ddim, "train_ddim": to_jsonable(cfg.train_ddim), "crop": cfg.crop}
 
 
 @register
@@ -31,6 +31,7 @@ class ReactDiff(Method):
     config_cls = ReactDiffConfig
     presets = PRESETS
     default_preset = "paper"
+    ragged = True  # clips of any length: crops in training, chunks of ``crop`` frames in generation
     stages = (
         Stage("mmt", reads=("train_data", "train_features"), settings=_mmt_settings),
         Stage("ddim", reads=("train_data", "train_features"), settings=_ddim_settings),

@@ -40,13 +40,17 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     cfg: ReactDiffConfig = ctx.config
     tc = cfg.train_mmt
     data = ctx.train_data
-    frames = data.speaker_emotion.shape[1]
+    ragged = bool(getattr(data, "ragged", False))
+    frames = None if ragged else data.speaker_emotion.shape[1]  # clips of any length: crops of cfg.crop frames
     items = rd.person_clips(data, ctx.feature_file)
+    if ragged:
+        items = rd.long_enough(items, lambda it: len(it.emotion), cfg.crop, "clip(s)", ctx.paths.split_data("train"))
     tr, va = rd.split_items(items, lambda it: it.rel, tc.val_fraction)
     dims = rd.stream_dims(items[0].path)
     seed = tc.seed + ctx.seed
     seed_everything(seed)  # before the model is built: initial weights follow the seed
-    log.info("MMT: %d training clips, %d held out, %d frames, seed %d", len(tr), len(va), frames, seed)
+    log.info("MMT: %d training clips, %d held out, %s frames, seed %d", len(tr), len(va),
+             f"crops of {cfg.crop}" if ragged else frames, seed)
     model = MMT(cfg.mmt, dims)
     cache = ctx.paths.cache("reactdiff", "train") if cfg.cache_inputs else None
     model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip", cache))
@@ -54,17 +58,21 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     dev = device()
 
     def make_loader(epoch: int, is_train: bool):
-        return loader(rd.ClipDataset(tr if is_train else va, frames, cache), tc.batch_size, seed, epoch, is_train,
-                      tc.num_workers)
+        part = tr if is_train else va
+        ds = (rd.ClipDataset(part, None, cache, cfg.crop, seed, epoch if is_train else 1_000_000) if ragged
+              else rd.ClipDataset(part, frames, cache))  # validation: the same crops every epoch
+        return loader(ds, tc.batch_size, seed, epoch, is_train, tc.num_workers)
 
     def step_loss(m, batch, step):
         batch = _to(batch, dev)
+        n = batch["tdmm"].shape[1]
         (p3, pe), _ = m({s: batch[s] for s in rd.STREAMS}, causal=_causal_for_step(step, cfg.mmt.causal_training_fraction))
-        return mmt_loss(p3[:, :frames], pe[:, :frames], batch["tdmm"], batch["emotion"], cfg.mmt.emotion_loss)
+        return mmt_loss(p3[:, :n], pe[:, :n], batch["tdmm"], batch["emotion"], cfg.mmt.emotion_loss)
 
     digest = ctx.features_digest()
     ema, history = train(model, step_loss, make_loader, tc, ctx.workdir,
-                         ctx.resume_identity(config=to_jsonable(cfg.mmt), data=digest, dims=dims),
+                         ctx.resume_identity(config=to_jsonable(cfg.mmt), data=digest, dims=dims,
+                                             **({"crop": cfg.crop} if ragged else {})),
                          ctx.progress, seed=seed)
     meta = {"config": to_jsonable(cfg), "dims": dims, "frames": frames, "seed": seed, "history": history,
             "data_manifest_digest": digest, "code_version": code_version(), "packages": package_versions(),
@@ -91,17 +99,52 @@ def encode_clips(mmt: MMT, files: dict[str, str], frames: int, progress: bool = 
     return out
 
 
+@torch.no_grad()
+def encode_chunks(mmt: MMT, files: dict[str, str], spans: dict[str, int], crop: int, progress: bool = True
+                  ) -> dict[tuple[str, int], torch.Tensor]:
+    """Latents (crop, L) of every whole ``crop``-frame chunk of the first ``spans[rel]`` frames of each clip, keyed
+    (clip, start); each chunk encoded as a clip of its own, as generation encodes it."""
+    out = {}
+    for rel, path in tqdm(files.items(), desc="encode", unit="clip", disable=not progress):
+        streams = rd.clip_tensors(path, spans[rel])
+        for s in rd.chunk_starts(spans[rel], crop, whole_only=True):
+            out[rel, s] = mmt.encoder({k: x[None, s : s + crop] for k, x in streams.items()})[0]
+    return out
+
+
+def chunk_pairs(data, crop: int) -> tuple[list[tuple[tuple[str, int], tuple[str, int]]], dict[str, int]]:
+    """The DDIM's training pairs on clips of any length: for every row, its (speaker chunk, listener chunk) keys
+    over the row's common length; and the frames each clip is read to."""
+    pairs, spans = [], {}
+    for k, r in enumerate(data.rows):
+        n = min(len(data.speaker_emotion_of(k)), len(data.listener_emotion_of(k)))
+        for rel in (r.speaker, r.listener):
+            spans[rel] = max(spans.get(rel, 0), n)
+        pairs += [((r.speaker, s), (r.listener, s)) for s in rd.chunk_starts(n, crop, whole_only=True)]
+    return pairs, spans
+
+
 def train_ddim(ctx: TrainContext) -> dict[str, Any]:
     cfg: ReactDiffConfig = ctx.config
     tc = cfg.train_ddim
     mmt_path = ctx.checkpoint("mmt")
     mmt, _, _ = load_mmt(mmt_path)
     data = ctx.train_data
-    frames = data.speaker_emotion.shape[1]
-    rels = {r: ctx.feature_file(r) for row in data.rows for r in (row.speaker, row.listener)}
-    z = encode_clips(mmt, rels, frames, ctx.progress)
-    pairs = [(row.speaker, row.listener) for row in data.rows]
-    tr, va = rd.split_items(pairs, lambda p: p[0], tc.val_fraction)
+    ragged = bool(getattr(data, "ragged", False))
+    if ragged:  # clips of any length: the crop-frame chunks generation cuts each clip into
+        frames = cfg.crop
+        pairs, spans = chunk_pairs(data, cfg.crop)
+        if not pairs:
+            raise ValueError(f"{ctx.paths.split_data('train')}: no training pair has the {cfg.crop} frames of one "
+                             "ReactDiff crop; lower methods.ReactDiff.crop")
+        z = encode_chunks(mmt, {rel: ctx.feature_file(rel) for rel in spans}, spans, cfg.crop, ctx.progress)
+    else:
+        frames = data.speaker_emotion.shape[1]
+        rels = {r: ctx.feature_file(r) for row in data.rows for r in (row.speaker, row.listener)}
+        z = encode_clips(mmt, rels, frames, ctx.progress)
+        pairs = [(row.speaker, row.listener) for row in data.rows]
+    # held out by speaker clip (a clip's chunks stay together)
+    tr, va = rd.split_items(pairs, (lambda p: p[0][0]) if ragged else (lambda p: p[0]), tc.val_fraction)
     seed = tc.seed + ctx.seed
     seed_everything(seed)
     diff = LatentDiffusion(cfg.mmt, cfg.ddim)
@@ -179,16 +222,48 @@ def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frame
             tdmm[:, :frames].reshape(b, n_pred, frames, -1).numpy())
 
 
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The noise seed of chunk ``chunk`` of a row whose seed is ``seed`` (clips of any length)."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def react_chunks(mmt: MMT, diff: LatentDiffusion, feats: dict[str, np.ndarray], frames: int, crop: int,
+                 block: int, n_pred: int, online: bool, steps: int, eta: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip of any length T, generated in
+    the consecutive ``crop``-frame chunks the DDIM trained on, each chunk a clip of its own with its own noise
+    (``chunk_seed``); ``block`` whole chunks share a batch, the last, shorter chunk runs alone. As in the
+    official baselines' 750-frame chunks, nothing crosses a chunk boundary: online stays frame-causal, and an
+    online chunk's first window has no speaker window before it (as frame 0 of a clip)."""
+    whole = rd.chunk_starts(frames, crop, whole_only=True)
+    groups = [whole[i : i + block] for i in range(0, len(whole), block)]
+    groups += [[s] for s in rd.chunk_starts(frames, crop) if s + crop > frames]  # the shorter last chunk alone
+    emotion, tdmm = [], []
+    for g in groups:
+        n = min(crop, frames - g[0])
+        batch = {k: torch.from_numpy(np.stack([v[s : s + n] for s in g])) for k, v in feats.items()}
+        e, d = react(mmt, diff, batch, n, n_pred, online, steps, eta, [chunk_seed(seed, s // crop) for s in g])
+        emotion += list(e)
+        tdmm += list(d)
+    return np.concatenate(emotion, axis=1), np.concatenate(tdmm, axis=1)
+
+
 def generate(ctx: GenerationContext, variant: str) -> Reactions:
     """Reactions for rows ``ctx.rows``, sampled in fixed blocks of ``generate_rows`` rows. Row k's noise comes from
-    its own seed, so a shard's output does not depend on how the split is sharded."""
+    its own seed, so a shard's output does not depend on how the split is sharded. Clips of any length: each row
+    alone, in chunks of ``crop`` frames (``react_chunks``), ``generate_rows`` chunks per batch."""
     cfg: ReactDiffConfig = ctx.config
     mmt, diff, _ = load_models(ctx.checkpoint("mmt"), ctx.checkpoint("ddim"))
+    online = variant == "online"
 
     def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
         clips = [ctx.speaker(k).features(rd.STREAMS) for k in range(a, z)]
+        if ctx.ragged:
+            e, d = react_chunks(mmt, diff, clips[0], ctx.row_frames(a), cfg.crop, cfg.generate_rows,
+                                ctx.n_predictions, online, cfg.ddim.sample_steps, cfg.ddim.eta, ctx.sample_seed(a))
+            return e[None], d[None]
         feats = {s: torch.from_numpy(np.stack([c[s] for c in clips])) for s in rd.STREAMS}
-        return react(mmt, diff, feats, ctx.frames, ctx.n_predictions, variant == "online", cfg.ddim.sample_steps,
+        return react(mmt, diff, feats, ctx.frames, ctx.n_predictions, online, cfg.ddim.sample_steps,
                      cfg.ddim.eta, [ctx.sample_seed(k) for k in range(a, z)])
 
     return ctx.in_blocks(cfg.generate_rows, variant, sample)

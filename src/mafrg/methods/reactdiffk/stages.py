@@ -146,7 +146,7 @@ def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int,
     r = len(speakers)
     b = r * n_pred
     n_win = -(-t // w)
-    spk = [{s: model.standardise(s, torch.from_numpy(np.asarray(sp[s], np.float32))).numpy() for s in names}
+    spk = [{s: model.standardise(s, torch.from_numpy(np.array(sp[s], np.float32))).numpy() for s in names}
            for sp in speakers]
     off = torch.as_tensor(kd.offsets(cfg)).expand(b, -1)
     mode = torch.full((b,), ONLINE if online else OFFLINE)
