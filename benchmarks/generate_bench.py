@@ -3,6 +3,12 @@
     python benchmarks/generate_bench.py                   # ReactDiff, demo configuration, T = 750 (a REACT clip)
     python benchmarks/generate_bench.py --preset paper --steps 20 --clips 1   # seconds per reaction
     python benchmarks/generate_bench.py --method ReactDiffK --steps 10 25 50 --guidance 1 2
+    python benchmarks/generate_bench.py --any-length --frames 3000 --fps 30   # every method, one long MARS clip
+
+``--any-length``: every method as generation runs it on clips of any length (one row alone at its own length:
+ReactDiff chunk by chunk, ReactDiff-K window after window, Efficient Listener over the whole clip from raw frames
+and audio), at the preset's sampling settings, on one speaker clip of --frames frames at --fps (wav2vec2 768 wide
+at 30 fps); reported as speaker frames per second with --n reactions each, offline and online.
 
 ReactDiff-K: DPM-Solver++(2M) SDE steps per window, windows one after another; a guidance scale other than 1
 evaluates the conditional and unconditional model (one batch of 2n). Both methods sample clips in blocks of
@@ -38,6 +44,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--rows", type=int, nargs="+", default=None,
                     help="clips per batch (default: 1 and the preset's generate_rows)")
+    ap.add_argument("--any-length", action="store_true", help="every method on one long clip (see above)")
+    ap.add_argument("--fps", type=int, default=30, help="frame rate of --any-length's clip")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="passes over the clips per setting (best and median)")
     ap.add_argument("--mmt")
@@ -49,6 +57,13 @@ def main() -> None:
     a = ap.parse_args()
     memory = apply_allocator(a)
     torch.set_num_threads(a.threads)
+    if a.any_length:
+        cells = bench_any_length(a, memory)
+        if a.record:
+            bench_results.record("generate_bench.py", f"{a.preset} presets, one clip of T = {a.frames} "
+                                 f"at {a.fps} fps, {a.n} reactions, speaker frames/s offline / online: "
+                                 + "; ".join(cells))
+        return
     cells = bench_reactdiffk(a, memory) if a.method == "ReactDiffK" else bench_reactdiff(a, memory)
     if a.record:
         bench_results.record("generate_bench.py", f"{a.method} {a.preset}, T = {a.frames}, reactions/s best (median) "
@@ -147,6 +162,69 @@ def bench_reactdiffk(a, memory: str) -> list[str]:
                                                                           scale, list(range(i, j))))
                 print(f"{rows:>5}{steps:>6}{scale:>10.2f}{off:>26}{on:>26}{1 / best:>21.4f}")
                 cells.append(f"{rows} rows, {steps} steps, guidance {scale:g}: {off} / {on}")
+    return cells
+
+
+def bench_any_length(a, memory: str) -> list[str]:
+    """Speaker frames per second of each method's generation of one row of --frames frames at --fps."""
+    import numpy as np
+
+    from mafrg.methods import get
+    from mafrg.methods.settings import resolve
+
+    rng = np.random.default_rng(0)
+    t, audio_width = a.frames, 1536 if a.fps == 25 else 768
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    def run_reactdiff(online: bool):
+        from mafrg.methods.reactdiff.diffusion import LatentDiffusion
+        from mafrg.methods.reactdiff.mmt import MMT, STREAM_DIMS
+        from mafrg.methods.reactdiff.stages import react_chunks
+
+        cfg = resolve(get("ReactDiff"), {"preset": a.preset}).config
+        dims = {**STREAM_DIMS, "wav2vec2": audio_width}
+        torch.manual_seed(0)
+        mmt, diff = MMT(cfg.mmt, dims).eval(), LatentDiffusion(cfg.mmt, cfg.ddim).eval()
+        feats = {s: rng.normal(size=(t, d)).astype(np.float16 if s == "au" else np.float32) for s, d in dims.items()}
+        return lambda: react_chunks(mmt, diff, feats, t, cfg.crop, cfg.generate_rows, a.n, online,
+                                    cfg.ddim.sample_steps, cfg.ddim.eta, 0)
+
+    def run_reactdiffk(online: bool):
+        from mafrg.methods.reactdiffk.model import MODALITIES, ReactDiffK, modalities
+        from mafrg.methods.reactdiffk.stages import react
+
+        cfg = resolve(get("ReactDiffK"), {"preset": a.preset, "audio_width": audio_width}).config
+        torch.manual_seed(0)
+        model = ReactDiffK(cfg).eval()
+        spk = {s: rng.normal(size=(t, audio_width if s == "audio" else MODALITIES[s])).astype(np.float32)
+               for s in modalities(cfg)}
+        return lambda: react(model, [spk], a.n, online, cfg.edm.sample_steps, cfg.guidance.scale, [0])
+
+    def run_efficient_listener(online: bool):
+        from mafrg.methods.efficient_listener.model import FacialActionDiffusion
+        from mafrg.methods.efficient_listener.stages import SAMPLE_RATE, react
+
+        cfg = resolve(get("EfficientListener"), {"preset": a.preset}).config
+        torch.manual_seed(0)
+        model = FacialActionDiffusion(cfg).eval()
+        s = cfg.perception.image_size
+        video = rng.integers(0, 256, (t, s, s, 3), dtype=np.uint8)
+        audio = rng.normal(0, 0.1, t * SAMPLE_RATE // a.fps).astype(np.float32)
+        return lambda: react(model, t, video, audio, a.n, online, cfg.fad.sample_steps, 0, a.fps)
+
+    cells = []
+    print(f"one speaker clip of {t} frames at {a.fps} fps, {a.n} reactions, preset {a.preset}, {a.threads} threads; "
+          f"{memory}")
+    print(f"{'method':>18}{'offline frames/s':>18}{'online frames/s':>18}{'offline s':>11}")
+    for name, make in (("ReactDiff", run_reactdiff), ("EfficientListener", run_efficient_listener),
+                       ("ReactDiffK", run_reactdiffk)):
+        secs = [timed(make(online)) for online in (False, True)]
+        print(f"{name:>18}{t / secs[0]:>18.1f}{t / secs[1]:>18.1f}{secs[0]:>11.1f}")
+        cells.append(f"{name} {t / secs[0]:.1f} / {t / secs[1]:.1f}")
     return cells
 
 

@@ -1,5 +1,5 @@
-"""The shared training loop: when its resumable state is written, and that resuming from a state written
-mid-run ends with the weights of an unbroken run."""
+"""The shared training loop: when its resumable state is written, that resuming from a state written mid-run
+ends with the weights of an unbroken run, and the EMA warm-up."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Killed(Exception):
     pass
 
 
-def _run(workdir, epochs: int, monkeypatch, every: float, stop_after: int | None = None):
+def _run(workdir, epochs: int, monkeypatch, every: float, stop_after: int | None = None, **train):
     """Train a small regression model; ``stop_after``: raise after that many epochs (a kill)."""
     monkeypatch.setattr(training, "STATE_EVERY_S", every)
     saves = []
@@ -40,7 +40,7 @@ def _run(workdir, epochs: int, monkeypatch, every: float, stop_after: int | None
     def step_loss(m, batch, step):
         return torch.nn.functional.mse_loss(m(batch[0]), batch[1])
 
-    cfg = TrainConfig(epochs=epochs, batch_size=6, lr=1e-2, ema_decay=0.9)
+    cfg = TrainConfig(**{"epochs": epochs, "batch_size": 6, "lr": 1e-2, "ema_decay": 0.9, **train})
     ema, history = training.train(model, step_loss, lambda ep, tr: training.loader(data, 6, 0, ep, tr), cfg,
                                   workdir, {"t": 1}, progress=False)
     return ema, history, saves
@@ -62,3 +62,51 @@ def test_resuming_from_a_throttled_state_equals_an_unbroken_run(tmp_path, monkey
     for a, b in zip(resumed.module.parameters(), whole.module.parameters()):
         assert torch.equal(a, b)
     assert [h["train_loss"] for h in hist] == [h["train_loss"] for h in hist_whole]
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_resuming_continues_the_ema_warm_up(tmp_path, monkeypatch, warmup):
+    """The warm-up's step is the average's own update count, saved with it: a resumed run ends as an unbroken one."""
+    kw = {"ema_decay": 0.9999, "ema_warmup": "inverse"} if warmup else {}
+    whole, _, _ = _run(tmp_path / "whole", 4, monkeypatch, every=1e9, **kw)
+    with pytest.raises(Killed):
+        _run(tmp_path / "killed", 4, monkeypatch, every=1e9, stop_after=0, **kw)
+    resumed, _, _ = _run(tmp_path / "killed", 4, monkeypatch, every=1e9, **kw)
+    for a, b in zip(resumed.module.parameters(), whole.module.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_ema_warm_up_follows_the_inverse_schedule():
+    """k-diffusion's EMAWarmup (inv_gamma 1, power 2/3, ceiling 0.9999): 1 - (1 + n)^(-2/3), capped."""
+    cfg = TrainConfig(ema_decay=0.9999, ema_warmup="inverse")
+    for n in (1, 10, 100, 1000):
+        assert training.ema_decay_at(cfg, n) == pytest.approx(1 - (1 + n) ** (-2 / 3))
+    assert training.ema_decay_at(cfg, 10**9) == 0.9999
+    assert training.ema_decay_at(TrainConfig(ema_decay=0.9999), 1) == 0.9999  # no warm-up: the decay at once
+
+
+def test_with_the_warm_up_the_saved_weights_come_from_late_training(tmp_path):
+    """A short run (60 steps) whose weight moves from 0 to 1 in its first steps and stays there: with a constant
+    decay of 0.9999 the saved average is still the weight it started from (torch's average starts as a copy of
+    the weights after the first step, 0.2 here, and keeps 0.9999^59 of it); with the warm-up it is the trained
+    weight."""
+    def run(**kw):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            model.weight.zero_()
+        data = [(torch.ones(1), torch.ones(1))] * 60
+
+        def step_loss(m, batch, step):
+            return ((m.weight - 1.0) ** 2).sum()
+
+        cfg = TrainConfig(epochs=1, batch_size=1, lr=0.2, weight_decay=0.0, ema_decay=0.9999, val_fraction=0.0, **kw)
+        ema, _ = training.train(model, step_loss, lambda ep, tr: training.loader(data, 1, 0, ep, tr) if tr else [],
+                                cfg, tmp_path / str(kw), {"t": 1}, progress=False)
+        return float(model.weight), float(ema.module.weight)
+
+    final, constant = run()
+    assert final > 0.9
+    assert constant < 0.25  # the weight after step 1, barely moved
+    _, warm = run(ema_warmup="inverse")
+    assert warm > 0.8 and abs(warm - final) < 0.15

@@ -189,8 +189,14 @@ class TrainConfig:
     lr: float = field(default=1e-4, metadata=positive())  # AdamW learning rate
     weight_decay: float = 5e-4  # AdamW weight decay
     betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=unit_interval(closed=False))  # AdamW betas
-    # decay of the exponential moving average of the weights that is saved (0: none)
+    # decay of the exponential moving average of the weights that is saved (0: none); with a warm-up, its ceiling
     ema_decay: float = field(default=0.999, metadata=unit_interval(closed=False))
+    # "inverse": the decay at optimiser step n is min(ema_decay, 1 - (1 + n / ema_inv_gamma) ** -ema_power)
+    # (k-diffusion's EMAWarmup, which the ReactDiff-K authors train with: power 2/3), so the average forgets the
+    # initial weights early and reaches ema_decay late; "none": ema_decay from the first step
+    ema_warmup: Literal["none", "inverse"] = "none"
+    ema_power: float = field(default=2 / 3, metadata=positive())
+    ema_inv_gamma: float = field(default=1.0, metadata=positive())
     # added to the run's seed (methods.<name>.seed + k for the k-th run)
     seed: int = field(default=0, metadata=at_least(0))
     # held out of the *training* split (val/test data never touch training)

@@ -116,6 +116,29 @@ class TrainingError(ValueError):
 STATE_EVERY_S = 30.0
 
 
+def ema_decay_at(cfg: TrainConfig, step: int) -> float:
+    """The EMA decay applied at optimiser step ``step`` (1 = the first update after the copy of the initial
+    weights): ``ema_decay``, or with ``ema_warmup: inverse`` min(ema_decay, 1 - (1 + step / inv_gamma) ** -power)."""
+    if cfg.ema_warmup == "none":
+        return cfg.ema_decay
+    return min(cfg.ema_decay, max(0.0, 1.0 - (1.0 + step / cfg.ema_inv_gamma) ** -cfg.ema_power))
+
+
+def ema_update(cfg: TrainConfig):
+    """The AveragedModel update for ``cfg``: torch's constant-decay EMA, or the warm-up schedule, whose step is
+    the AveragedModel's own update count (saved with its state, so a resumed run continues the schedule)."""
+    if cfg.ema_warmup == "none":
+        return get_ema_multi_avg_fn(cfg.ema_decay)
+
+    @torch.no_grad()
+    def update(ema_params, model_params, num_averaged):
+        decay = ema_decay_at(cfg, int(num_averaged))
+        for e, m in zip(ema_params, model_params):
+            e.lerp_(m, 1.0 - decay)
+
+    return update
+
+
 def train(
     model: torch.nn.Module,
     step_loss: Callable[[torch.nn.Module, Any, int], torch.Tensor],
@@ -137,7 +160,7 @@ def train(
     model.to(dev)
     seed_everything(cfg.seed if seed is None else seed)  # the caller seeds too, before building the model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+    ema = AveragedModel(model, multi_avg_fn=ema_update(cfg))
     state_path = workdir / "last.pt"
     ident = config_hash({"train": asdict(cfg), "seed": seed, **identity})
     history: list[dict[str, float]] = []

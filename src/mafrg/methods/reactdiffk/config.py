@@ -95,9 +95,10 @@ class ReactDiffKConfig:
     crop: int = 256  # training crops of this many frames (authors: clip_length 256), a whole number of windows
     crops_per_row: int = 1  # random crops per training row and epoch
     # Authors: AdamW lr 1e-4, betas (0.95, 0.999), eps 1e-6, wd 1e-3, batch 100, constant lr, gradient clipping
-    # 1.0; their EMA warms up ("inverse", power 2/3) to 0.9999, mafrg's loop keeps a constant decay.
+    # 1.0; their EMA warms up ("inverse", power 2/3) to 0.9999 (k-diffusion's EMAWarmup), as here.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999))
+        epochs=100, batch_size=100, lr=1e-4, weight_decay=1e-3, betas=(0.95, 0.999), ema_decay=0.9999,
+        ema_warmup="inverse", ema_power=2 / 3))
     generate_seed: int = field(default=9173, metadata=at_least(0))  # added to the run's seed
     # Rows sampled as one batch at generation (each with its n reactions). Blocks are fixed by row index, so a
     # shard equals those rows of a whole-split run; larger blocks amortise the per-call overhead
