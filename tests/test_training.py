@@ -103,7 +103,7 @@ def test_with_the_warm_up_the_saved_weights_come_from_late_training(tmp_path):
         cfg = TrainConfig(epochs=1, batch_size=1, lr=0.2, weight_decay=0.0, ema_decay=0.9999, val_fraction=0.0, **kw)
         ema, _ = training.train(model, step_loss, lambda ep, tr: training.loader(data, 1, 0, ep, tr) if tr else [],
                                 cfg, tmp_path / str(kw), {"t": 1}, progress=False)
-        return float(model.weight), float(ema.module.weight)
+        return model.weight.item(), ema.module.weight.item()
 
     final, constant = run()
     assert final > 0.9

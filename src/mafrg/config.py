@@ -195,8 +195,8 @@ class TrainConfig:
     # (k-diffusion's EMAWarmup, which the ReactDiff-K authors train with: power 2/3), so the average forgets the
     # initial weights early and reaches ema_decay late; "none": ema_decay from the first step
     ema_warmup: Literal["none", "inverse"] = "none"
-    ema_power: float = field(default=2 / 3, metadata=positive())
-    ema_inv_gamma: float = field(default=1.0, metadata=positive())
+    ema_power: float = field(default=2 / 3, metadata=positive())  # the warm-up's power (k-diffusion, authors: 2/3)
+    ema_inv_gamma: float = field(default=1.0, metadata=positive())  # the warm-up's step scale (k-diffusion: 1)
     # added to the run's seed (methods.<name>.seed + k for the k-th run)
     seed: int = field(default=0, metadata=at_least(0))
     # held out of the *training* split (val/test data never touch training)
