@@ -492,3 +492,31 @@ def test_paper_preset_averages_weights_as_the_authors():
     assert (tc.ema_decay, tc.ema_warmup, tc.ema_power, tc.ema_inv_gamma) == (0.9999, "inverse", 2 / 3, 1.0)
     initial_share = math.prod(training.ema_decay_at(tc, n) for n in range(1, 2900))
     assert initial_share < 1e-6 and 0.9999 ** 2900 > 0.7
+
+
+@pytest.mark.parametrize("dropout", [0.1, 0.4])
+def test_training_crop_draws_follow_their_settings(dropout):
+    """Each crop's mode is online or offline with probability 1/2, its speaker condition is dropped with probability
+    guidance.cond_dropout (classifier-free guidance), and it starts at frame 0 with the share first windows have
+    at generation (1 / windows per clip), plus the uniform draws that land on 0; draws are fixed by (seed, epoch)."""
+    from mafrg.methods.reactdiffk import data as kd
+    from mafrg.methods.reactdiffk.model import ONLINE
+
+    frames, n_items = 96, 50
+    cfg = _cfg(window=8, crop=32, crops_per_row=200, guidance={"cond_dropout": dropout})
+    its = [kd.Item(f"c{i}", np.zeros((frames, 25)), np.zeros((frames, 58)), np.zeros((frames, 83)))
+           for i in range(n_items)]
+    crops = kd.Crops(its, lambda rel: None, cfg, frames, seed=3, epoch=0)
+    n = n_items * cfg.crops_per_row
+
+    def close(share, p):
+        return abs(share - p) < 4 * np.sqrt(p * (1 - p) / n)
+
+    assert close((crops.mode == ONLINE).mean(), 0.5)
+    assert close((~crops.cond).mean(), dropout)
+    first = 1 / (frames // cfg.window)
+    assert close((crops.start == 0).mean(), first + (1 - first) / (frames - cfg.crop + 1))
+    assert crops.start.max() == frames - cfg.crop
+    again = kd.Crops(its, lambda rel: None, cfg, frames, seed=3, epoch=0)
+    assert np.array_equal(again.start, crops.start) and np.array_equal(again.cond, crops.cond)
+    assert not np.array_equal(kd.Crops(its, lambda rel: None, cfg, frames, seed=3, epoch=1).start, crops.start)
