@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from mafrg import bench_results
-from reactdiffk_ablation import scratch
+from reactdiffk_ablation import mean_sd_cells, scratch
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "EfficientListener"
@@ -83,11 +82,7 @@ def table(work: Path, seeds: list[int], step_counts: list[int], splits: list[str
                         if (p := scores(work, s, steps, split, variant)).is_file()]
                 if not rows:
                     continue
-                cells = []
-                for k in SHOWN:
-                    vals, d = [r[k] for r in rows], 2 if k == "FRDist" else 4
-                    sd = f" ± {statistics.stdev(vals):.{d}f}" if len(vals) > 1 else ""
-                    cells.append(f"{statistics.mean(vals):.{d}f}{sd}")
+                cells = mean_sd_cells(rows, SHOWN)
                 lines.append(f"| {steps} | {split} | {variant} | {len(rows)} | " + " | ".join(cells) + " |")
     return lines
 

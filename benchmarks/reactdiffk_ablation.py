@@ -142,6 +142,16 @@ def one(job: Job) -> str:
     return f"{job.run} seed {job.seed} done"
 
 
+def mean_sd_cells(rows: list[dict[str, float]], keys: tuple[str, ...]) -> list[str]:
+    """Each key's mean over the seeds' rows, "± std" when there are several (FRDist 2 decimals, the rest 4)."""
+    cells = []
+    for k in keys:
+        vals, d = [r[k] for r in rows], 2 if k == "FRDist" else 4
+        sd = f" ± {statistics.stdev(vals):.{d}f}" if len(vals) > 1 else ""
+        cells.append(f"{statistics.mean(vals):.{d}f}{sd}")
+    return cells
+
+
 def table(work: Path, labels: list[str], seeds: list[int], splits: list[str], variants: list[str]) -> list[str]:
     lines = ["| run | split | variant | seeds | " + " | ".join(SHOWN) + " |",
              "|---|---|---|---:|" + "---:|" * len(SHOWN)]
@@ -154,11 +164,7 @@ def table(work: Path, labels: list[str], seeds: list[int], splits: list[str], va
                 if not rows:
                     continue
                 gt[split] = {k[3:]: v for k, v in rows[0].items() if k.startswith("GT_")}
-                cells = []
-                for k in SHOWN:
-                    vals, d = [r[k] for r in rows], 2 if k == "FRDist" else 4
-                    sd = f" ± {statistics.stdev(vals):.{d}f}" if len(vals) > 1 else ""
-                    cells.append(f"{statistics.mean(vals):.{d}f}{sd}")
+                cells = mean_sd_cells(rows, SHOWN)
                 lines.append(f"| {run}{'' if label == 'default' else ' ' + label} | {split} | {variant} | {len(rows)} | " + " | ".join(cells) + " |")
     for split, g in gt.items():
         lines.append(f"| true listeners | {split} | | | | | | " + " | ".join(f"{g[k]:.4f}" for k in SHOWN[3:]) + " |")

@@ -352,7 +352,7 @@ def load_showcase(data_path: str | None, pred_path: str | None, n_rows: int = 3,
 
     data = load_split(data_path)
     lo, _ = parse_rows(Path(pred_path).stem)
-    if getattr(data, "ragged", False):  # clips of any length: the shown rows' first frames, cut to the shortest
+    if data.ragged:  # clips of any length: the shown rows' first frames, cut to the shortest
         r = predictions.load(pred_path)
         n = min(n_rows, r.n_rows)
         rows = list(range(lo, lo + n))

@@ -52,7 +52,7 @@ def split_digest(data) -> str:
     saw."""
     h = hashlib.sha256()
     arrays = ((data.offsets, data.emotion, data.tdmm, data.speaker_index, data.listener_index)
-              if getattr(data, "ragged", False) else
+              if data.ragged else
               (data.speaker_emotion, data.listener_emotion, data.speaker_tdmm, data.listener_tdmm))
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
@@ -77,6 +77,20 @@ def split_items(items: list, key, fraction: float) -> tuple[list, list]:
     if not train:  # tiny sets: keep at least one training item
         train, val = val[:1], val[1:]
     return train, val
+
+
+def long_enough(items: list, length: Callable[[Any], int], name: Callable[[Any], str], need: int, setting: str,
+                where: str | Path) -> list:
+    """The training items of at least ``need`` frames (clips of any length: one crop or clip of ``setting``);
+    those left out are logged with an example, none left is an error naming the split and the setting."""
+    short = [it for it in items if length(it) < need]
+    if short:
+        log.warning("%d training item(s) shorter than %s (%d frames) left out, e.g. %s", len(short), setting, need,
+                    name(short[0]))
+    kept = [it for it in items if length(it) >= need]
+    if not kept:
+        raise ValueError(f"{where}: no training item has the {need} frames of {setting}; lower it")
+    return kept
 
 
 def loader(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool, num_workers: int = 0):

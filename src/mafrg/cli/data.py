@@ -83,10 +83,10 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
     cfg = from_dict(NeighbourConfig, settings(a.settings))
     data = load_split(a.data)
     layout = get_layout(dataset_section(a))
-    if getattr(data, "ragged", False) != layout.ragged:
+    if data.ragged != layout.ragged:
         raise ValueError(f"{a.data}: {'clips of any length' if layout.ragged is False else 'fixed-length clips'}, "
                          f"but the dataset's layout is {layout.name} (give --dataset with its layout)")
-    speakers = ([data.speaker_emotion_of(k) for k in range(data.n_rows)] if getattr(data, "ragged", False)
+    speakers = ([data.speaker_emotion_of(k) for k in range(data.n_rows)] if data.ragged
                 else data.speaker_emotion)
     m, origin = for_layout(layout, a.split, data.rows, speakers, cfg.source, cfg.quantile,
                            cfg.size, cfg.seed)

@@ -33,6 +33,8 @@ class SplitArrays:
     speaker_tdmm: np.ndarray  # (R, T, 58)
     listener_tdmm: np.ndarray  # (R, T, 58)
 
+    ragged = False  # every row has the same T (ClipArrays: rows of their own lengths)
+
     @property
     def n_rows(self) -> int:
         return len(self.rows)

@@ -228,13 +228,13 @@ class SpeakerClip:
     def emotion(self) -> np.ndarray:
         """(T, 25) float32."""
         d = self.ctx.data
-        return d.speaker_emotion_of(self.row) if getattr(d, "ragged", False) else d.speaker_emotion[self.row]
+        return d.speaker_emotion_of(self.row) if d.ragged else d.speaker_emotion[self.row]
 
     @property
     def tdmm(self) -> np.ndarray:
         """(T, 58) float32."""
         d = self.ctx.data
-        return d.speaker_tdmm_of(self.row) if getattr(d, "ragged", False) else d.speaker_tdmm[self.row]
+        return d.speaker_tdmm_of(self.row) if d.ragged else d.speaker_tdmm[self.row]
 
     def features(self, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
         """(T, dim) arrays of the requested feature streams (stored dtype)."""
@@ -301,7 +301,7 @@ class GenerationContext(_DatasetAccess):
     @property
     def ragged(self) -> bool:
         """Rows of their own lengths (the split is a :class:`~mafrg.data.assemble.ClipArrays`)."""
-        return bool(getattr(self.data, "ragged", False))
+        return self.data.ragged
 
     def row_frames(self, k: int) -> int:
         """Row k's frames: its speaker's length (every row's on fixed-length splits)."""

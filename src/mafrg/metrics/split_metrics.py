@@ -113,7 +113,7 @@ def evaluate_split(pred_paths: list[str], data, train, cfg: EvalConfig, dataset:
     from mafrg.data.layouts import get_layout
     from mafrg.provenance import file_sha256
 
-    if getattr(data, "ragged", False):
+    if data.ragged:
         return _evaluate_clips(pred_paths, data, train, cfg, cluster_cache)
     t_len = data.speaker_emotion.shape[1]
     shards = _shards(pred_paths, data)

@@ -321,7 +321,7 @@ def evaluate_package(rep: CheckReport, data, neighbours: np.ndarray, protocol: s
         if v.clips != [r.speaker for r in data.rows]:
             rep.problems.append(f"{rep.root / vdir}: rows do not follow {data.split}'s official row order")
             continue
-        if getattr(data, "ragged", False):
+        if data.ragged:
             from mafrg.metrics import ragged
             from mafrg.metrics.engine import aggregate
 

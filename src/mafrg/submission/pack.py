@@ -348,7 +348,7 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
         n = len(data.rows)
         base = f"{vdir}/{split}"
         counts: Counter[str] = Counter()
-        if getattr(data, "ragged", False):
+        if data.ragged:
             alpha, frames = _put_clips(w, run, data, speakers, base, opts, encode, counts, progress, label,
                                        appropriate)
         else:
@@ -376,7 +376,7 @@ def _pack(out: str | Path, method, variants: list[str] | None, data, results: st
         meta0 = run.metas[0]
         manifest_variants[vdir] = {
             "variant": variant, "label": label, "rows": n, "n_predictions": alpha, "frames": frames,
-            "ragged": bool(getattr(data, "ragged", False)),
+            "ragged": data.ragged,
             "checkpoints": _same(run.metas, "checkpoints", str(folder)),
             "config": _same(run.metas, "config", str(folder)),
             "seed": meta0.get("seed", seed), "prediction_shards": run.files, "value_rule_changes": dict(counts),

@@ -35,7 +35,7 @@ class Item:
 def items(data) -> list[Item]:
     """Both directions of every training row (SplitArrays), or of every pair of a split of clips of any length
     (ClipArrays: a pair's clips cut to their common length; its swapped rows are these second directions)."""
-    if getattr(data, "ragged", False):
+    if data.ragged:
         return [Item(rel, le, lt) for rel, _, _, le, lt in data.directions()]
     out = []
     for k, r in enumerate(data.rows):

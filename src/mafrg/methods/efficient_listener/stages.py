@@ -19,7 +19,7 @@ from mafrg.methods.settings import merge
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, package_versions
 from mafrg.training import (
-    device, loader, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
+    device, loader, long_enough, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
 )
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,15 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     cfg: ELConfig = ctx.config
     tc = cfg.train
     data = ctx.train_data
-    ragged = bool(getattr(data, "ragged", False))
+    ragged = data.ragged
     frames = None if ragged else data.speaker_emotion.shape[1]
     its = eld.items(data)
-    short = [it.speaker for it in its if len(it.emotion) < cfg.elnet.clip]
-    if short and not ragged:
+    if ragged:  # clips of any length: those shorter than one clip cannot train (named, then left out)
+        its = long_enough(its, lambda it: len(it.emotion), lambda it: it.speaker, cfg.elnet.clip,
+                          "methods.EfficientListener.elnet.clip", ctx.paths.split_data("train"))
+    elif frames < cfg.elnet.clip:
         raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
                          f"Efficient Listener clip ({cfg.elnet.clip})")
-    if short:  # clips of any length: those shorter than one clip cannot train (named, then left out)
-        log.warning("Efficient Listener: %d training item(s) shorter than one clip (%d frames) left out, e.g. %s",
-                    len(short), cfg.elnet.clip, short[0])
-        its = [it for it in its if len(it.emotion) >= cfg.elnet.clip]
-        if not its:
-            raise ValueError(f"{ctx.paths.split_data('train')}: no training pair has the {cfg.elnet.clip} frames "
-                             "of one Efficient Listener clip")
     tr, va = split_items(its, lambda it: it.speaker, tc.val_fraction)
     length = {it.speaker: len(it.emotion) for it in its}  # a speaker clip is read to its pair's common length
     sources = eld.Sources(ctx.media, ctx.paths.cache("efficient_listener", "train"), length.__getitem__, ctx.fps,

@@ -12,10 +12,9 @@ generation cuts a speaker clip into (:func:`chunk_starts`). Clips shorter than o
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +24,6 @@ from mafrg.cache import cached_array, stamp
 from mafrg.data.assemble import SplitArrays
 from mafrg.training import held_out, split_items  # noqa: F401 - re-exported
 
-log = logging.getLogger(__name__)
 STREAMS = ("au", "fe", "va", "mfcc", "wav2vec2")
 
 
@@ -40,7 +38,7 @@ class ClipItem:
 def person_clips(data: SplitArrays, file_of: Callable[[str], str]) -> list[ClipItem]:
     """Every (clip, person) of a split once, with its own targets (stage 1 is an autoencoder of behaviour); on a
     split of clips of any length (ClipArrays) each clip at its own length."""
-    if getattr(data, "ragged", False):
+    if data.ragged:
         return [ClipItem(rel, file_of(rel), data.clip_emotion(c), data.clip_tdmm(c)) for c, rel in enumerate(data.clips)]
     items: dict[str, ClipItem] = {}
     for k, r in enumerate(data.rows):
@@ -76,22 +74,12 @@ class ClipDataset(torch.utils.data.Dataset):
         s = int(self.start[i])
         n = self.frames if self.crop is None else self.crop
         streams = clip_streams(it.path, len(it.emotion) if self.frames is None else self.frames, self.cache_dir)
-        out = {k: torch.from_numpy(np.array(v[s : s + n])) for k, v in streams.items()}  # a writable copy
+        # decoded streams are already private copies; memory-mapped ones are copied (torch needs writable arrays)
+        out = {k: torch.from_numpy(v[s : s + n] if v.flags.writeable else np.array(v[s : s + n]))
+               for k, v in streams.items()}
         out["emotion"] = torch.from_numpy(it.emotion[s : s + n].astype(np.float32))
         out["tdmm"] = torch.from_numpy(it.tdmm[s : s + n].astype(np.float32))
         return out
-
-
-def long_enough(items: list, length: Callable[[Any], int], crop: int, what: str, where: str) -> list:
-    """The items of at least ``crop`` frames; those left out are logged, none left is an error naming the split."""
-    short = [it for it in items if length(it) < crop]
-    if short:
-        log.warning("ReactDiff: %d training %s shorter than one crop (%d frames) left out", len(short), what, crop)
-    kept = [it for it in items if length(it) >= crop]
-    if not kept:
-        raise ValueError(f"{where}: no training {what} has the {crop} frames of one ReactDiff crop; lower "
-                         "methods.ReactDiff.crop")
-    return kept
 
 
 def chunk_starts(frames: int, crop: int, whole_only: bool = False) -> list[int]:

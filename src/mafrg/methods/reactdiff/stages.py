@@ -18,7 +18,7 @@ from mafrg.methods.reactdiff.mmt import MMT, mmt_loss, n_windows
 from mafrg.methods.settings import merge
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, file_sha256, package_versions
-from mafrg.training import device, loader, peak_rss_mb, seed_everything, train, write_losses
+from mafrg.training import device, loader, long_enough, peak_rss_mb, seed_everything, train, write_losses
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,12 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
     cfg: ReactDiffConfig = ctx.config
     tc = cfg.train_mmt
     data = ctx.train_data
-    ragged = bool(getattr(data, "ragged", False))
+    ragged = data.ragged
     frames = None if ragged else data.speaker_emotion.shape[1]  # clips of any length: crops of cfg.crop frames
     items = rd.person_clips(data, ctx.feature_file)
     if ragged:
-        items = rd.long_enough(items, lambda it: len(it.emotion), cfg.crop, "clip(s)", ctx.paths.split_data("train"))
+        items = long_enough(items, lambda it: len(it.emotion), lambda it: it.rel, cfg.crop, "methods.ReactDiff.crop",
+                            ctx.paths.split_data("train"))
     tr, va = rd.split_items(items, lambda it: it.rel, tc.val_fraction)
     dims = rd.stream_dims(items[0].path)
     seed = tc.seed + ctx.seed
@@ -130,7 +131,7 @@ def train_ddim(ctx: TrainContext) -> dict[str, Any]:
     mmt_path = ctx.checkpoint("mmt")
     mmt, _, _ = load_mmt(mmt_path)
     data = ctx.train_data
-    ragged = bool(getattr(data, "ragged", False))
+    ragged = data.ragged
     if ragged:  # clips of any length: the crop-frame chunks generation cuts each clip into
         frames = cfg.crop
         pairs, spans = chunk_pairs(data, cfg.crop)

@@ -37,7 +37,7 @@ def items(data) -> list[Item]:
     """Both directions of every training row (SplitArrays), or of every pair of a split of clips of any length
     (ClipArrays: its swapped rows, when it has them, are these pairs' second directions; a pair's clips are cut to
     their common length)."""
-    if getattr(data, "ragged", False):
+    if data.ragged:
         return [Item(rel, se, st, np.concatenate([le, lt], axis=1)) for rel, se, st, le, lt in data.directions()]
     out = []
     for k, r in enumerate(data.rows):

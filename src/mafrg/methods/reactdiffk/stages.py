@@ -21,7 +21,7 @@ from mafrg.methods.settings import merge
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, package_versions
 from mafrg.training import (
-    device, loader, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
+    device, loader, long_enough, peak_rss_mb, seed_everything, split_digest, split_items, train, write_losses,
 )
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,11 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
     tc = cfg.train
     data = ctx.train_data
     its = kd.items(data)
-    ragged = bool(getattr(data, "ragged", False))
+    ragged = data.ragged
     frames = None if ragged else data.speaker_emotion.shape[1]
     if ragged:  # clips of any length: those shorter than one crop cannot train (named, then left out)
-        short = [it.speaker for it in its if len(it.target) < cfg.crop]
-        if short:
-            log.warning("ReactDiff-K: %d training item(s) shorter than one crop (%d frames) left out, e.g. %s",
-                        len(short), cfg.crop, short[0])
-        its = [it for it in its if len(it.target) >= cfg.crop]
-        if not its:
-            raise ValueError(f"{ctx.paths.split_data('train')}: no training clip is as long as one ReactDiff-K "
-                             f"crop ({cfg.crop} frames); lower methods.ReactDiffK.crop")
+        its = long_enough(its, lambda it: len(it.target), lambda it: it.speaker, cfg.crop, "methods.ReactDiffK.crop",
+                          ctx.paths.split_data("train"))
     elif frames < cfg.crop:
         raise ValueError(f"{ctx.paths.split_data('train')}: clips of {frames} frames are shorter than one "
                          f"ReactDiff-K training crop ({cfg.crop}); lower methods.ReactDiffK.crop")
