@@ -84,7 +84,7 @@ def cmd_neighbours(a: argparse.Namespace) -> None:
     data = load_split(a.data)
     layout = get_layout(dataset_section(a))
     if data.ragged != layout.ragged:
-        raise ValueError(f"{a.data}: {'clips of any length' if layout.ragged is False else 'fixed-length clips'}, "
+        raise ValueError(f"{a.data}: {'clips of any length' if data.ragged else 'fixed-length clips'}, "
                          f"but the dataset's layout is {layout.name} (give --dataset with its layout)")
     speakers = ([data.speaker_emotion_of(k) for k in range(data.n_rows)] if data.ragged
                 else data.speaker_emotion)

@@ -116,7 +116,7 @@ def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_secon
     bounds = audio.bounds
     n_frames = audio.frames
     step = max(1, int(max_seconds * audio.sample_rate) * audio.fps // audio.sample_rate)  # frames per chunk
-    k_whole = states_per_frame(audio.sample_rate, audio.fps)
+    k = states_per_frame(audio.sample_rate, audio.fps)  # None: frames own fractions of a hidden state
     out = []
     with torch.inference_mode():
         for f0 in range(0, n_frames, step):
@@ -125,8 +125,7 @@ def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_secon
             if do_normalize:
                 x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
             hidden = model(torch.from_numpy(x)[None]).last_hidden_state[0].numpy()
-            if k_whole:
-                k = k_whole
+            if k:
                 want = k * (f1 - f0)
                 if hidden.shape[0] < want:  # the front end yields k F - 1 frames: repeat the last
                     hidden = np.concatenate([hidden, np.repeat(hidden[-1:], want - hidden.shape[0], axis=0)])
