@@ -15,7 +15,7 @@ from mafrg.codehash import PACKAGE_ROOT, _imported, closure, code_hash
 # Bottom to top. A module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("constants", "atomic", "io", "codehash", "provenance", "paths", "sharding", "allocator", "cache", "schema",
-     "config", "render", "flops", "checkpoint", "predictions", "bench_results", "docblock", "errors"),
+     "config", "render", "flops", "checkpoint", "predictions", "bench_results", "docblock", "errors", "moments"),
     ("media",),
     ("data", "neighbours", "synth"),
     ("backbones",),

@@ -87,10 +87,10 @@ class Perception(nn.Module):
             self.audio = nn.Linear(mel, cfg.audio_dim) if cfg.audio_dim else nn.Identity()
             self.dim += cfg.audio_dim or mel
 
-    def set_mel_stats(self, mel: torch.Tensor) -> None:
-        flat = mel.flatten(1)
-        self.mel_mean.copy_(flat.mean(0))
-        self.mel_std.copy_(flat.std(0).clamp_min(1e-3))
+    def set_mel_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The training set's per-value log-mel mean and (unbiased) standard deviation, floored at 1e-3."""
+        self.mel_mean.copy_(mean)
+        self.mel_std.copy_(std.clamp_min(1e-3))
 
     def forward(self, frames: torch.Tensor | None, mel: torch.Tensor | None) -> torch.Tensor:
         parts = []

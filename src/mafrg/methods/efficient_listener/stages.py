@@ -16,6 +16,7 @@ from mafrg.methods.efficient_listener.model import (
     TARGET_DIM, FacialActionDiffusion, clip_condition, log_mel, n_clips, slot_condition,
 )
 from mafrg.methods.settings import merge
+from mafrg.moments import moments
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, package_versions
 from mafrg.training import (
@@ -34,6 +35,11 @@ def batch_condition(model: FacialActionDiffusion, batch: dict[str, torch.Tensor]
     mel = batch["mel"].flatten(0, 1) if "mel" in batch else None
     feats = model.perception(frames, mel).reshape(b, l * model.perception.dim)
     return slot_condition(feats, batch["flags"])
+
+
+def _flat(mel: np.ndarray) -> np.ndarray:
+    """(frames, windows, n_mels) log-mel -> (frames, windows * n_mels): the values the perception standardises."""
+    return np.asarray(mel).reshape(len(mel), -1)
 
 
 def train_fad(ctx: TrainContext) -> dict[str, Any]:
@@ -57,11 +63,13 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     seed = tc.seed + ctx.seed
     seed_everything(seed)
     model = FacialActionDiffusion(cfg)
+    # Training-set statistics out of core (one dask task per item: mafrg.moments), never the concatenated set.
     if cfg.perception.audio:
-        model.perception.set_mel_stats(torch.cat([torch.from_numpy(np.array(sources.mel_of(it.speaker)))
-                                                  for it in tr]))
-    targets = np.concatenate([np.concatenate([it.emotion, it.tdmm], axis=1) for it in tr])
-    model.set_target_range(torch.from_numpy(targets.min(0)), torch.from_numpy(targets.max(0)))
+        mel = moments([lambda it=it: _flat(sources.mel_of(it.speaker)) for it in tr], ctx.threads, "log-mel statistics", ctx.progress)
+        model.perception.set_mel_stats(torch.from_numpy(mel.mean).float(), torch.from_numpy(mel.std(ddof=1)).float())
+    target = moments([lambda it=it: {"emotion": it.emotion, "tdmm": it.tdmm} for it in tr], ctx.threads)
+    model.set_target_range(torch.from_numpy(np.concatenate([target["emotion"].lo, target["tdmm"].lo])).float(),
+                           torch.from_numpy(np.concatenate([target["emotion"].hi, target["tdmm"].hi])).float())
     sched = model.scheduler()
     dev = device()
     log.info("Efficient Listener: %d training items (rows x 2 directions), %d held out, %d clips of %d frames "

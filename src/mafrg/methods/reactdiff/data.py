@@ -130,31 +130,21 @@ def running_mean(x: np.ndarray | torch.Tensor, axis: int = 0):
 
 
 def input_stats(items: list[ClipItem], frames: int | None, centre_clip: bool = False,
-                cache_dir: str | Path | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-dimension mean and standard deviation of every stream over the training clips (streamed; ``frames``
-    None: each clip at its own length); with ``centre_clip``, of the inputs after each clip's running mean is
-    removed (MMTConfig.input_norm "clip")."""
-    acc: dict[str, list] = {}
-    n = 0
-    for it in items:
+                cache_dir: str | Path | None = None, threads: int = 1,
+                progress: bool = False) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-dimension mean and standard deviation of every stream over the training clips (out of core, one dask
+    task per clip: :func:`mafrg.moments.moments`; ``frames`` None: each clip at its own length); with
+    ``centre_clip``, of the inputs after each clip's running mean is removed (MMTConfig.input_norm "clip")."""
+    from mafrg.moments import moments
+
+    def block(it: ClipItem):
         t = len(it.emotion) if frames is None else frames
         if cache_dir is None:
             clip = features.load_clip(it.path, STREAMS, frames=t, dtype=np.float64)
         else:  # the same values through the memory-mapped copies the epochs read (and written here first)
-            clip = {s: np.asarray(x, np.float64) for s, x in clip_streams(it.path, t, cache_dir).items()}
-            clip["frame"] = np.arange(t)
-        for s in STREAMS:
-            x = clip[s]
-            if centre_clip:
-                x = x - running_mean(x)
-            if s not in acc:
-                acc[s] = [np.zeros(x.shape[1]), np.zeros(x.shape[1])]
-            acc[s][0] += x.sum(0)
-            acc[s][1] += (x * x).sum(0)
-        n += len(clip["frame"])
-    out = {}
-    for s, (sm, sq) in acc.items():
-        mu = sm / n
-        sd = np.sqrt(np.maximum(sq / n - mu * mu, 0.0))
-        out[s] = (torch.from_numpy(mu).float(), torch.from_numpy(sd).float())
-    return out
+            clip = clip_streams(it.path, t, cache_dir)
+        out = {s: np.asarray(clip[s], np.float64) for s in STREAMS}
+        return {s: x - running_mean(x) for s, x in out.items()} if centre_clip else out
+
+    pooled = moments([lambda it=it: block(it) for it in items], threads, "input statistics", progress)
+    return {s: (torch.from_numpy(m.mean).float(), torch.from_numpy(m.std()).float()) for s, m in pooled.items()}

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mafrg import checkpoint
 from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
@@ -18,6 +17,7 @@ from mafrg.methods.reactdiffk.edm import draw_sigmas, sample_window, training_lo
 from mafrg.methods.reactdiffk.model import ONLINE, OFFLINE, ReactDiffK, WindowCondition, modalities, token_mask
 from mafrg.methods.reactdiffk.priors import EMOTION_DIM, POSE
 from mafrg.methods.settings import merge
+from mafrg.moments import moments
 from mafrg.predictions import Reactions
 from mafrg.provenance import code_version, package_versions
 from mafrg.training import (
@@ -28,17 +28,11 @@ log = logging.getLogger(__name__)
 KIND = "reactdiffk.edm"
 
 
-def _stats(arrays) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column mean and standard deviation over the frames of several (T, D) arrays (streamed)."""
-    s = sq = None
-    n = 0
-    for a in arrays:
-        a = np.asarray(a, np.float64)
-        s = a.sum(0) if s is None else s + a.sum(0)
-        sq = (a * a).sum(0) if sq is None else sq + (a * a).sum(0)
-        n += len(a)
-    mu = s / n
-    return torch.from_numpy(mu).float(), torch.from_numpy(np.sqrt(np.maximum(sq / n - mu * mu, 0))).float()
+def _stats(blocks, threads: int, desc: str, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and standard deviation over the frames of several (T, D) arrays, each given by a loader
+    (out of core, one dask task per array: :func:`mafrg.moments.moments`)."""
+    m = moments(blocks, threads, desc, progress)
+    return torch.from_numpy(m.mean).float(), torch.from_numpy(m.std()).float()
 
 
 def train_edm(ctx: TrainContext) -> dict[str, Any]:
@@ -70,12 +64,13 @@ def train_edm(ctx: TrainContext) -> dict[str, Any]:
     seed = tc.seed + ctx.seed
     seed_everything(seed)
     model = ReactDiffK(cfg)
-    model.set_stats("target", *_stats(it.target for it in tr))
+    model.set_stats("target", *_stats([lambda it=it: it.target for it in tr], ctx.threads, "target statistics",
+                                      False))
     streams = {"tdmm": lambda it: it.speaker_tdmm, "emotion": lambda it: it.speaker_emotion,
                "audio": lambda it: audio(it.speaker)}
     for s in modalities(cfg):
-        model.set_stats(s, *_stats(tqdm((streams[s](it) for it in tr), total=len(tr), desc=f"{s} statistics",
-                                        disable=not ctx.progress or s != "audio", leave=False)))
+        model.set_stats(s, *_stats([lambda it=it, s=s: streams[s](it) for it in tr], ctx.threads,
+                                   f"{s} statistics", ctx.progress and s == "audio"))
     dev = device()
     log.info("ReactDiff-K: %d training items (rows x 2 directions), %d held out, %d crops of %d frames per item "
              "and epoch, %s params", len(tr), len(va), cfg.crops_per_row, cfg.crop,
