@@ -30,19 +30,26 @@ TINY_BLOCKS = {
 FRAMES = 60
 
 
+def feature_config():
+    """The tests' extraction settings: the default streams, the causal wav2vec2 (the online variants read it) and a
+    narrow AU stream."""
+    from mafrg.features.config import FeatureConfig
+
+    return FeatureConfig.from_dict({"threads": 1, "au": {"dim": 392}, "wav2vec2_causal": {"enabled": True}})
+
+
 def build_results(dataset: Path, out: Path, dcfg=None) -> Paths:
     """Assemble train/val, extract every feature shard and write the manifests under ``out`` (``dcfg``: the
     dataset section, REACT 2024 clips of FRAMES frames by default; a ragged layout assembles clips of any length)."""
     from mafrg.config import DatasetConfig
     from mafrg.data.assemble import assemble_clips, assemble_split
     from mafrg.data.layouts import get_layout
-    from mafrg.features.config import FeatureConfig
     from mafrg.features.extract import extract_clip
     from mafrg.features.manifest import build_manifest
 
     paths = Paths(results=str(out), root=str(dataset))
     dcfg = dcfg or DatasetConfig(clip_length=FRAMES)
-    fcfg = FeatureConfig.from_dict({"threads": 1, "au": {"dim": 392}})
+    fcfg = feature_config()
     for split in ("train", "val"):
         shards = []
         layout = get_layout(dcfg, dataset)

@@ -68,11 +68,14 @@ def test_untrained_networks_are_deterministic():
 def test_feature_file_contents_and_metadata(tiny_dataset, tmp_path):
     rel = _rel(tiny_dataset)
     out = tmp_path / "s.parquet"
-    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(), DCFG, progress=False)
+    assert "wav2vec2_causal" not in small_cfg().enabled()  # "auto": only when the workflow's online variants read it
+    res = extract_clip(_layout(tiny_dataset), "val", rel, out, small_cfg(wav2vec2_causal={"enabled": True}), DCFG,
+                       progress=False)
     assert sorted(res.computed) == sorted(features.STREAMS) and res.frames == 61
     clip = features.load_clip(out)
     assert clip["va"].shape == (61, 64) and clip["au"].shape == (61, 392) and clip["fe"].shape == (61, 1408)
     assert clip["mfcc"].shape == (61, 26) and clip["wav2vec2"].shape == (61, 1536)
+    assert clip["wav2vec2_causal"].shape == (61, 1536)
     assert np.allclose(clip["timestamp"], np.arange(61) / 25)
     t = pq.read_table(out)
     assert t.schema.field("au").type.value_type == __import__("pyarrow").float16()
@@ -84,7 +87,7 @@ def test_feature_file_contents_and_metadata(tiny_dataset, tmp_path):
         info = meta["streams"][s]
         assert {"dim", "dtype", "identity", "settings", "settings_hash", "source_sha256"} <= set(info)
     assert meta["streams"]["va"]["identity"].startswith("untrained:va:seed0:code")
-    assert set(meta["untrained"]) == {"va", "au", "fe", "wav2vec2"}
+    assert set(meta["untrained"]) == {"va", "au", "fe", "wav2vec2", "wav2vec2_causal"}
     assert meta["source"]["video_sha256"] and meta["code_version"] and meta["config_hash"]
     # only requested columns are read
     only = features.load_clip(out, ["mfcc"])

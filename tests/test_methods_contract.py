@@ -51,12 +51,15 @@ def trained_mars(tmp_path_factory):
     return paths, dataset
 
 
-def _ctx(paths, name, rows=(0, 4), seed=0, n=3, dataset=None, cls=GenerationContext):
+def _ctx(paths, name, rows=(0, 4), seed=0, n=3, dataset=None, cls=GenerationContext, variant=None, block=None):
+    """A generation context as the runner builds it (``variant``: a causal one reads the causal streams)."""
     from mafrg.config import DatasetConfig
 
-    run = resolve(methods.get(name), TINY_BLOCKS.get(name))
+    m = methods.get(name)
+    run = resolve(m, block if block is not None else TINY_BLOCKS.get(name))
     return cls(method=name, config=run.config, seed=seed, paths=paths, split="val", rows=rows, n_predictions=n,
-               threads=1, progress=False, dataset=dataset or DatasetConfig(root=paths.root))
+               threads=1, progress=False, dataset=dataset or DatasetConfig(root=paths.root),
+               causal=bool(variant and m.variant(variant).causal))
 
 
 class PerturbedSpeaker(SpeakerClip):
@@ -98,26 +101,44 @@ class PerturbedContext(GenerationContext):
         return PerturbedSpeaker(self, row, self.t)
 
 
+class RecordingSpeaker(SpeakerClip):
+    """Notes which feature streams generation asks for."""
+
+    def features(self, streams):
+        self.ctx.asked.update(streams)
+        return super().features(streams)
+
+
+class RecordingContext(GenerationContext):
+    asked: set
+
+    def speaker(self, row):
+        return RecordingSpeaker(self, row)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name,variant", CASES)
 def test_contract(trained, name, variant):
     m = methods.get(name)
-    ctx = _ctx(trained, name)
+    ctx = _ctx(trained, name, variant=variant, cls=RecordingContext)
+    ctx.asked = set()
     a = m.generate(ctx, variant)
+    # it reads the streams it declares (what the workflow extracts, causal counterparts included), no other
+    assert ctx.asked <= set(m.feature_streams), (ctx.asked, m.feature_streams)
     a.check(rows=4, alpha=3, frames=FRAMES)
     assert a.emotion.dtype == np.float32 and a.tdmm.dtype == np.float32
     assert a.emotion.shape == (4, 3, FRAMES, 25) and a.tdmm.shape == (4, 3, FRAMES, 58)
     # determinism under a seed
-    b = m.generate(_ctx(trained, name), variant)
+    b = m.generate(_ctx(trained, name, variant=variant), variant)
     np.testing.assert_array_equal(a.emotion, b.emotion)
     np.testing.assert_array_equal(a.tdmm, b.tdmm)
     # a row shard equals those rows of the whole-split generation
-    part = m.generate(_ctx(trained, name, rows=(1, 3)), variant)
+    part = m.generate(_ctx(trained, name, rows=(1, 3), variant=variant), variant)
     np.testing.assert_array_equal(part.emotion, a.emotion[1:3])
     np.testing.assert_array_equal(part.tdmm, a.tdmm[1:3])
     # stochastic methods: another run seed gives other reactions, and the alpha reactions differ
     if m.stochastic:
-        c = m.generate(_ctx(trained, name, seed=1), variant)
+        c = m.generate(_ctx(trained, name, seed=1, variant=variant), variant)
         assert not np.array_equal(a.emotion, c.emotion)
 
 
@@ -135,9 +156,9 @@ def _check_causal(paths, dataset, name, variant, frames):
     frames at least)."""
     m = methods.get(name)
     rng = np.random.default_rng(zlib.crc32(f"{name}/{variant}".encode()))  # the same t on every run
-    base = m.generate(_ctx(paths, name, dataset=dataset), variant)
+    base = m.generate(_ctx(paths, name, dataset=dataset, variant=variant), variant)
     for t in sorted(set(int(x) for x in rng.integers(3, frames - 3, size=2))):
-        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext)
+        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext, variant=variant)
         ctx.t = t
         got = m.generate(ctx, variant)
         for k in range(base.n_rows):
@@ -147,7 +168,7 @@ def _check_causal(paths, dataset, name, variant, frames):
     if not m.reference:  # the perturbation reaches the model: later frames move (some baselines ignore it).
         # Perturbed from an early frame: a method that reacts with a delay (ReactDiff online: one window) may
         # leave every frame unchanged when t falls in the clip's last window.
-        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext)
+        ctx = _ctx(paths, name, dataset=dataset, cls=PerturbedContext, variant=variant)
         ctx.t = 3
         got = m.generate(ctx, variant)
         assert not np.array_equal(got.emotion, base.emotion), "perturbing from t=3 changed nothing"
@@ -161,7 +182,7 @@ RAGGED = [c for c in CASES if methods.get(c[0]).ragged]
 def test_contract_on_clips_of_any_length(trained_mars, name, variant):
     paths, dataset = trained_mars
     m = methods.get(name)
-    ctx = _ctx(paths, name, dataset=dataset)
+    ctx = _ctx(paths, name, dataset=dataset, variant=variant)
     a = m.generate(ctx, variant)
     lengths = ctx.data.speaker_lengths()[:4]
     assert len(set(lengths.tolist())) > 1  # rows of different lengths
@@ -170,15 +191,15 @@ def test_contract_on_clips_of_any_length(trained_mars, name, variant):
         e, d = a.row(k)
         assert e.shape == (3, t, 25) and d.shape == (3, t, 58) and e.dtype == d.dtype == np.float32
         assert np.isfinite(e).all() and np.isfinite(d).all()
-    b = m.generate(_ctx(paths, name, dataset=dataset), variant)
+    b = m.generate(_ctx(paths, name, dataset=dataset, variant=variant), variant)
     np.testing.assert_array_equal(a.emotion, b.emotion)
     np.testing.assert_array_equal(a.tdmm, b.tdmm)
-    part = m.generate(_ctx(paths, name, rows=(1, 3), dataset=dataset), variant)
+    part = m.generate(_ctx(paths, name, rows=(1, 3), dataset=dataset, variant=variant), variant)
     for k in (0, 1):
         np.testing.assert_array_equal(part.row(k)[0], a.row(k + 1)[0])
         np.testing.assert_array_equal(part.row(k)[1], a.row(k + 1)[1])
     if m.stochastic:
-        c = m.generate(_ctx(paths, name, seed=1, dataset=dataset), variant)
+        c = m.generate(_ctx(paths, name, seed=1, dataset=dataset, variant=variant), variant)
         assert not np.array_equal(a.emotion, c.emotion)
 
 
@@ -187,6 +208,193 @@ def test_contract_on_clips_of_any_length(trained_mars, name, variant):
 def test_causal_variants_never_read_the_future_on_clips_of_any_length(trained_mars, name, variant):
     paths, dataset = trained_mars
     _check_causal(paths, dataset, name, variant, 40)  # the shortest clip of the tree
+
+
+# ------------------------------------------------------------------------- causality from the raw media
+# Frames from which the speaker's media are perturbed. 23 lies early in the clip, so that every method's later
+# output moves; 70 lies late in the clip's (75 frames) last window of ReactDiff's paper preset (50 frames),
+# whose output frames 50..69 hear speaker window 0: there, a stream that leaks later speech shows. Neither is a
+# multiple of any window.
+CUTS = (23, 70)
+
+
+def _rewrite_media(files, fps: int, cut: int | None) -> None:
+    """Re-encode a clip's video from its decoded frames and rewrite its audio; with a ``cut``, video frames from
+    it on and audio samples from the first sample of that frame on are replaced by noise."""
+    import soundfile as sf
+
+    from mafrg.media.audio import frame_bounds
+    from mafrg.media.video import probe_video, read_frames
+    from mafrg.render import write_mp4
+    from mafrg.synth.audio import write_wav
+
+    rng = np.random.default_rng(7)
+    frames = read_frames(files.video, np.arange(probe_video(files.video).frames))
+    x, rate = sf.read(str(files.audio), dtype="float32")
+    if cut is not None:
+        frames = frames.copy()
+        frames[cut:] = rng.integers(0, 255, frames[cut:].shape, dtype=np.uint8)
+        start = int(frame_bounds(cut, rate, fps)[-1])
+        x = x.copy()
+        x[start:] = (0.3 * rng.standard_normal(len(x) - start)).astype(np.float32)
+    write_mp4((f[..., ::-1] for f in frames), files.video, fps=fps)
+    write_wav(files.audio, x, rate)
+
+
+@pytest.fixture(scope="module")
+def raw_media(trained_mars, tmp_path_factory):
+    """Copies of the trained MARS tree that differ only in one val row's speaker files: ``base`` re-encoded as they
+    are, and one per cut with the media perturbed from that frame on; that clip's features extracted again from
+    its files in each (the extraction every stream takes). Returns ({tree: (paths, dataset, files)}, row)."""
+    import dataclasses
+    import shutil
+
+    from method_helpers import feature_config
+    from mafrg.data.assemble import load_split
+    from mafrg.data.layouts import get_layout
+    from mafrg.features.extract import extract_clip
+    from mafrg.media.video import plan_grid, read_frames
+    from mafrg.paths import Paths
+
+    paths, dataset = trained_mars
+    work = tmp_path_factory.mktemp("raw_media")
+    val = load_split(paths.split_data("val"))
+    row = int(np.argmax(val.speaker_lengths()))  # the longest clip (75 frames)
+    rel = val.rows[row].speaker
+    assert val.speaker_lengths()[row] > max(CUTS) + 2
+    trees = {}
+    for cut in (None, *CUTS):
+        name = "base" if cut is None else cut
+        root, results = work / str(name) / "data", work / str(name) / "results"
+        shutil.copytree(paths.root, root)
+        shutil.copytree(paths.results, results)
+        ds = dataclasses.replace(dataset, root=str(root))
+        p = Paths(results=str(results), root=str(root))
+        layout = get_layout(ds, root)
+        files = layout.clip_files("val", rel)
+        _rewrite_media(files, ds.fps, cut)
+        extract_clip(layout, "val", rel, p.feature_file("val", rel), feature_config(), ds, progress=False)
+        trees[name] = (p, ds, files)
+    base = trees["base"][2]
+    a = read_frames(base.video, plan_grid(base.video, dataset.fps).indices)
+    for cut in CUTS:
+        b = read_frames(trees[cut][2].video, plan_grid(trees[cut][2].video, dataset.fps).indices)
+        assert np.array_equal(a[:cut], b[:cut]) and not np.array_equal(a[cut:], b[cut:])  # the codec keeps the past
+    return trees, row
+
+
+RAW_CAUSAL = [c for c in RAGGED if c in CAUSAL]
+
+
+def _same_past(out: dict, cut: int, what: str, moves: bool) -> None:
+    """Output frames before ``cut`` equal on the base and the perturbed media; with ``moves``, later ones not."""
+    (e0, d0), (e1, d1) = out["base"], out[cut]
+    np.testing.assert_array_equal(e1[:, :cut], e0[:, :cut], err_msg=f"{what}: emotion before frame {cut}")
+    np.testing.assert_array_equal(d1[:, :cut], d0[:, :cut], err_msg=f"{what}: 3DMM before frame {cut}")
+    if moves:  # the perturbation reaches the model
+        assert not np.array_equal(e1, e0), f"{what}: the media perturbed from frame {cut} changed nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,variant", RAW_CAUSAL)
+def test_online_variants_never_hear_or_see_the_future_in_the_raw_media(raw_media, name, variant):
+    """From the clip's files: perturbing the speaker's video frames and audio samples from frame t on, then
+    extracting and generating again, leaves every output frame before t unchanged (the whole-clip wav2vec2 stream
+    fails this; its causal counterpart is what online variants read)."""
+    m = methods.get(name)
+    trees, row = raw_media
+    out = {tree: m.generate(_ctx(p, name, rows=(row, row + 1), dataset=ds, variant=variant), variant).row(0)
+           for tree, (p, ds, _) in trees.items()}
+    for cut in CUTS:
+        _same_past(out, cut, f"{name} {variant} (demo)", moves=cut == CUTS[0] and bool({"features", "media"} & set(m.reads)))
+
+
+def _paper_reaction(name: str, sp, fps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two online reactions of a method at its ``paper`` preset (published sizes, random weights drawn from a
+    fixed seed, training statistics fixed), to one speaker read through the contract as generation reads it."""
+    import dataclasses
+
+    import torch
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+
+    def stats(d):
+        return 0.1 * torch.randn(d, generator=g), 0.5 + torch.rand(d, generator=g)
+
+    def awake(*models):
+        """Zero-initialised output layers (ADM's, for one) would keep the condition from reaching the output
+        at random weights, and the probe would pass for nothing: give them small random values."""
+        with torch.no_grad():
+            for mod in models:
+                for prm in mod.parameters():
+                    if prm.ndim > 1 and not prm.any():
+                        prm.copy_(0.02 * torch.randn(prm.shape, generator=g))
+        return models
+
+    if name == "ReactDiff":
+        from mafrg.methods.reactdiff import data as rd
+        from mafrg.methods.reactdiff.config import paper
+        from mafrg.methods.reactdiff.diffusion import LatentDiffusion
+        from mafrg.methods.reactdiff.mmt import MMT
+        from mafrg.methods.reactdiff.stages import react
+
+        cfg = paper()
+        assert cfg.mmt.au_self_attention and cfg.mmt.input_norm == "dataset"  # the paper paths
+        f = sp.features(rd.STREAMS)
+        mmt = MMT(cfg.mmt, {s: v.shape[1] for s, v in f.items()})
+        mmt.encoder.set_input_stats({s: stats(v.shape[1]) for s, v in f.items()})
+        diff = LatentDiffusion(cfg.mmt, cfg.ddim)
+        feats = {s: torch.from_numpy(np.asarray(v, np.float32))[None] for s, v in f.items()}
+        awake(mmt, diff)
+        e, d = react(mmt.eval(), diff.eval(), feats, sp.frames, 2, True, 3, cfg.ddim.eta, [0])
+        return e[0], d[0]
+    if name == "ReactDiffK":
+        from mafrg.methods.reactdiffk.config import paper
+        from mafrg.methods.reactdiffk.model import ReactDiffK, modalities
+        from mafrg.methods.reactdiffk.stages import react, speaker_streams
+
+        cfg = paper()
+        assert cfg.context == 0 and cfg.net.dropout > 0  # the paper paths
+        cfg = dataclasses.replace(cfg, audio_width=sp.features(["wav2vec2"])["wav2vec2"].shape[1])
+        model = ReactDiffK(cfg)
+        model.set_stats("target", *stats(model.target_mean.numel()))
+        streams = speaker_streams(sp, cfg)
+        for s in modalities(cfg):
+            model.set_stats(s, *stats(streams[s].shape[1]))
+        awake(model)
+        e, d = react(model.eval(), [streams], 2, True, 3, cfg.guidance.scale, [0], edm=cfg.edm)
+        return e[0], d[0]
+    from mafrg.methods.efficient_listener.config import paper
+    from mafrg.methods.efficient_listener.model import FacialActionDiffusion
+    from mafrg.methods.efficient_listener.stages import SAMPLE_RATE, react
+
+    cfg = paper()
+    assert len(cfg.elnet.down_dims) == 3  # the paper's 3-level U-Net
+    model = FacialActionDiffusion(cfg)
+    p = cfg.perception
+    if p.audio:
+        model.perception.set_mel_stats(*stats(p.mel_windows * p.n_mels))
+    lo = -1 - torch.rand(model.lo.numel(), generator=g)
+    model.set_target_range(lo, lo + 2)
+    video = sp.video(p.image_size) if p.video else None
+    audio = sp.audio(SAMPLE_RATE) if p.audio else None
+    awake(model)
+    return react(model.eval(), sp.frames, video, audio, 2, True, cfg.fad.sample_steps, 0, fps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ReactDiff", "ReactDiffK", "EfficientListener"])
+def test_online_variants_at_the_paper_presets_are_causal_from_the_raw_media(raw_media, name):
+    """The same probe through each method's paper-preset model (ReactDiff's AU self-attention and dataset
+    normalisation, ReactDiff-K's context 0 and dropout, Efficient Listener's 3-level U-Net)."""
+    trees, row = raw_media
+    out = {}
+    for tree, (p, ds, _) in trees.items():
+        ctx = _ctx(p, name, rows=(row, row + 1), dataset=ds, variant="online", block={})
+        out[tree] = _paper_reaction(name, ctx.speaker(row), ds.fps)
+    for cut in CUTS:
+        _same_past(out, cut, f"{name} online (paper)", moves=cut == CUTS[0])
 
 
 def test_registry_lists_methods_with_variants_and_stages():

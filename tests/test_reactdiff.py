@@ -63,6 +63,7 @@ def test_paper_preset_is_the_paper():
     m, d = cfg.mmt, cfg.ddim
     assert (m.window, m.hidden_dim, m.latent_dim, m.intra_depth, m.inter_layers, m.au_self_attention) == \
         (50, 1024, 128, 2, 2, True)
+    assert m.encoder_span == "clip"  # the paper's cross-attention runs over the clip's N frames
     assert (d.cond_dim, d.train_timesteps, d.sample_steps, d.eta, d.beta_schedule) == (1024, 20, 20, 0.0, "squaredcos_cap_v2")
     assert (d.model_channels, d.channel_mult, d.num_res_blocks, d.attention_levels) == (256, (1, 2, 4, 8), 2, (0, 1, 2))
     for tc in (cfg.train_mmt, cfg.train_ddim):
@@ -88,6 +89,27 @@ def test_paper_preset_is_the_paper():
 
 # Parameter counts of the paper preset in millions, as docs/methods/reactdiff.md lists them.
 PAPER_PARAMS_M = {"encoder": 120.7, "decoder": 0.3, "z_bc": 6.6, "unet": 404.3}
+
+
+def test_the_encoder_spans_the_clip_offline_and_one_window_online():
+    """encoder_span clip: a frame's latent hears frames of other windows offline; online (the MMT's causal mode,
+    and generation) each window is encoded alone, so a window's latents never hear a later window."""
+    cfg = reactdiff_config({"preset": "demo", "mmt": {"window": 10, "encoder_span": "clip"}})
+    torch.manual_seed(0)
+    mmt = MMT(cfg.mmt, SMALL_DIMS).eval()
+    g = torch.Generator().manual_seed(1)
+    feats = {s: torch.randn(1, 30, d, generator=g) for s, d in SMALL_DIMS.items()}
+    later = {s: v.clone() for s, v in feats.items()}
+    for v in later.values():
+        v[:, 20:] += 3.0  # window 2 only
+    with torch.no_grad():
+        off, off2 = mmt.encoder(feats), mmt.encoder(later)
+        on, on2 = mmt.encoder(feats, "window"), mmt.encoder(later, "window")
+        (_, _), z_online = mmt(feats, causal=True)
+    assert not torch.allclose(off[:, :20], off2[:, :20])  # offline: window 0 hears window 2
+    torch.testing.assert_close(on[:, :20], on2[:, :20], rtol=0, atol=0)  # online: it does not
+    torch.testing.assert_close(z_online, on, rtol=0, atol=0)  # causal mode encodes window by window
+    assert not torch.allclose(on, off)
 
 
 def test_online_conditions_on_the_previous_window_only():
@@ -289,9 +311,10 @@ def test_unet_output_depends_on_condition_and_timestep(preset):
     assert by_cond > 1e-3 and by_time > 1e-3, (float(by_cond), float(by_time))  # the bug: ~1e-7
 
 
+@pytest.mark.parametrize("span", ["window", "clip"])
 @pytest.mark.parametrize("norm,au_attention,hidden", [("clip", False, 64), ("dataset", False, 64),
                                                       ("clip", True, 32), ("dataset", True, 32)])
-def test_encoder_projecting_first_is_the_same_function(norm, au_attention, hidden):
+def test_encoder_projecting_first_is_the_same_function(norm, au_attention, hidden, span):
     """The encoder centres and standardises its streams after their input projections (MMTEncoder.project):
     latents and weight gradients equal those of the definition -- every stream centred on its running mean,
     standardised and padded at full width, then passed through the layers. Covers Linear and Identity
@@ -305,7 +328,7 @@ def test_encoder_projecting_first_is_the_same_function(norm, au_attention, hidde
     feats = {s: torch.randn(2, 23, d, generator=g) * 2 + 1 for s, d in SMALL_DIMS.items()}
 
     def definition() -> torch.Tensor:
-        x = {s: enc.normalised(s, v) for s, v in feats.items()}
+        x = {s: enc.normalised(s, v, span) for s, v in feats.items()}
         face = enc.au(x["au"], x["au"]) if au_attention else enc.au(x["au"])
         audio = enc.audio(x["wav2vec2"], x["mfcc"])
         for block in enc.intra:
@@ -314,7 +337,7 @@ def test_encoder_projecting_first_is_the_same_function(norm, au_attention, hidde
             face = layer(face, audio)
         return enc.to_latent(face).reshape(feats["fe"].shape[0], -1, cfg.mmt.latent_dim)
 
-    fast, ref = enc(feats), definition()
+    fast, ref = enc(feats, span), definition()
     assert fast.shape == ref.shape == (2, 30, cfg.mmt.latent_dim)
     torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
     weights = [enc.au.weight if not au_attention else enc.au.q.weight, enc.intra[0].fe.k.weight,

@@ -134,6 +134,24 @@ class Plan:
             raise ConfigError("the configuration does not fit the dataset:\n  - " + "\n  - ".join(problems))
         return self
 
+    # ----------------------------------------------------------------------------------------- features
+    def causal_reads(self) -> set[str]:
+        """The whole-clip feature streams that enabled causal variants read (they get the causal counterparts)."""
+        return {s for r in self.runs for v in r.variants if r.method.variant(v).causal for s in r.method.feature_streams}
+
+    def features(self):
+        """The features section with ``auto`` decided (:meth:`mafrg.features.config.FeatureConfig.resolved`)."""
+        from mafrg.features.config import FeatureConfig
+
+        return FeatureConfig.from_dict(self.config.get("features")).resolved(self.causal_reads())
+
+    def features_section(self) -> dict[str, Any]:
+        """The features section as the extraction jobs get it: the config's, ``wav2vec2_causal.enabled`` decided."""
+        section = dict(self.config.get("features") or {})
+        section["wav2vec2_causal"] = {**(section.get("wav2vec2_causal") or {}),
+                                      "enabled": self.features().wav2vec2_causal.enabled}
+        return section
+
     # ----------------------------------------------------------------------------------------- runs
     def run(self, method: str) -> MethodRun:
         for r in self.runs:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mafrg import checkpoint as ckpt
 from mafrg.data.layouts import get_layout
-from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS, FeatureConfig
+from mafrg.features.config import AUDIO_STREAMS, UNTRAINED, WEIGHTED_STREAMS
 from mafrg.extractors import weight_files
 from mafrg.features.networks import check_weights
 from mafrg.sharding import parse_rows, shard_names
@@ -45,7 +45,7 @@ ROOT = P.root
 DATASET = WF.dataset
 EVAL = WF.evaluation
 LAYOUT = get_layout(DATASET)  # where the dataset keeps its clips (mafrg.data.layouts)
-FEATURES = FeatureConfig.from_dict(config.get("features"))
+FEATURES = WF.features()  # wav2vec2_causal "auto" decided by the enabled online variants
 EVAL_SPLITS = list(DATASET.splits)
 ALL_SPLITS = ["train"] + EVAL_SPLITS
 LABELS = WF.labels()
@@ -209,7 +209,7 @@ def frrea_inputs(wildcards):
 
 # The whole features section as JSON, passed to the CLI as a shell *global* (not a param): batch sizes and
 # threads change no value, so they must not trigger reruns. Value-affecting settings are the param below.
-FEATURES_JSON = as_json(config.get("features") or {})
+FEATURES_JSON = as_json(WF.features_section())
 EXTRACT_DATASET_JSON = as_json({**{k: getattr(DATASET, k) for k in ("fps", "clip_length", "pad_short", "layout")},
                                  **({LAYOUT.name: LAYOUT.file_settings()} if LAYOUT.file_settings() else {})})
 
@@ -242,9 +242,9 @@ def extract_inputs(wildcards):
     for s in FEATURES.enabled():
         if s in WEIGHTED_STREAMS and FEATURES.weights_path(s) != UNTRAINED:
             w = FEATURES.weights_path(s)
-            weights += [w] if s == "wav2vec2" else [str(f) for f in weight_files(s, w)]
+            weights += [w] if s.startswith("wav2vec2") else [str(f) for f in weight_files(s, w)]
     if weights:
-        files["weights"] = weights
+        files["weights"] = list(dict.fromkeys(weights))  # the causal wav2vec2 stream shares wav2vec2's folder
     return files
 
 

@@ -9,9 +9,10 @@ from mafrg.media.audio import AlignedAudio, frame_window
 
 def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_energy: bool,
                    waveform_scale: float = 1.0, energy_floor: float = 1.0) -> np.ndarray:
-    """Kaldi MFCC, one vector per video frame: frame t's window is the ``ceil(rate / fps)`` samples from its
-    first sample ``b_t`` (zero-padded past the end), so it covers the frame (plus at most one sample of the next at
-    fractional rates). Where frames own whole samples the windows are exactly the frames (frame length = shift)."""
+    """Kaldi MFCC, one vector per video frame: frame t's window is the ``ceil(rate / fps)`` samples that end at its
+    last sample (``b_{t+1}``; zero-padded before the clip's start), so it covers the frame plus at most one sample
+    of the previous one at fractional rates, and never a sample after the frame: the stream is causal at any
+    rate. Where frames own whole samples the windows are exactly the frames (frame length = shift)."""
     import torch
     from torchaudio.compliance.kaldi import mfcc
 
@@ -21,8 +22,8 @@ def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_en
     if window * audio.fps == audio.sample_rate:
         x = audio.samples[: n * window]
     else:  # windows of one length laid end to end: Kaldi then frames them with length = shift = window
-        padded = np.concatenate([audio.samples, np.zeros(window, np.float32)])
-        x = padded[bounds[:-1, None] + np.arange(window)].reshape(-1)
+        padded = np.concatenate([np.zeros(window, np.float32), audio.samples])
+        x = padded[bounds[1:, None] + np.arange(window)].reshape(-1)
     ms = 1000.0 * window / audio.sample_rate
     wav = torch.from_numpy(np.ascontiguousarray(x))[None] * waveform_scale
     feats = mfcc(wav, sample_frequency=float(audio.sample_rate), frame_length=ms, frame_shift=ms,

@@ -14,9 +14,13 @@ from mafrg.features.preprocess import MODES, Preprocess, for_stream
 from mafrg.provenance import config_hash
 
 VIDEO_STREAMS = ("va", "au", "fe")
-AUDIO_STREAMS = ("mfcc", "wav2vec2")
+AUDIO_STREAMS = ("mfcc", "wav2vec2", "wav2vec2_causal")
 STREAMS = VIDEO_STREAMS + AUDIO_STREAMS
-WEIGHTED_STREAMS = VIDEO_STREAMS + ("wav2vec2",)  # streams computed by a network with weights
+WEIGHTED_STREAMS = VIDEO_STREAMS + ("wav2vec2", "wav2vec2_causal")  # streams computed by a network with weights
+# What a causal (online) variant reads in place of a whole-clip stream. The other streams are causal as they are:
+# the visual ones are computed frame by frame, MFCC windows end at their frame (mafrg.features.audio).
+CAUSAL_COUNTERPART = {"wav2vec2": "wav2vec2_causal"}
+AUTO = "auto"
 UNTRAINED = "untrained"
 
 # What a user must put at a stream's weights path (shown when it is missing). docs/features.md says where
@@ -81,6 +85,23 @@ class Wav2Vec2Stream:
 
 
 @dataclass
+class Wav2Vec2CausalStream:
+    """wav2vec2 per frame from the audio up to the end of that frame only (online variants read it in place of
+    ``wav2vec2``; the same network, ``features.wav2vec2.model_dir``): :func:`mafrg.features.wav2vec.wav2vec2_causal_per_frame`."""
+
+    enabled: bool | str = AUTO  # auto: extracted when an enabled online variant reads wav2vec2 (the workflow decides)
+    context: float = 1.0  # seconds of audio before each frame in its window (the left context)
+    chunk: int = 1  # frames per window: 1 is frame-causal; k > 1 computes k frames from audio up to the block's end
+    dtype: str = "float32"
+    batch_size: int = 32  # windows per forward pass (changes no value)
+
+    @property
+    def dim(self) -> int:
+        """At 25 fps (REACT 2024); the width at any rate is ``mafrg.features.wav2vec.width``."""
+        return 1536
+
+
+@dataclass
 class FeatureConfig:
     threads: int = 2
     device: str = "cpu"  # cpu | cuda: where the visual networks run (values agree to float precision; TF32 off)
@@ -95,13 +116,14 @@ class FeatureConfig:
     fe: FeStream = field(default_factory=lambda: FeStream(dim=1408))
     mfcc: MfccStream = field(default_factory=MfccStream)
     wav2vec2: Wav2Vec2Stream = field(default_factory=Wav2Vec2Stream)
+    wav2vec2_causal: Wav2Vec2CausalStream = field(default_factory=Wav2Vec2CausalStream)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "FeatureConfig":
         d = dict(d or {})
         base = cls()
         kinds = {"va": VisualStream, "au": VisualStream, "fe": FeStream, "mfcc": MfccStream,
-                 "wav2vec2": Wav2Vec2Stream}
+                 "wav2vec2": Wav2Vec2Stream, "wav2vec2_causal": Wav2Vec2CausalStream}
         out: dict[str, Any] = {}
         for key, val in d.items():
             if key in kinds:
@@ -124,6 +146,12 @@ class FeatureConfig:
             ck = getattr(cfg, s).weights
             if not (isinstance(ck, str) or (isinstance(ck, list) and ck and all(isinstance(c, str) for c in ck))):
                 raise ConfigError(f"features.{s}.weights must be a path, a non-empty list of paths or 'untrained'")
+        wc = cfg.wav2vec2_causal
+        if wc.enabled not in (True, False, AUTO):
+            raise ConfigError(f"features.wav2vec2_causal.enabled must be true, false or auto, got {wc.enabled!r}")
+        if not (isinstance(wc.chunk, int) and wc.chunk >= 1) or not wc.context >= 0:
+            raise ConfigError(f"features.wav2vec2_causal: chunk must be a whole number >= 1 and context >= 0 "
+                              f"seconds, got {wc.chunk!r} and {wc.context!r}")
         if cfg.device not in ("cpu", "cuda"):
             raise ConfigError(f"features.device must be cpu or cuda, got {cfg.device!r}")
         if cfg.fe.pool not in ("avg", "max") or cfg.fe.variant not in ("tf", "torch"):
@@ -131,7 +159,23 @@ class FeatureConfig:
         return cfg
 
     def enabled(self) -> list[str]:
-        return [s for s in STREAMS if getattr(self, s).enabled]
+        """Streams to extract. ``auto`` is not enabled here: the workflow decides it first (:meth:`resolved`), and
+        outside the workflow nothing says an online variant will read the stream, which costs about 24 times the
+        whole-clip wav2vec2 (docs/features.md)."""
+        return [s for s in STREAMS if getattr(self, s).enabled is True]
+
+    def resolved(self, causal_reads: set[str]) -> "FeatureConfig":
+        """This config with ``wav2vec2_causal.enabled: auto`` decided: extracted when wav2vec2 is enabled and an
+        enabled causal variant reads it (``causal_reads``: the whole-clip streams such variants read). Refuses a
+        causal stream switched off that such a variant needs."""
+        from dataclasses import replace
+
+        wc = self.wav2vec2_causal
+        needed = "wav2vec2" in causal_reads and bool(self.wav2vec2.enabled)
+        if wc.enabled is False and needed:
+            raise ConfigError("features.wav2vec2_causal.enabled is false, but an enabled online variant reads "
+                              "wav2vec2, which it takes from its causal stream; set it to auto or true")
+        return replace(self, wav2vec2_causal=replace(wc, enabled=needed if wc.enabled == AUTO else wc.enabled))
 
     def stream_settings(self, stream: str, fps: int) -> dict[str, Any]:
         """Everything that changes a stream's values (not batch sizes or threads). Extraction adds the
@@ -149,7 +193,9 @@ class FeatureConfig:
         else:
             s.update(sample_rate=self.sample_rate, fps=fps)
             s.pop("max_seconds", None)
-            if stream == "wav2vec2" and s["model_dir"] == UNTRAINED:
+            if stream == "wav2vec2_causal":
+                s["model_dir"] = self.wav2vec2.model_dir  # the same network
+            if stream.startswith("wav2vec2") and s["model_dir"] == UNTRAINED:
                 s["untrained_seed"] = self.untrained_seed
         return s
 
@@ -162,4 +208,6 @@ class FeatureConfig:
     def weights_path(self, stream: str) -> str | list[str]:
         """A stream's configured weights: a path, (VA) a list of paths, or "untrained"."""
         st = getattr(self, stream)
-        return st.model_dir if stream == "wav2vec2" else getattr(st, "weights", UNTRAINED)
+        if stream.startswith("wav2vec2"):
+            return self.wav2vec2.model_dir  # the causal stream runs the same network
+        return getattr(st, "weights", UNTRAINED)

@@ -129,7 +129,7 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
     for s in streams:
         settings = fcfg.stream_settings(s, dcfg.fps) | ({"format": formats[s]} if s in formats else {})
         wanted[s] = {
-            "dim": wav2vec2_width(fcfg.sample_rate, dcfg.fps) if s == "wav2vec2" else getattr(fcfg, s).dim,
+            "dim": wav2vec2_width(fcfg.sample_rate, dcfg.fps) if s.startswith("wav2vec2") else getattr(fcfg, s).dim,
             "dtype": getattr(fcfg, s).dtype,
             "identity": weights_identity(fcfg.weights_path(s), s, fcfg.untrained_seed)
             if s in WEIGHTED_STREAMS else "torchaudio.compliance.kaldi.mfcc",
@@ -204,6 +204,15 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
             model, norm = models.wav2vec2()
             feats = wav2vec2_per_frame(model, norm, audio, fcfg.wav2vec2.max_seconds)
             columns["wav2vec2"] = store.stream_array(fit_length(feats, total, files.audio, pad=True), fcfg.wav2vec2.dtype)
+        if "wav2vec2_causal" in aud:
+            from mafrg.features.wav2vec import wav2vec2_causal_per_frame
+
+            model, norm = models.wav2vec2()
+            wc = fcfg.wav2vec2_causal
+            t1 = time.perf_counter()
+            feats = wav2vec2_causal_per_frame(model, norm, audio, wc.context, wc.chunk, wc.batch_size)
+            columns["wav2vec2_causal"] = store.stream_array(fit_length(feats, total, files.audio, pad=True), wc.dtype)
+            result.seconds["wav2vec2_causal"] = time.perf_counter() - t1  # one window a frame: its own cost
         result.seconds["audio"] = time.perf_counter() - t0
 
     for s in streams:

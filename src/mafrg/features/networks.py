@@ -77,7 +77,7 @@ def weights_identity(path: str | list[str], stream: str, seed: int) -> str:
 
     if path == UNTRAINED:
         return f"untrained:{stream}:seed{seed}:code{_untrained_code()}:torch{_torch_version()}"
-    if stream == "wav2vec2":  # folder: hash its config and weight files
+    if stream.startswith("wav2vec2"):  # folder: hash its config and weight files
         files = [f for f in sorted(Path(path).iterdir()) if f.suffix in {".json", ".bin", ".safetensors"}]
     else:
         from mafrg.extractors import weight_files
@@ -115,7 +115,7 @@ def check_stream_weights(stream: str, path: str | list[str]) -> None:
     """Fail at once, before any decoding, when the configured weights is missing."""
     if path == UNTRAINED:
         return
-    if stream == "wav2vec2":
+    if stream.startswith("wav2vec2"):
         p = Path(path)
         if not (p / "config.json").is_file():
             raise WeightsError(f"features.wav2vec2.model_dir: {p} not found (wav2vec2 stream). Put "

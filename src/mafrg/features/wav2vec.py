@@ -141,3 +141,57 @@ def wav2vec2_per_frame(model, do_normalize: bool, audio: AlignedAudio, max_secon
     if feats.shape[1] % 768:
         raise WeightsError(f"wav2vec2 gives hidden states of width {hidden.shape[1]}; the stream needs 768")
     return feats
+
+
+def causal_windows(audio: AlignedAudio, context: float, chunk: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The analysis windows of :func:`wav2vec2_causal_per_frame`: (first frame of each block, end sample of each
+    block, window length). Block b holds frames [b * chunk, (b + 1) * chunk); its window is the ``context`` seconds
+    before its first frame plus the block itself, ending at the block's last sample (never later)."""
+    bounds = audio.bounds
+    starts = np.arange(0, audio.frames, chunk)
+    ends = bounds[np.minimum(starts + chunk, audio.frames)]
+    longest = int(np.max(ends - bounds[starts]))
+    return starts, ends, max(FIELD, int(round(context * audio.sample_rate)) + longest)
+
+
+def wav2vec2_causal_per_frame(model, do_normalize: bool, audio: AlignedAudio, context: float = 1.0, chunk: int = 1,
+                              batch_size: int = 32) -> np.ndarray:
+    """Hidden states per video frame computed from the audio up to the end of that frame only (online variants).
+
+    wav2vec2's transformer attends over its whole input, so the whole-clip stream (:func:`wav2vec2_per_frame`)
+    lets frame t see speech after t. Here frame t is represented by hidden states of a window that ends at the
+    last sample of frame t and starts ``context`` seconds before the frame: the last k states whose receptive
+    field ends inside the window (k states a frame where frames own whole hops, e.g. 2 at 25 fps, concatenated:
+    (F, k * 768); one state otherwise, (F, 768)), so the width is the whole-clip stream's. Each window is
+    normalised over its own samples (the processor's ``do_normalize``) and left-padded with zeros at the clip's
+    start. ``chunk`` k > 1 computes a block of k frames from one window ending at the block's last sample:
+    cheaper by k, and window-causal (frame t may see up to the end of its block), as the REACT baselines' online
+    windows are."""
+    import torch
+
+    if chunk < 1 or context < 0:
+        raise ValueError(f"wav2vec2_causal: chunk must be >= 1 and context >= 0 s, got {chunk} and {context}")
+    bounds = audio.bounds
+    k = states_per_frame(audio.sample_rate, audio.fps) or 1
+    starts, ends, length = causal_windows(audio, context, chunk)
+    x = audio.samples.astype(np.float32)
+    out = np.empty((audio.frames, k * 768), np.float32)
+    with torch.inference_mode():
+        for b0 in range(0, len(starts), batch_size):
+            sel = range(b0, min(b0 + batch_size, len(starts)))
+            wins = np.zeros((len(sel), length), np.float32)
+            for i, b in enumerate(sel):
+                seg = x[max(0, ends[b] - length): ends[b]]
+                if do_normalize:
+                    seg = (seg - seg.mean()) / np.sqrt(seg.var() + 1e-7)
+                wins[i, length - len(seg):] = seg
+            hidden = model(torch.from_numpy(wins)).last_hidden_state.numpy()
+            if hidden.shape[2] != 768:
+                raise WeightsError(f"wav2vec2 gives hidden states of width {hidden.shape[2]}; the stream needs 768")
+            for i, b in enumerate(sel):
+                s0 = ends[b] - length  # sample position of the window's first sample (negative: zero padding)
+                for f in range(starts[b], min(starts[b] + chunk, audio.frames)):
+                    last = min((bounds[f + 1] - s0 - FIELD) // HOP, hidden.shape[1] - 1)  # field ends by frame f's end
+                    idx = np.clip(np.arange(last - k + 1, last + 1), 0, None)
+                    out[f] = hidden[i, idx].reshape(-1)
+    return out

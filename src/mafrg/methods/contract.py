@@ -81,6 +81,10 @@ class Method:
     # True: it generates for clips of any length (MARS layout: ctx.data is a ClipArrays, every row its speaker's
     # length, Reactions.from_rows); the plan refuses a method without it on such a dataset
     ragged: ClassVar[bool] = False
+    # The feature streams generation reads (ctx.speaker(k).features). A causal variant reads each one's causal
+    # counterpart (mafrg.features.config.CAUSAL_COUNTERPART) instead; the workflow extracts that stream only when
+    # an enabled causal variant reads its whole-clip stream.
+    feature_streams: ClassVar[tuple[str, ...]] = ()
     generate_mem_mb: ClassVar[int] = 4000
     generate_runtime: ClassVar[int] = 60
 
@@ -237,15 +241,24 @@ class SpeakerClip:
         return d.speaker_tdmm_of(self.row) if d.ragged else d.speaker_tdmm[self.row]
 
     def features(self, streams: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
-        """(T, dim) arrays of the requested feature streams (stored dtype)."""
+        """(T, dim) arrays of the requested feature streams (stored dtype). A causal variant gets, under the
+        requested name, each stream's causal counterpart (``wav2vec2`` -> ``wav2vec2_causal``: frame t computed from
+        the audio up to the end of frame t only), so that no online output depends on speech after its frame."""
         from mafrg import features
+        from mafrg.features.config import CAUSAL_COUNTERPART
 
         path = self.ctx.paths.feature_file(self.ctx.split, self.rel)
-        clip = features.load_clip(path, list(streams), frames=self.frames, dtype=None)
+        read = {s: CAUSAL_COUNTERPART.get(s, s) if self.ctx.causal else s for s in streams}
+        have = features.file_metadata(path)["streams"]
+        for s, r in read.items():
+            if r != s and r not in have:
+                raise ValueError(f"{path}: no {r} stream, which the causal variant reads in place of {s}; "
+                                 f"extract it (features.{r}.enabled: auto or true) and rerun")
+        clip = features.load_clip(path, list(dict.fromkeys(read.values())), frames=self.frames, dtype=None)
         n = len(clip["frame"])
         if n < self.frames:
             raise ValueError(f"{path}: {n} frames, generation needs {self.frames}")
-        return {s: np.array(clip[s]) for s in streams}
+        return {s: np.array(clip[read[s]]) for s in streams}
 
     def video(self, size: int) -> np.ndarray:
         """(T, size, size, 3) uint8 RGB frames on the grid (shorter side resized, centre crop)."""
@@ -274,6 +287,7 @@ class GenerationContext(_DatasetAccess):
     threads: int = 2
     progress: bool = True
     dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the dataset section: layout, fps
+    causal: bool = False  # a causal (online) variant: speakers' features come from their causal streams
     _data: Any = field(default=None, repr=False)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 from mafrg import checkpoint, methods, predictions
 from mafrg.config import DatasetConfig
+from mafrg.features.config import CAUSAL_COUNTERPART
 from mafrg.methods.contract import GenerationContext, TrainContext
 from mafrg.methods.settings import MethodRun, resolve
 from mafrg.paths import Paths
@@ -57,10 +58,9 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
                    progress: bool = True, dataset: DatasetConfig | None = None) -> predictions.Reactions:
     run = resolve_block(name, block)
     m = run.method
-    m.variant(variant)
     ctx = GenerationContext(method=m.name, config=run.config, seed=seed, paths=paths, split=split, rows=rows,
                             n_predictions=n_predictions, threads=threads, progress=progress,
-                            dataset=dataset or DatasetConfig(root=paths.root))
+                            dataset=dataset or DatasetConfig(root=paths.root), causal=m.variant(variant).causal)
     n_rows = ctx.data.n_rows
     lo, hi = rows
     if not 0 <= lo < hi <= n_rows:
@@ -80,6 +80,7 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
     meta = {
         "method": m.name, "variant": variant, "label": m.label(variant), "split": split, "seed": seed,
         "rows": [lo, hi], "row_order": predictions.row_order(ctx.data, lo, hi), "n_predictions": n_predictions,
+        "feature_streams": {s: CAUSAL_COUNTERPART.get(s, s) if ctx.causal else s for s in m.feature_streams},
         "checkpoints": sums, "config": run.config_json(), "config_hash": config_hash(run.config_json()),
         "seconds": round(time.perf_counter() - t0, 3), "provenance": provenance(),
     }

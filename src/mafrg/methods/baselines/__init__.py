@@ -161,16 +161,17 @@ class ClassicalBaseline(Baseline):
         return Reactions.from_rows(emo, tdmm)
 
 
-def _classical(name: str, description: str, causal: bool, reads: tuple[str, ...], stochastic: bool = False):
+def _classical(name: str, description: str, causal: bool, reads: tuple[str, ...], stochastic: bool = False,
+               feature_streams: tuple[str, ...] = ()):
     return register(type(name, (ClassicalBaseline,), {
         "name": name, "description": description, "stochastic": stochastic, "reads": reads,
-        "variants": (Variant(DEFAULT_VARIANT, causal=causal),)}))
+        "feature_streams": feature_streams, "variants": (Variant(DEFAULT_VARIANT, causal=causal),)}))
 
 
 _classical("NN_motion", "listeners of the nearest training speakers by emotion + 3DMM (learning-to-listen)",
            causal=False, reads=("train_data",))
 _classical("NN_audio", "listeners of the nearest training speakers by MFCC (learning-to-listen)", causal=False,
-           reads=("train_data", "train_features", "features"))
+           reads=("train_data", "train_features", "features"), feature_streams=("mfcc",))
 _classical("Random_listener", "random training listener sequences (learning-to-listen's Random)", causal=True,
            reads=("train_data",), stochastic=True)
 _classical("Median", "the median training listener frame, repeated (learning-to-listen)", causal=True,

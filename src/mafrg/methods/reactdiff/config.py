@@ -32,6 +32,11 @@ class MMTConfig:
     # 0: two linear heads (paper); code: an MLP head of 2 x latent
     decoder_head_hidden: int = field(default=0, metadata=at_least(0))
     positional_encoding: bool = False  # sinusoidal frame positions in encoder and decoder (code: none)
+    # What the encoder's attention spans in offline mode: "clip" (the paper: intra- and inter-modal cross-attention
+    # over the clip's N frames, windows cut afterwards) or "window" (each window alone). Online mode always encodes
+    # window by window, so that window w's latents depend on window w's frames only (its causality rests on it);
+    # MMT training batches in online mode (causal_training_fraction) train that form.
+    encoder_span: Literal["clip", "window"] = "clip"
     # Input standardisation (not in the paper; extractor features come at arbitrary scales): "dataset" uses the
     # training set's per-dimension mean and std; "clip" first removes each clip's running mean (frames <= t, so it
     # stays causal), which takes out what stays constant in a clip, such as the person's appearance.
@@ -121,7 +126,7 @@ def demo() -> ReactDiffConfig:
     return ReactDiffConfig(
         mmt=MMTConfig(window=25, hidden_dim=64, heads=4, au_self_attention=False, latent_dim=16, map_hidden=128,
                       decoder_layers=2, decoder_heads=1, decoder_ff=64, dropout=0.0, input_norm="clip",
-                      emotion_loss="mse"),
+                      emotion_loss="mse", encoder_span="window"),
         ddim=DDIMConfig(cond_dim=64, cond_groups=16, model_channels=16, channel_mult=(1,), num_res_blocks=0,
                         attention_levels=()),
         train_mmt=TrainConfig(epochs=20, batch_size=4, lr=2e-3, ema_decay=0.95),

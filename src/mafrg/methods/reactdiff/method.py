@@ -37,6 +37,7 @@ class ReactDiff(Method):
         Stage("ddim", reads=("train_data", "train_features"), settings=_ddim_settings),
     )
     reads = ("features",)
+    feature_streams = ("au", "fe", "va", "mfcc", "wav2vec2")  # the MMT's five inputs (data.STREAMS)
     generate_mem_mb = 8000
     generate_runtime = 240
 

@@ -1,6 +1,8 @@
 """Stage 1: the Multi-Modality Transformer (MMT), an autoencoder of one person's facial behaviour.
 
-Encoder, frame by frame inside windows of ``window`` frames (attention never crosses a window boundary):
+Encoder, frame by frame; its attention runs over sequences of frames: the whole clip offline with
+``encoder_span: clip`` (the paper), windows of ``window`` frames otherwise and always online (attention never
+crosses a window boundary there):
   * intra-modal, facial: the AU stream (49 x 512 per frame, flattened) attends to itself, then ``intra_depth``
     blocks each attend to the FE stream and then to the VA stream, at width ``hidden_dim`` (paper: f^v, 1024);
   * intra-modal, acoustic: wav2vec2 queries attend to MFCC keys/values (f^a, 1024);
@@ -12,10 +14,8 @@ latents of frames <= i), so each output frame depends on latents of its own and 
 
 The attention layer is the authors': optional input projections, one multi-head attention, a residual to the
 projected queries and a LayerNorm (their feed-forward sub-layer is built but never called, so it is absent).
-Departures, each a config field (docs/methods/reactdiff.md): the span of the encoder's attention (the paper
-does not say; the authors' released encoder fuses each frame with linear layers and no attention across frames)
-is one window, which keeps window w's latents a function of window w's frames, the property online mode's
-causality rests on; inputs are standardised with training-set statistics (extractor features come at
+Departures, each a config field (docs/methods/reactdiff.md): online mode encodes window by window, which keeps
+window w's latents a function of window w's frames, the property its causality rests on; inputs are standardised with training-set statistics (extractor features come at
 arbitrary scales); emotion outputs are bounded (AUs by a sigmoid, valence/arousal by tanh, expression
 probabilities by softmax; the authors' heads are linear); the 3DMM head predicts the offset from the training
 set's mean face, which is stored with the model and added back.
@@ -107,17 +107,23 @@ class MMTEncoder(nn.Module):
             getattr(self, f"mu_{s}").copy_(mu)
             getattr(self, f"sd_{s}").copy_(sd.clamp_min(1e-6))
 
-    def normalised(self, s: str, v: torch.Tensor) -> torch.Tensor:
+    def sequences(self, x: torch.Tensor, span: str) -> torch.Tensor:
+        """(B, W*window, d) -> the sequences attention runs over: (B*W, window, d) for span "window", unchanged
+        (B, W*window, d) for span "clip"."""
+        return x.reshape(-1, self.cfg.window, x.shape[-1]) if span == "window" else x
+
+    def normalised(self, s: str, v: torch.Tensor, span: str = "window") -> torch.Tensor:
         """Stream s (B, T, dim) centred on each clip's running mean (input_norm "clip"), standardised with the
-        training statistics and cut into windows: (B*W, window, dim), so attention stays inside a window."""
+        training statistics, padded to whole windows and cut into the attention's sequences (:meth:`sequences`)."""
         v = v.float()
         if self.cfg.input_norm == "clip":
             v = v - running_mean(v, axis=1)
         v = pad_to_windows((v - getattr(self, f"mu_{s}")) / getattr(self, f"sd_{s}"), self.cfg.window)
-        return v.reshape(-1, self.cfg.window, v.shape[-1])
+        return self.sequences(v, span)
 
-    def project(self, s: str, layer: nn.Module, v: torch.Tensor) -> torch.Tensor:
-        """``layer(normalised(s, v))`` for a per-frame layer (Linear or Identity) -> (B*W, window, width).
+    def project(self, s: str, layer: nn.Module, v: torch.Tensor, span: str = "window") -> torch.Tensor:
+        """``layer(normalised(s, v, span))`` for a per-frame layer (Linear or Identity) -> (B*W, window, width)
+        (span "window") or (B, W*window, width) (span "clip").
 
         A Linear layer is computed in its projected space: it commutes with the running mean over frames and with
         the last-frame padding, and the standardisation folds into its weights, so a wide stream (AU 25,088, FE
@@ -125,17 +131,23 @@ class MMTEncoder(nn.Module):
         padded at full width first. The same function up to float rounding (tested); it is what makes the demo's
         MMT epoch and generation fast (docs/methods/reactdiff.md)."""
         if not isinstance(layer, nn.Linear):
-            return layer(self.normalised(s, v))
+            return layer(self.normalised(s, v, span))
         w = layer.weight / getattr(self, f"sd_{s}")  # standardisation folded into the weights
         z = F.linear(v.float(), w)  # (B, T, width)
         if self.cfg.input_norm == "clip":
             z = z - running_mean(z, axis=1)
         z = pad_to_windows(z + (layer.bias - w @ getattr(self, f"mu_{s}")), self.cfg.window)
-        return z.reshape(-1, self.cfg.window, z.shape[-1])
+        return self.sequences(z, span)
 
-    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """feats[s]: (B, T, dim_s) -> per-frame latents (B, W*window, latent_dim), W = ceil(T / window)."""
-        ws, p = self.cfg.window, self.project
+    def forward(self, feats: dict[str, torch.Tensor], span: str | None = None) -> torch.Tensor:
+        """feats[s]: (B, T, dim_s) -> per-frame latents (B, W*window, latent_dim), W = ceil(T / window).
+        ``span``: what attention spans, "window" or "clip" (None: ``cfg.encoder_span``)."""
+        span = span or self.cfg.encoder_span
+        ws = self.cfg.window
+
+        def p(s: str, layer: nn.Module, v: torch.Tensor) -> torch.Tensor:
+            return self.project(s, layer, v, span)
+
         b = feats["fe"].shape[0]
         t = n_windows(feats["fe"].shape[1], ws) * ws
         au = feats["au"]
@@ -147,7 +159,7 @@ class MMTEncoder(nn.Module):
         audio = self.audio.attend(p("wav2vec2", self.audio.q, feats["wav2vec2"]), p("mfcc", self.audio.k, mfcc),
                                   p("mfcc", self.audio.v, mfcc))
         if self.cfg.positional_encoding:
-            pe = sinusoid(ws, self.cfg.hidden_dim, face.device)
+            pe = sinusoid(face.shape[1], self.cfg.hidden_dim, face.device)  # positions within each sequence
             face, audio = face + pe, audio + pe
         for block in self.intra:
             fe = (p("fe", block.fe.k, feats["fe"]), p("fe", block.fe.v, feats["fe"]))
@@ -200,7 +212,9 @@ class MMT(nn.Module):
         self.decoder = MMTDecoder(cfg)
 
     def forward(self, feats: dict[str, torch.Tensor], causal: bool = False):
-        z = self.encoder(feats)
+        """Online mode (``causal``): the encoder window by window, the decoder frame-causal; offline: the encoder
+        over ``cfg.encoder_span``, the decoder over the whole clip."""
+        z = self.encoder(feats, "window" if causal else None)
         return self.decoder(z, causal), z
 
 

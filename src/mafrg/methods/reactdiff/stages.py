@@ -54,7 +54,8 @@ def train_mmt(ctx: TrainContext) -> dict[str, Any]:
              f"crops of {cfg.crop}" if ragged else frames, seed)
     model = MMT(cfg.mmt, dims)
     cache = ctx.paths.cache("reactdiff", "train") if cfg.cache_inputs else None
-    model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip", cache))
+    model.encoder.set_input_stats(rd.input_stats(tr, frames, cfg.mmt.input_norm == "clip", cache,
+                                                   ctx.threads, ctx.progress))
     model.decoder.tdmm_mean.copy_(torch.from_numpy(np.mean([it.tdmm[:frames].mean(0) for it in tr], axis=0)))
     dev = device()
 
@@ -214,7 +215,7 @@ def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frame
     n_win = n_windows(frames, win)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     noise = torch.cat([torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g) for g in gens])
-    cond = diff.condition(mmt.encoder(feats), online)  # (B, W, cond_dim)
+    cond = diff.condition(mmt.encoder(feats, "window" if online else None), online)  # (B, W, cond_dim)
     cond = cond[:, None].expand(b, n_pred, n_win, -1).reshape(b * n_pred * n_win, -1)
     per_window = [g for g in gens for _ in range(n_pred * n_win)]  # diffusers draws window i from generator i
     z = diff.sample(cond, noise, steps, eta, per_window).reshape(b * n_pred, n_win * win, -1)

@@ -34,6 +34,7 @@ class ReactDiffKMethod(Method):
     default_preset = "paper"
     stages = (Stage("edm", reads=("train_data", "train_features"), settings=_edm_settings),)
     reads = ("features",)
+    feature_streams = ("wav2vec2",)  # its audio modality
     ragged = True  # windows of any clip length: trained on crops within each clip, generated row by row
     generate_mem_mb = 8000
     generate_runtime = 240
