@@ -65,7 +65,7 @@ class Moments:
 def _scheduler_address() -> str | None:
     import dask
 
-    return dask.config.get("scheduler-address", None) or dask.config.get("scheduler_address", None)
+    return dask.config.get("scheduler-address", None)  # dask reads "scheduler_address" as the same key
 
 
 Block = np.ndarray | dict[str, np.ndarray]
@@ -122,11 +122,12 @@ def moments(blocks: Sequence[Callable[[], Block]], threads: int = 1, desc: str |
         else:
             from dask.threaded import get
 
-            window = 4 * max(1, threads)
+            workers = max(1, threads)
+            window = 4 * workers
 
             def run(loads):
                 keys = [("block", i) for i in range(len(loads))]
-                return get({k: (_reduce, load) for k, load in zip(keys, loads)}, keys, num_workers=max(1, threads))
+                return get({k: (_reduce, load) for k, load in zip(keys, loads)}, keys, num_workers=workers)
 
         pooled = None
         for start in range(0, len(blocks), window):

@@ -137,7 +137,8 @@ class Plan:
     # ----------------------------------------------------------------------------------------- features
     def causal_reads(self) -> set[str]:
         """The whole-clip feature streams that enabled causal variants read (they get the causal counterparts)."""
-        return {s for r in self.runs for v in r.variants if r.method.variant(v).causal for s in r.method.feature_streams}
+        return {s for r in self.runs for v in r.variants if r.method.variant(v).causal
+                for s in r.method.feature_streams}
 
     def features(self):
         """The features section with ``auto`` decided (:meth:`mafrg.features.config.FeatureConfig.resolved`)."""

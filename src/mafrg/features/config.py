@@ -87,7 +87,8 @@ class Wav2Vec2Stream:
 @dataclass
 class Wav2Vec2CausalStream:
     """wav2vec2 per frame from the audio up to the end of that frame only (online variants read it in place of
-    ``wav2vec2``; the same network, ``features.wav2vec2.model_dir``): :func:`mafrg.features.wav2vec.wav2vec2_causal_per_frame`."""
+    ``wav2vec2``; the same network, ``features.wav2vec2.model_dir``):
+    :func:`mafrg.features.wav2vec.wav2vec2_causal_per_frame`."""
 
     enabled: bool | str = AUTO  # auto: extracted when an enabled online variant reads wav2vec2 (the workflow decides)
     context: float = 1.0  # seconds of audio before each frame in its window (the left context)

@@ -245,16 +245,18 @@ class SpeakerClip:
         requested name, each stream's causal counterpart (``wav2vec2`` -> ``wav2vec2_causal``: frame t computed from
         the audio up to the end of frame t only), so that no online output depends on speech after its frame."""
         from mafrg import features
-        from mafrg.features.config import CAUSAL_COUNTERPART
 
         path = self.ctx.paths.feature_file(self.ctx.split, self.rel)
-        read = {s: CAUSAL_COUNTERPART.get(s, s) if self.ctx.causal else s for s in streams}
-        have = features.file_metadata(path)["streams"]
-        for s, r in read.items():
-            if r != s and r not in have:
-                raise ValueError(f"{path}: no {r} stream, which the causal variant reads in place of {s}; "
-                                 f"extract it (features.{r}.enabled: auto or true) and rerun")
-        clip = features.load_clip(path, list(dict.fromkeys(read.values())), frames=self.frames, dtype=None)
+        read = {s: self.ctx.stream_source(s) for s in streams}
+        try:
+            clip = features.load_clip(path, list(dict.fromkeys(read.values())), frames=self.frames, dtype=None)
+        except features.FeatureFileError:
+            swapped = [(s, r) for s, r in read.items() if r != s]
+            if not swapped:
+                raise
+            s, r = swapped[0]
+            raise ValueError(f"{path}: no {r} stream, which the causal variant reads in place of {s}; "
+                             f"extract it (features.{r}.enabled: auto or true) and rerun") from None
         n = len(clip["frame"])
         if n < self.frames:
             raise ValueError(f"{path}: {n} frames, generation needs {self.frames}")
@@ -316,6 +318,12 @@ class GenerationContext(_DatasetAccess):
     def ragged(self) -> bool:
         """Rows of their own lengths (the split is a :class:`~mafrg.data.assemble.ClipArrays`)."""
         return self.data.ragged
+
+    def stream_source(self, stream: str) -> str:
+        """The feature stream a requested one is read from: its causal counterpart for a causal variant."""
+        from mafrg.features.config import CAUSAL_COUNTERPART
+
+        return CAUSAL_COUNTERPART.get(stream, stream) if self.causal else stream
 
     def row_frames(self, k: int) -> int:
         """Row k's frames: its speaker's length (every row's on fixed-length splits)."""

@@ -13,7 +13,6 @@ from typing import Any
 
 from mafrg import checkpoint, methods, predictions
 from mafrg.config import DatasetConfig
-from mafrg.features.config import CAUSAL_COUNTERPART
 from mafrg.methods.contract import GenerationContext, TrainContext
 from mafrg.methods.settings import MethodRun, resolve
 from mafrg.paths import Paths
@@ -80,7 +79,7 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
     meta = {
         "method": m.name, "variant": variant, "label": m.label(variant), "split": split, "seed": seed,
         "rows": [lo, hi], "row_order": predictions.row_order(ctx.data, lo, hi), "n_predictions": n_predictions,
-        "feature_streams": {s: CAUSAL_COUNTERPART.get(s, s) if ctx.causal else s for s in m.feature_streams},
+        "feature_streams": {s: ctx.stream_source(s) for s in m.feature_streams},
         "checkpoints": sums, "config": run.config_json(), "config_hash": config_hash(run.config_json()),
         "seconds": round(time.perf_counter() - t0, 3), "provenance": provenance(),
     }

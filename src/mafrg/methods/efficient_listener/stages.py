@@ -65,7 +65,8 @@ def train_fad(ctx: TrainContext) -> dict[str, Any]:
     model = FacialActionDiffusion(cfg)
     # Training-set statistics out of core (one dask task per item: mafrg.moments), never the concatenated set.
     if cfg.perception.audio:
-        mel = moments([lambda it=it: _flat(sources.mel_of(it.speaker)) for it in tr], ctx.threads, "log-mel statistics", ctx.progress)
+        mel = moments([lambda it=it: _flat(sources.mel_of(it.speaker)) for it in tr], ctx.threads,
+                      "log-mel statistics", ctx.progress)
         model.perception.set_mel_stats(torch.from_numpy(mel.mean).float(), torch.from_numpy(mel.std(ddof=1)).float())
     target = moments([lambda it=it: {"emotion": it.emotion, "tdmm": it.tdmm} for it in tr], ctx.threads)
     model.set_target_range(torch.from_numpy(np.concatenate([target["emotion"].lo, target["tdmm"].lo])).float(),

@@ -15,8 +15,8 @@ latents of frames <= i), so each output frame depends on latents of its own and 
 The attention layer is the authors': optional input projections, one multi-head attention, a residual to the
 projected queries and a LayerNorm (their feed-forward sub-layer is built but never called, so it is absent).
 Departures, each a config field (docs/methods/reactdiff.md): online mode encodes window by window, which keeps
-window w's latents a function of window w's frames, the property its causality rests on; inputs are standardised with training-set statistics (extractor features come at
-arbitrary scales); emotion outputs are bounded (AUs by a sigmoid, valence/arousal by tanh, expression
+window w's latents a function of window w's frames, the property its causality rests on; inputs are
+standardised with training-set statistics (extractor features come at arbitrary scales); emotion outputs are bounded (AUs by a sigmoid, valence/arousal by tanh, expression
 probabilities by softmax; the authors' heads are linear); the 3DMM head predicts the offset from the training
 set's mean face, which is stored with the model and added back.
 """
