@@ -126,6 +126,63 @@ def test_hsemotion_pickled_model_and_state_dicts(tmp_path):
         extractors.load("fe", str(pt), variant="torch")
 
 
+def test_resmasknet_checkpoint_as_rmn_downloads_it(tmp_path):
+    """rmn's Z_resmasking_dropout1_rot30_2019Nov30_13.32 (a legacy-format torch.save of {'net': state dict, ...}):
+    the 512-d feature and the 7 logits equal the upstream class's, with every upstream key in upstream order."""
+    sd = fx.state_dict("resmasknet")
+    ref = fx.reference("resmasknet")
+    ck = fx.save({"net": sd, "best_val_acc": 0.74, "best_train_acc": 0.9, "val_acc_list": [0.5, 0.74],
+                  "test_acc": 0.76}, tmp_path / "Z_resmasking_dropout1_rot30_2019Nov30_13.32", legacy=True)
+    loaded = extractors.load("fe", str(ck), network="resmasknet")
+    assert fx.close(features(loaded), ref["feat512"]) <= REL
+    with torch.inference_mode():
+        assert fx.close(loaded.net.net.logits(fx.input_batch()), ref["logits7"]) <= REL
+    assert loaded.format.startswith("ResMaskNet resmasking_dropout1, 512-d") and "'net' entry" in loaded.format
+    assert list(loaded.net.net.state_dict()) == [e["key"] for e in fx.manifest("resmasknet")["keys"]]
+    assert loaded.params == fx.manifest("resmasknet")["num_parameters"] == 137796423
+    mask = loaded.net.net.mask1  # an alias is one tensor under two names, as upstream
+    assert mask.conv1.downsample[0].weight is mask.downsample1[0].weight
+    assert extractors.load("fe", str(ck)).format == loaded.format  # found from the content alone
+
+
+def test_the_fe_network_setting_must_match_the_file(tmp_path):
+    rmn = fx.save({"net": fx.state_dict("resmasknet")}, tmp_path / "rmn.pth")
+    with pytest.raises(WeightsError, match=r"rmn.pth: holds ResMaskNet, but features.fe.network is 'hsemotion' .*set "
+                                           r"it to 'resmasknet'"):
+        extractors.load("fe", str(rmn), network="hsemotion")
+    pt = fx.save_pickled_timm_model(fx.state_dict("hsemotion_enet_b2_8"), tmp_path / "enet_b2_8.pt")
+    with pytest.raises(WeightsError, match=r"enet_b2_8.pt: holds HSEmotion's EfficientNet, but features.fe.network "
+                                           r"is 'resmasknet' .*set it to 'hsemotion'"):
+        extractors.load("fe", str(pt), network="resmasknet")
+    sd = fx.state_dict("resmasknet")
+    sd.pop("mask4.conv2.bn2.running_var")
+    with pytest.raises(WeightsError, match=r"does not fit ResMaskNet .*missing mask4.conv2.bn2.running_var"):
+        extractors.load("fe", str(fx.save({"net": sd}, tmp_path / "cut.pth")), network="resmasknet")
+    other = fx.save({"encoder.weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match=r"other.pth: not a ResMaskNet: top-level names encoder"):
+        extractors.load("fe", str(other), network="resmasknet")
+
+
+def test_resmasknet_native_input_is_bgr_in_0_1_at_224():
+    """rmn feeds cv2.resize(face, 224 x 224) through ToTensor: OpenCV's BGR order, v / 255, no mean/std."""
+    import numpy as np
+
+    from mafrg.features.config import FeatureConfig
+    from mafrg.features.video import crop_frames, normalise
+
+    pre = FeatureConfig.from_dict({"fe": {"preprocess": "native"}}).preprocessing("fe")
+    assert pre.settings() == {"preprocess": "native", "resize": 224, "crop": 224, "square": True,
+                              "mean": [0.0] * 3, "std": [1.0] * 3, "channels": "bgr"}
+    frames = np.random.default_rng(1).integers(0, 256, (2, 300, 250, 3), dtype=np.uint8)
+    crops = crop_frames(frames, pre.geometry.resize, pre.geometry.crop, pre.geometry.square)
+    x = normalise(crops, pre.mean, pre.std, pre.channels)
+    assert x.shape == (2, 3, 224, 224)
+    want = torch.from_numpy(crops[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255
+    assert torch.allclose(x, want, atol=1e-7)
+    hse = FeatureConfig.from_dict({"fe": {"preprocess": "native", "network": "hsemotion"}}).preprocessing("fe")
+    assert hse.channels == "rgb" and hse.geometry.crop == 260 and "channels" not in hse.settings()
+
+
 def test_a_pickle_never_runs_code_from_the_file(tmp_path):
     marker = tmp_path / "PWNED"
     path = fx.save_malicious_pickle(tmp_path / "model.pth", marker)
@@ -152,6 +209,8 @@ def test_facetorch_style_torchscript_predictors_give_their_features_not_their_ou
             assert torch.allclose(extractors.load("fe", str(files["fe"]), pool=pool).net(x), ref)
     with pytest.raises(WeightsError, match="TorchScript, which holds the whole network: give it alone"):
         extractors.load("va", [str(files["va"]), str(files["au"])])
+    with pytest.raises(WeightsError, match=r"holds HSEmotion's EfficientNet, but features.fe.network is 'resmasknet'"):
+        extractors.load("fe", str(files["fe"]), network="resmasknet")  # facetorch's fer predictor is HSEmotion's
 
 
 def test_unrecognised_weight_files_say_what_was_found_and_what_is_expected(tmp_path):
@@ -180,8 +239,8 @@ def test_unrecognised_weight_files_say_what_was_found_and_what_is_expected(tmp_p
 def test_preprocessing_and_pooling_are_per_stream_settings():
     from mafrg.features.config import FeatureConfig
 
-    base = FeatureConfig()
-    native = FeatureConfig.from_dict({"fe": {"preprocess": "native"}})
+    base = FeatureConfig.from_dict({"fe": {"network": "hsemotion"}})
+    native = FeatureConfig.from_dict({"fe": {"preprocess": "native", "network": "hsemotion"}})
     assert native.stream_hash("fe", 25) != base.stream_hash("fe", 25)
     assert all(native.stream_hash(s, 25) == base.stream_hash(s, 25) for s in ("va", "au", "mfcc", "wav2vec2"))
     want = {"preprocess": "native", "resize": 260, "crop": 260, "square": True, "mean": [0.485, 0.456, 0.406],
@@ -190,10 +249,18 @@ def test_preprocessing_and_pooling_are_per_stream_settings():
     want = {"preprocess": "reactdiff", "resize": 256, "crop": 224, "square": False, "mean": [0.5] * 3, "std": [0.5] * 3}
     assert all(base.stream_settings("va", 25)[k] == v for k, v in want.items())
     # pooling changes a real network's feature, not an untrained stand-in's
-    assert FeatureConfig.from_dict({"fe": {"pool": "avg"}}).stream_hash("fe", 25) == base.stream_hash("fe", 25)
-    real = FeatureConfig.from_dict({"fe": {"weights": "x.pt"}})
-    assert FeatureConfig.from_dict({"fe": {"weights": "x.pt", "pool": "avg"}}).stream_hash("fe", 25) != \
+    hse = {"network": "hsemotion"}
+    assert FeatureConfig.from_dict({"fe": hse | {"pool": "avg"}}).stream_hash("fe", 25) == base.stream_hash("fe", 25)
+    real = FeatureConfig.from_dict({"fe": hse | {"weights": "x.pt"}})
+    assert FeatureConfig.from_dict({"fe": hse | {"weights": "x.pt", "pool": "avg"}}).stream_hash("fe", 25) != \
         real.stream_hash("fe", 25)
+    # an untrained stand-in has no network beyond its width; with weights, the network is part of the identity
+    assert FeatureConfig.from_dict({"fe": {"dim": 1408}}).stream_hash("fe", 25) == base.stream_hash("fe", 25)
+    assert FeatureConfig.from_dict({"fe": {"weights": "x.pt", "dim": 1408}}).stream_hash("fe", 25) != \
+        real.stream_hash("fe", 25)
+    rmn = FeatureConfig.from_dict({"fe": {"weights": "x.pt"}})  # HSEmotion's pool and variant do not touch it
+    assert FeatureConfig.from_dict({"fe": {"weights": "x.pt", "pool": "avg", "variant": "torch"}}).stream_hash(
+        "fe", 25) == rmn.stream_hash("fe", 25)
 
 
 def test_reactdiff_preprocessing_keeps_the_values_of_the_single_normalisation_it_replaced():
@@ -207,7 +274,7 @@ def test_reactdiff_preprocessing_keeps_the_values_of_the_single_normalisation_it
     crop = crop_frames(frames, 256, 224)
     old = torch.from_numpy(np.ascontiguousarray(crop)).permute(0, 3, 1, 2).float().mul_(np.float32(2 / 255)).sub_(1)
     assert torch.equal(x, old)  # bit for bit: earlier shards keep their values
-    fe = NATIVE["fe"]
+    fe = NATIVE["hsemotion"]
     y = normalise(crop_frames(frames, fe.geometry.resize, fe.geometry.crop, fe.geometry.square), fe.mean, fe.std)
     assert y.shape == (3, 3, 260, 260)
     want = (torch.from_numpy(np.ascontiguousarray(crop_frames(frames, 260, 260, True))).permute(0, 3, 1, 2) / 255
@@ -266,6 +333,7 @@ def test_features_on_a_gpu_agree_with_the_reference(tmp_path):
                     "hsemotion_enet_b2_8", "feat_max_224")}
     for stream, (ck, ref, key) in cases.items():
         dim = fx.reference(ref)[key].shape[1]
-        net, _ = load_visual(stream, FeatureConfig.from_dict({"device": "cuda", stream: {"weights": ck, "dim": dim}}))
+        block = {"weights": ck, "dim": dim} | ({"network": "hsemotion"} if stream == "fe" else {})
+        net, _ = load_visual(stream, FeatureConfig.from_dict({"device": "cuda", stream: block}))
         got = run_visual(net, fx.input_batch(), "cuda")
         assert fx.close(got, fx.reference(ref)[key]) <= REL, stream

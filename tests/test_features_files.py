@@ -44,7 +44,7 @@ def test_saved_torchscript_weight_files_load_and_are_checked(tmp_path):
     assert fmt == "TorchScript feature network (features = net(x))"
     load_visual("au", FeatureConfig.from_dict({"au": {"weights": str(au)}}))  # (N, 49, 512) flattened per frame
     with pytest.raises(WeightsError, match=r"va.pt: the fe network \(TorchScript feature network .*\) gives 64 values "
-                                           r"per frame .* features.fe.dim expects 1408"):
+                                           r"per frame .* features.fe.dim expects 512"):
         load_visual("fe", FeatureConfig.from_dict({"fe": {"weights": str(va)}}))
     with pytest.raises(WeightsError, match=r"features.va.weights: .*elim.pt not found \(va stream\). Put ELIM's"):
         load_visual("va", FeatureConfig.from_dict({"va": {"weights": str(tmp_path / "elim.pt")}}))
@@ -73,7 +73,7 @@ def test_feature_file_contents_and_metadata(tiny_dataset, tmp_path):
                        progress=False)
     assert sorted(res.computed) == sorted(features.STREAMS) and res.frames == 61
     clip = features.load_clip(out)
-    assert clip["va"].shape == (61, 64) and clip["au"].shape == (61, 392) and clip["fe"].shape == (61, 1408)
+    assert clip["va"].shape == (61, 64) and clip["au"].shape == (61, 392) and clip["fe"].shape == (61, 512)  # ResMaskNet's width
     assert clip["mfcc"].shape == (61, 26) and clip["wav2vec2"].shape == (61, 1536)
     assert clip["wav2vec2_causal"].shape == (61, 1536)
     assert np.allclose(clip["timestamp"], np.arange(61) / 25)

@@ -107,14 +107,15 @@ def test_incremental_feature_extraction(tmp_path):
 def test_published_weight_formats_run_the_extraction_end_to_end(tmp_path):
     """ELIM's three .t7 files (as a folder), an ME-GraphAU ResNet-50 .pth saved from DataParallel and
     HSEmotion's whole pickled model, at the published sizes (weights by the fixtures' fill rule), through the
-    workflow; then a changed FE preprocessing recomputes that stream only."""
+    workflow; then a changed FE preprocessing, and then ResMaskNet in place of HSEmotion, recompute that stream
+    only."""
     import numpy as np
     import torch
 
     import extractor_fixtures as fx
     from mafrg import extractors
     from mafrg.features.parquet import read_meta
-    from mafrg.features.video import preprocess
+    from mafrg.features.video import crop_frames, normalise, preprocess
     from mafrg.media.video import iter_frame_batches, plan_grid
     from mafrg.synth.generator import generate
 
@@ -135,7 +136,7 @@ def test_published_weight_formats_run_the_extraction_end_to_end(tmp_path):
     cfg["dataset"]["clip_length"] = 30
     cfg["features"] = {"threads": 1, "va": {"weights": str(w / "elim")},
                        "au": {"weights": str(w / "OpenGprahAU-ResNet50_first_stage.pth"), "batch_size": 8},
-                       "fe": {"weights": str(w / "enet_b2_8.pt")}}
+                       "fe": {"weights": str(w / "enet_b2_8.pt"), "network": "hsemotion"}}
     work = tmp_path / "work"
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -168,6 +169,24 @@ def test_published_weight_formats_run_the_extraction_end_to_end(tmp_path):
     fe = read_meta(files[0])["streams"]["fe"]["settings"]
     assert (fe["preprocess"], fe["resize"], fe["square"], fe["pool"]) == ("native", 260, True, "max")
 
+    # the ReactDiff paper's network, ResMaskNet, on its own input (224 x 224, BGR, [0, 1]): fe recomputed alone
+    fx.save({"net": fx.state_dict("resmasknet")}, w / "Z_resmasking_dropout1_rot30_2019Nov30_13.32", legacy=True)
+    cfg["features"]["fe"] = {"weights": str(w / "Z_resmasking_dropout1_rot30_2019Nov30_13.32"), "network": "resmasknet",
+                             "preprocess": "native"}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(work, target, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "computing ['fe']; reusing ['va', 'au', 'mfcc', 'wav2vec2']" in _feature_file_log(work, files[0])[1]
+    fe = read_meta(files[0])["streams"]["fe"]["settings"]
+    assert fe["format"].startswith("ResMaskNet resmasking_dropout1") and fe["channels"] == "bgr"
+    got = load_clip(files[0], ["fe"], dtype=None)["fe"]
+    x = normalise(crop_frames(frames, 224, 224, square=True), (0.0,) * 3, (1.0,) * 3, "bgr")
+    assert torch.allclose(x[:, 0], torch.from_numpy(crop_frames(frames, 224, 224, True)[..., 2].copy()) / 255)  # B
+    with torch.inference_mode():
+        direct = extractors.load("fe", str(w / "Z_resmasking_dropout1_rot30_2019Nov30_13.32")).net(x).numpy()
+    assert got.shape == (31, 512)
+    np.testing.assert_allclose(got, direct, rtol=1e-4, atol=1e-5 * np.abs(direct).max())
+
 
 def test_missing_weights_fail_before_any_job(tmp_path):
     cfg = _config(tmp_path / "data")
@@ -176,4 +195,4 @@ def test_missing_weights_fail_before_any_job(tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode != 0
     err = res.stdout + res.stderr
-    assert f"features.fe.weights: {tmp_path / 'fer.pt'} not found (fe stream). Put HSEmotion's enet_b2_8.pt" in err
+    assert f"features.fe.weights: {tmp_path / 'fer.pt'} not found (fe stream). Put ResMaskNet's Z_resmasking" in err

@@ -4,14 +4,15 @@
 |---|---|---|---|
 | va (64) | ELIM (AlexNet encoder + regressor) | the regressor's 64-d latent | :mod:`.elim` |
 | au (49 x 512) | ME-GraphAU MEFARG (Swin-T/S/B or ResNet backbone) | ``global_linear(backbone(x))`` | :mod:`.megraphau` |
-| fe (1408) | HSEmotion EfficientNet (``enet_b2_8``) | pooled head activation | :mod:`.hsemotion` |
+| fe (512) | ResMaskNet (``resmasking_dropout1``; the ReactDiff paper's choice) | pooled masked last stage | :mod:`.resmasknet` |
+| fe (1408) | HSEmotion EfficientNet (``enet_b2_8``; what the ReactDiff code loads) | pooled head activation | :mod:`.hsemotion` |
 
 The networks are written in plain torch with the upstream parameter names (no torchvision or timm at run time)
 and load with ``strict=True``. :func:`load` recognises a file by its content (:mod:`.reading`): state dicts,
-plain or wrapped (``{'epoch', 'state_dict', 'optimizer'}``) or with ``module.`` prefixes; ELIM's three-file
-set (a list of files or a folder); HSEmotion's whole pickled model, read without running its code; and
-facetorch-style TorchScript predictors, called on their feature sub-modules (:mod:`.torchscript`). Anything
-else is an error that says what was found and what is expected.
+plain or wrapped (``{'epoch', 'state_dict', 'optimizer'}``, ResMaskNet's ``{'net', ...}``) or with ``module.``
+prefixes; ELIM's three-file set (a list of files or a folder); HSEmotion's whole pickled model, read without
+running its code; and facetorch-style TorchScript predictors, called on their feature sub-modules
+(:mod:`.torchscript`). Anything else is an error that says what was found and what is expected.
 """
 
 from __future__ import annotations
@@ -65,9 +66,20 @@ def weight_files(stream: str, weights: str | list[str]) -> list[Path]:
     return files
 
 
-def load(stream: str, weights: str | list[str], pool: str = "max", variant: str = "tf") -> Loaded:
-    """The feature network of a stream's configured weights (eval mode, on the CPU)."""
-    from mafrg.extractors import elim, hsemotion, megraphau, reading, torchscript
+FE_NETWORKS = {"resmasknet": "ResMaskNet", "hsemotion": "HSEmotion's EfficientNet"}
+
+
+def load(stream: str, weights: str | list[str], pool: str = "max", variant: str = "tf",
+         network: str | None = None) -> Loaded:
+    """The feature network of a stream's configured weights (eval mode, on the CPU). ``network`` (fe): the
+    configured ``features.fe.network``; the file must hold it (it is found from the content, and a mismatch
+    says which value to set). None accepts either."""
+    from mafrg.extractors import elim, hsemotion, megraphau, reading, resmasknet, torchscript
+
+    def agree(found: str, path: Path) -> None:
+        if network is not None and found != network:
+            raise WeightsError(f"{path}: holds {FE_NETWORKS[found]}, but features.fe.network is '{network}' "
+                               f"({FE_NETWORKS.get(network, 'unknown')}); set it to '{found}'")
 
     files = weight_files(stream, weights)
     raws = [reading.read(f) for f in files]
@@ -77,6 +89,8 @@ def load(stream: str, weights: str | list[str], pool: str = "max", variant: str 
             raise WeightsError(f"features.{stream}.weights: {scripts[0].path} is TorchScript, which holds the "
                                "whole network: give it alone")
         net, how = torchscript.wrap(stream, scripts[0].script, pool)
+        if stream == "fe" and isinstance(net, torchscript.FacetorchFE):
+            agree("hsemotion", scripts[0].path)  # facetorch's fer predictor is HSEmotion's EfficientNet
         return Loaded(net.eval(), how, files)
     if stream == "va":
         net, what = elim.build([(r.path, r.state_dict) for r in raws])
@@ -85,25 +99,35 @@ def load(stream: str, weights: str | list[str], pool: str = "max", variant: str 
     raw = raws[0]
     if stream == "au":
         net, what = megraphau.build(raw.state_dict, raw.path)
+    elif stream == "fe" and (resmasknet.is_resmasknet(raw.state_dict)
+                             or (network == "resmasknet" and not hsemotion.is_efficientnet(raw.state_dict))):
+        net, what = resmasknet.build(raw.state_dict, raw.path)  # names what it found when it is neither
+        agree("resmasknet", raw.path)
     elif stream == "fe":
         net, what = hsemotion.build(raw.state_dict, raw.path, variant, pool, tree=raw.pickled)
+        agree("hsemotion", raw.path)
     else:
         raise WeightsError(f"no extractor for stream {stream!r}")
     return Loaded(net, f"{what} ({raw.layout})", files)
 
 
-def published(stream: str, backbone: str = "swin_base", pool: str = "max"):
+def published(stream: str, backbone: str = "swin_base", pool: str = "max", network: str = "hsemotion"):
     """A stream's published architecture with random weights (for timing and FLOP counts: speed does not
     depend on the weights). ``backbone`` (AU): ``swin_base`` (what ReactDiff used), ``swin_small``,
-    ``swin_tiny``, ``resnet50`` or ``resnet18``."""
+    ``swin_tiny``, ``resnet50`` or ``resnet18``; ``network`` (FE): ``hsemotion`` (what the ReactDiff code loads,
+    and what the recorded benchmark figures time) or ``resmasknet``."""
     from mafrg.backbones.efficientnet import EfficientNet, template_spec
+    from mafrg.backbones.resmasking import ResMaskNet
     from mafrg.backbones.swin import SIZES, SwinTransformer
     from mafrg.extractors.elim import ElimFeatures
     from mafrg.extractors.hsemotion import HSEmotionFeatures
     from mafrg.extractors.megraphau import MEGraphAUFeatures, ResNetTokens
+    from mafrg.extractors.resmasknet import ResMaskNetFeatures
 
     if stream == "va":
         return ElimFeatures().eval()
+    if stream == "fe" and network == "resmasknet":
+        return ResMaskNetFeatures(ResMaskNet().eval())
     if stream == "fe":
         return HSEmotionFeatures(EfficientNet(template_spec("b2"), tf=True).eval(), pool)
     if stream != "au":

@@ -48,6 +48,10 @@ def pickled_variant(tree: Any) -> str | None:
     return None
 
 
+def is_efficientnet(sd: dict[str, Any]) -> bool:
+    return "conv_stem.weight" in sd and "conv_head.weight" in sd and "blocks.0.0.conv_dw.weight" in sd
+
+
 def build(sd: dict[str, Any], path: Path, variant: str, pool: Pool, tree: Any = None) -> tuple[HSEmotionFeatures, str]:
     sd = dict(sd)
     layout = "timm names"
@@ -55,7 +59,7 @@ def build(sd: dict[str, Any], path: Path, variant: str, pool: Pool, tree: Any = 
         for p in ("weight", "bias"):
             sd[f"classifier.{p}"] = sd.pop(f"classifier.0.{p}")
         layout = "HSEmotion names (classifier.0)"
-    if "conv_stem.weight" not in sd or "conv_head.weight" not in sd or "blocks.0.0.conv_dw.weight" not in sd:
+    if not is_efficientnet(sd):
         found = ", ".join(sorted({k.split(".")[0] for k in sd})[:10])
         raise WeightsError(f"{path}: not an EfficientNet: top-level names {found}. Expected {EXPECTED}")
     if tree is not None:

@@ -43,7 +43,7 @@ def test_image(size: int) -> np.ndarray:
 
 
 def check(stream: str, weights: str | list[str], preprocess: str = "reactdiff", pool: str = "max",
-          variant: str = "tf", batch: int = 8, repeats: int = 2, threads: int = 2) -> CheckReport:
+          variant: str = "tf", network: str | None = None, batch: int = 8, repeats: int = 2, threads: int = 2) -> CheckReport:
     import torch
 
     from mafrg import extractors
@@ -51,11 +51,13 @@ def check(stream: str, weights: str | list[str], preprocess: str = "reactdiff", 
     from mafrg.features.video import crop_frames, normalise
 
     torch.set_num_threads(threads)
-    loaded = extractors.load(stream, weights, pool=pool, variant=variant)
-    pre = for_stream(stream, preprocess)
+    loaded = extractors.load(stream, weights, pool=pool, variant=variant, network=network)
+    if stream == "fe" and network is None:  # the network the file holds decides the native preprocessing
+        network = "resmasknet" if loaded.format.startswith("ResMaskNet") else "hsemotion"
+    pre = for_stream(stream, preprocess, network=network)
     g = pre.geometry
     frames = np.repeat(test_image(300)[None], batch, 0)
-    x = normalise(crop_frames(frames, g.resize, g.crop, g.square), pre.mean, pre.std)
+    x = normalise(crop_frames(frames, g.resize, g.crop, g.square), pre.mean, pre.std, pre.channels)
     with torch.inference_mode():
         out = loaded.net(x[:1])  # warm-up, and the output size
         best = float("inf")

@@ -30,8 +30,9 @@ STREAM_HELP = {
           "github.com/kdhht2334/ELIM_FER; a list of files or their folder), or facetorch's va TorchScript predictor",
     "au": "an ME-GraphAU / OpenGraphAU weights (.pth; Swin-B or ResNet-50 backbone) or facetorch's au "
           "TorchScript predictor",
-    "fe": "HSEmotion's enet_b2_8.pt (the whole pickled model), a timm EfficientNet state dict, or facetorch's fer "
-          "TorchScript predictor",
+    "fe": "ResMaskNet's Z_resmasking_dropout1_rot30_2019Nov30_13.32 (network: resmasknet; from huggingface.co/"
+          "phamquiluan/ResidualMaskingNetwork), or HSEmotion's enet_b2_8.pt (the whole pickled model), a timm "
+          "EfficientNet state dict or facetorch's fer TorchScript predictor (network: hsemotion)",
     "wav2vec2": "the facebook/wav2vec2-base-960h folder (config.json + model.safetensors or pytorch_model.bin)",
 }
 
@@ -47,10 +48,23 @@ class VisualStream:
     preprocess: str = "reactdiff"  # reactdiff (the authors' 256/224, mean = std = 0.5) | native (the network's own)
 
 
+# The fe networks and their feature widths. The ReactDiff paper names ResMaskNet (its feature is 512-d) and states
+# 1408 values per frame, which is HSEmotion's EfficientNet-B2 width, what the authors' code loads (docs/features.md).
+FE_WIDTH = {"resmasknet": 512, "hsemotion": 1408}
+
+
 @dataclass
 class FeStream(VisualStream):
-    pool: str = "max"  # max: facetorch's export, so ReactDiff's features; avg: HSEmotion's own
-    variant: str = "tf"  # tf: timm tf_efficientnet (HSEmotion's); torch: timm efficientnet (state dicts only say so)
+    network: str = "resmasknet"  # resmasknet: the ReactDiff paper's; hsemotion: EfficientNet-B2, the authors' code's
+    dim: int | None = None  # None: the network's width (FE_WIDTH)
+    pool: str = "max"  # hsemotion: max (facetorch's export, so ReactDiff's features) or avg (HSEmotion's own)
+    variant: str = "tf"  # hsemotion: tf (timm tf_efficientnet, HSEmotion's) or torch (efficientnet; state dicts only)
+
+    def __post_init__(self) -> None:
+        if self.network not in FE_WIDTH:
+            raise ConfigError(f"features.fe.network must be one of {', '.join(FE_WIDTH)}, got {self.network!r}")
+        if self.dim is None:
+            self.dim = FE_WIDTH[self.network]
 
 
 @dataclass
@@ -114,7 +128,7 @@ class FeatureConfig:
     untrained_seed: int = 0
     va: VisualStream = field(default_factory=lambda: VisualStream(dim=64))
     au: VisualStream = field(default_factory=lambda: VisualStream(dim=25088, dtype="float16", batch_size=16))
-    fe: FeStream = field(default_factory=lambda: FeStream(dim=1408))
+    fe: FeStream = field(default_factory=FeStream)
     mfcc: MfccStream = field(default_factory=MfccStream)
     wav2vec2: Wav2Vec2Stream = field(default_factory=Wav2Vec2Stream)
     wav2vec2_causal: Wav2Vec2CausalStream = field(default_factory=Wav2Vec2CausalStream)
@@ -132,6 +146,8 @@ class FeatureConfig:
                 unknown = set(val or {}) - set(defaults)
                 if unknown:
                     raise ConfigError(f"unknown key(s) in features.{key}: {', '.join(sorted(unknown))}")
+                if key == "fe":
+                    defaults["dim"] = None  # unless given, the configured network's width
                 out[key] = kinds[key](**(defaults | (val or {})))
             elif key in {f for f in cls.__dataclass_fields__}:
                 out[key] = val
@@ -187,10 +203,14 @@ class FeatureConfig:
         if stream in VIDEO_STREAMS:
             s.update(self.preprocessing(stream).settings(), face_crop=self.face_crop,
                      face_margin=self.face_margin if self.face_crop else None, fps=fps)
+            if stream == "fe" and s["network"] == "resmasknet":
+                s.pop("pool", None)  # HSEmotion's settings: ResMaskNet's feature is its own average pool
+                s.pop("variant", None)
             if s["weights"] == UNTRAINED:
                 s["untrained_seed"] = self.untrained_seed
-                s.pop("pool", None)  # the stand-ins have no head to pool or pad
-                s.pop("variant", None)
+                s.pop("pool", None)  # the stand-ins have no head to pool or pad, and no network beyond their
+                s.pop("variant", None)  # width and preprocessing (both recorded)
+                s.pop("network", None)
         else:
             s.update(sample_rate=self.sample_rate, fps=fps)
             s.pop("max_seconds", None)
@@ -201,7 +221,8 @@ class FeatureConfig:
         return s
 
     def preprocessing(self, stream: str) -> Preprocess:
-        return for_stream(stream, getattr(self, stream).preprocess, self.image_size, self.crop_size)
+        st = getattr(self, stream)
+        return for_stream(stream, st.preprocess, self.image_size, self.crop_size, getattr(st, "network", None))
 
     def stream_hash(self, stream: str, fps: int) -> str:
         return config_hash(self.stream_settings(stream, fps))

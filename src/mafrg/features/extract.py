@@ -178,7 +178,7 @@ def extract_clip(layout: Layout, split: str, rel: str, out: str | Path, fcfg: Fe
             inputs: dict[Any, Any] = {}  # streams with the same preprocessing share one normalised batch
             for s in vis:
                 if pre[s] not in inputs:
-                    inputs[pre[s]] = normalise(crops[pre[s].geometry], pre[s].mean, pre[s].std)
+                    inputs[pre[s]] = normalise(crops[pre[s].geometry], pre[s].mean, pre[s].std, pre[s].channels)
                 outs[s][start : start + len(frames)] = run_visual(nets[s], inputs[pre[s]], fcfg.device)
         for s in vis:
             columns[s] = store.stream_array(fit_length(outs[s], total, files.video, pad=True), getattr(fcfg, s).dtype)

@@ -1,7 +1,7 @@
 """Per-frame visual feature networks: the published extractors, or small untrained stand-ins.
 
 Real weight files load through :mod:`mafrg.extractors` in the formats their authors distribute (state dicts,
-ELIM's three files, HSEmotion's pickled model, facetorch's TorchScript predictors), from paths in
+ELIM's three files, ResMaskNet's checkpoint, HSEmotion's pickled model, facetorch's TorchScript predictors), from paths in
 ``config.yaml``; at load one dummy batch checks that the network gives the configured number of values per
 frame. ``untrained`` builds a small random network with the right output size (deterministic by seed) so that
 the demo and the tests run without weights; features from it are marked ``untrained`` in every feature file and report.
@@ -149,7 +149,8 @@ def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
     else:
         from mafrg import extractors
 
-        loaded = extractors.load(stream, path, pool=getattr(st, "pool", "max"), variant=getattr(st, "variant", "tf"))
+        loaded = extractors.load(stream, path, pool=getattr(st, "pool", "max"), variant=getattr(st, "variant", "tf"),
+                                 network=getattr(st, "network", None))
         net, fmt = loaded.net, loaded.format
     dev = visual_device(fcfg.device)
     net = net.to(dev)

@@ -46,8 +46,9 @@ def face_box(path: str | Path, plan: GridPlan, margin: float, samples: int = 16)
     return int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half))
 
 
-def normalise(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]):
-    """uint8 (n, S, S, 3) -> float32 tensor (n, 3, S, S) = (v / 255 - mean) / std per channel.
+def normalise(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], channels: str = "rgb"):
+    """uint8 RGB (n, S, S, 3) -> float32 tensor (n, 3, S, S) = (v / 255 - mean) / std per channel, the channels
+    in ``channels`` order (``bgr`` for networks trained on OpenCV's frames; mean and std in that order too).
 
     Computed as ``v * (1 / (255 std)) - mean / std`` in two in-place passes over one float buffer. For
     mean = std = 0.5 that is ``v * 2/255 - 1``, bit for bit the values of mafrg's earlier single-normalisation
@@ -57,6 +58,10 @@ def normalise(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...
     import torch
 
     view = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    if channels == "bgr":
+        view = view.flip(1)
+    elif channels != "rgb":
+        raise ValueError(f"channels must be rgb or bgr, got {channels!r}")
     out = torch.empty(view.shape, dtype=torch.float32)
     out.copy_(view)
     scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=torch.float32).view(1, 3, 1, 1)
