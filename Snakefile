@@ -17,6 +17,17 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/submission.smk"
 
 
+# Jobs of seconds that read a few small files: on a cluster they run in the Snakemake process itself, not as
+# SLURM jobs (each would wait in the queue for longer than it runs).
+localrules:
+    all,
+    submission,
+    validate_split,
+    features_manifest,
+    aggregate_metrics,
+    report,
+
+
 rule all:
     input:
         report_outputs(),

@@ -28,14 +28,76 @@ def test_conda_env_matches_requirements():
 
 
 def test_torch_is_pinned_and_never_requested_unpinned():
+    """`make` installs with constraints.txt, which pins the local CPU torch; requirements.txt pins the same. The
+    package itself states a range (a user picks the torch build for their machine)."""
     assert _pins((REPO / "constraints.txt").read_text().splitlines()) == {"torch": "2.13.0"}
     make = (REPO / "Makefile").read_text()
     assert "-c constraints.txt" in make
-    for f in ("requirements.txt", "pyproject.toml"):
-        for line in (REPO / f).read_text().splitlines():
-            code = line.split("#")[0]
-            if re.search(r'(^|["\s])torch\s*([<>=!~;"]|$)', code):  # a requirement on torch itself
-                assert "torch==2.13.0" in code, (f, line)
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        code = line.split("#")[0]
+        if re.search(r'(^|\s)torch\s*([<>=!~;]|$)', code):  # a requirement on torch itself
+            assert code.strip() == "torch==2.13.0", line
+
+
+def _project() -> dict:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].strip().lower()
+
+
+# import name -> distribution name, where they differ
+DISTRIBUTIONS = {"cv2": "opencv-python-headless", "yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn"}
+# imported, but not a dependency of the package: extras, and torchaudio (its wheels' CUDA-built libraries break
+# its import beside a CPU torch; the Makefile installs it with --no-deps and removes them)
+NOT_DEPENDENCIES = {"distributed": "cluster", "tslearn": "test", "torchaudio": "Makefile"}
+
+
+def _imported() -> set[str]:
+    import ast
+    import sys
+
+    names = set()
+    for path in (REPO / "src" / "mafrg").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {DISTRIBUTIONS.get(n, n).lower() for n in names - set(sys.stdlib_module_names) - {"mafrg"}}
+
+
+def test_the_package_declares_what_it_imports_as_ranges_and_requirements_pin_them():
+    project = _project()
+    declared = {_name(r) for r in project["dependencies"]}
+    imported = _imported()
+    assert imported - declared == set(NOT_DEPENDENCIES), "imported by src/mafrg but not declared"
+    assert declared <= imported, f"declared but never imported: {sorted(declared - imported)}"
+    extras = project["optional-dependencies"]
+    for name, where in NOT_DEPENDENCIES.items():
+        if where == "Makefile":
+            assert f"--no-deps {name}==" in (REPO / "Makefile").read_text()
+        else:
+            assert name in {_name(r) for r in extras[where]}, (name, where)
+    assert not [r for r in project["dependencies"] if "==" in r], "exact pins belong in requirements/constraints"
+    pins = _pins((REPO / "requirements.txt").read_text().splitlines())
+    assert declared | {"distributed", "tslearn"} <= set(pins), sorted(declared - set(pins))
+
+    from mafrg.provenance import TRACKED_PACKAGES
+
+    assert declared | {"torchaudio"} <= set(TRACKED_PACKAGES), "a runtime package missing from provenance"
+
+
+def test_one_version_number():
+    import mafrg
+
+    assert _project()["dynamic"] == ["version"] and "version" not in _project()
+    assert 'version = { attr = "mafrg.__version__" }' in (REPO / "pyproject.toml").read_text()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", mafrg.__version__)
+    assert "MIT License" in (REPO / "LICENSE").read_text() and _project()["license"] == "MIT"
 
 
 def test_every_rule_has_log_resources_threads_and_conda():

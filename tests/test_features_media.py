@@ -19,6 +19,56 @@ from mafrg.features.wav2vec import load_wav2vec2, wav2vec2_per_frame
 needs_real = pytest.mark.skipif(not SHARED_REAL.exists(), reason="shared real media not present")
 
 
+def _decode(path, which, monkeypatch):
+    """Probe, the whole 25 fps grid in batches, and frames in any order (repeats included), with one decoder."""
+    from mafrg.media import video
+
+    monkeypatch.setenv(video.DECODER_ENV, which)
+    plan = plan_grid(path, 25)
+    grid = np.concatenate([b for _, b in iter_frame_batches(path, plan, 32)])
+    return video.probe_video(path, full_decode=True), grid, video.read_frames(path, np.array([9, 0, 40, 9, 3]))
+
+
+@needs_real
+@pytest.mark.parametrize("name", ["WolfgangLanger_Pexels.mp4", "single_face.mp4"])
+def test_opencv_decodes_the_same_frames_as_decord(name, monkeypatch):
+    """Where decord has no wheel (aarch64), OpenCV's FFmpeg decodes: the same frame count, rate, size and RGB
+    values, bit for bit (the 23.98 fps clip goes onto the 25 fps grid with repeated frames)."""
+    info_d, grid_d, some_d = _decode(SHARED_REAL / name, "decord", monkeypatch)
+    info_o, grid_o, some_o = _decode(SHARED_REAL / name, "opencv", monkeypatch)
+    assert info_o == info_d and grid_o.dtype == np.uint8
+    assert np.array_equal(grid_o, grid_d) and np.array_equal(some_o, some_d)
+
+
+def test_without_decord_the_opencv_decoder_is_chosen(monkeypatch, tmp_path):
+    import sys
+
+    from mafrg.media import video
+
+    monkeypatch.delenv(video.DECODER_ENV, raising=False)
+    assert video.decoder() == "decord"
+    monkeypatch.setitem(sys.modules, "decord", None)  # as on a machine where decord is not installed
+    assert video.decoder() == "opencv"
+    monkeypatch.setenv(video.DECODER_ENV, "pyav")
+    with pytest.raises(ValueError, match="MAFRG_VIDEO_DECODER='pyav': choose one of decord, opencv"):
+        video.decoder()
+
+
+@needs_real
+@pytest.mark.parametrize("which", ["decord", "opencv"])
+def test_corrupt_and_truncated_videos_are_named_by_either_decoder(which, monkeypatch, tmp_path):
+    from mafrg.media import video
+
+    monkeypatch.setenv(video.DECODER_ENV, which)
+    junk, cut = tmp_path / "junk.mp4", tmp_path / "cut.mp4"
+    junk.write_bytes(b"\x00not a video" * 100)
+    raw = (SHARED_REAL / "single_face.mp4").read_bytes()
+    cut.write_bytes(raw[: len(raw) // 3])
+    for bad in (junk, cut):
+        with pytest.raises(DataError, match=rf"{bad.name}: video (cannot be decoded|has no frames)"):
+            video.probe_video(bad)
+
+
 @needs_real
 @pytest.mark.parametrize("name,fps,frames", [("WolfgangLanger_Pexels.mp4", 23.976, 472), ("single_face.mp4", 30.0, None)])
 def test_real_video_onto_25fps_grid(name, fps, frames):

@@ -40,6 +40,22 @@ def cluster(tmp_path_factory):
     c.stop()
 
 
+def test_the_profile_placeholders_stop_a_run_before_any_job(tmp_path):
+    """profiles/slurm ships CHANGE_ME partitions and account: a run that did not replace them stops at parse
+    time, naming each, instead of submitting jobs that SLURM rejects one by one."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    res = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"))
+    err = res.stdout + res.stderr
+    assert res.returncode != 0 and "resources still hold the profile's placeholders" in err, err[-2000:]
+    for unset in ("slurm_partition=CHANGE_ME_cpu_partition", "slurm_account=CHANGE_ME_account",
+                  "train:slurm_partition=CHANGE_ME_gpu_partition"):
+        assert unset in err
+    assert not (tmp_path / "results").exists()
+    res = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--slurm-no-account",
+                    "--default-resources", "slurm_partition=cpu", "--set-resources", "train:slurm_partition=gpu")
+    assert res.returncode == 0 and "still hold the profile" not in res.stdout + res.stderr, res.stderr[-2000:]
+
+
 def _metrics(work):
     out = {}
     for p in sorted((work / "results" / "metrics").rglob("seed*.json")):
@@ -66,12 +82,15 @@ def test_small_workflow_through_the_slurm_profile(cluster, tmp_path):
                     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
                     "--latency-wait", "10", "--slurm-keep-successful-logs", env=cluster.env, timeout=1500)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:] + cluster.logs()
-    # every rule ran as a SLURM job, training with a GPU request and extraction as a job array
+    # every rule that does real work ran as a SLURM job, training with a GPU request and extraction as a job
+    # array; the local rules (seconds of work on small files) were not submitted
     logs = tmp_path / ".snakemake" / "slurm_logs"
     ran = {p.name for p in logs.iterdir()}
-    for rule in ("synth_dataset", "validate_split", "assemble_split", "extract_features", "features_manifest",
-                 "neighbours", "train", "generate", "evaluate_shard", "aggregate_metrics", "evaluate_split", "report"):
+    for rule in ("synth_dataset", "assemble_split", "extract_features", "neighbours", "train", "generate",
+                 "evaluate_shard", "evaluate_split"):
         assert f"rule_{rule}" in ran, (rule, sorted(ran))
+    for rule in ("validate_split", "features_manifest", "aggregate_metrics", "report"):
+        assert f"rule_{rule}" not in ran, (rule, sorted(ran))  # (their outputs are read below: they ran here)
     train_jobs = [p.stem for p in (logs / "rule_train").rglob("*.log")]
     assert len(train_jobs) == 2, train_jobs  # ReactDiff's two stages
     for job in train_jobs:  # submitted with a GPU request and given the (fake) GPU

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from browser import load_page
+from browser import WIDTH, load_page, screenshot
 from conftest import REPO
 from workflow_helpers import TINY, TOY_PLUGIN, planned_jobs, snakemake
+
+from mafrg.provenance import file_sha256
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("workflow")
@@ -38,8 +42,14 @@ def test_demo_workflow_end_to_end(tiny_run, tmp_path):
     assert (report / "training_losses.png").stat().st_size > 1000
     readme = (report / "README.md").read_text()
     assert "synthetic demo dataset" in readme and "config_hash" in readme and "manifest_sha256" in readme
+    prov = json.loads((report / "provenance.json").read_text())
+    assert [Path(c["path"]).name for c in prov["config_files"]] == ["config.yaml"]
+    assert prov["config_files"][0]["sha256"] == file_sha256(tmp_path / "config.yaml")
+    assert {"torchaudio", "scikit-learn", "dask", "torch"} <= set(prov["packages"])
     for log in (tmp_path / "results" / "logs").rglob("*.log"):
         assert log.stat().st_size > 0, log  # every rule logs
+        text = log.read_text(errors="replace")
+        assert "\r" not in text and "\x1b[" not in text, log  # progress as plain lines, not redrawn bars
     check_html_report(report, tmp_path)
 
     # Nothing to do on a rerun.
@@ -149,6 +159,13 @@ def check_html_report(report, tmp_path):
     ok, total = int(shown.group(1)), int(shown.group(2))
     # per split: bar charts + scatter; 3 trace rows; 2 rendered GIFs; training curves
     assert total >= 2 * 2 + 3 + 2 + 1 and ok == total, shown.group(0)
+    # at a common screen width the charts are shown at their own size: their text (no two pieces of which
+    # overlap: tests/test_report_charts.py) is not shrunk
+    assert float(re.search(r'data-chart-scale="([\d.]+)"', dom).group(1)) >= 0.95
+    from PIL import Image
+
+    shot = screenshot(report / "report.html", tmp_path / "report.png", tmp_path)
+    assert Image.open(shot).size[0] == WIDTH
     assert dom.count("<table>") >= 6  # paper-style, listener and smoothness tables of both splits
     for text in ("FRCorr", "ReactDiff_offline", "ReactDiffK_online", "Efficient Listener", "Smoothness and anatomy", "FRRea is not available", "UNTRAINED",
                  "config_hash", "data:image/gif;base64"):

@@ -100,7 +100,7 @@ def moments(blocks: Sequence[Callable[[], Block]], threads: int = 1, desc: str |
         raise ValueError(f"no blocks to pool{f' for {desc}' if desc else ''}")
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from mafrg.progress import tqdm
 
         bar = tqdm(total=len(blocks), desc=desc, unit="clip", leave=False)
     # Blocks go to dask in windows of a few per worker; each window's partials are added to the running total in

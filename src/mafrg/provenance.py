@@ -17,9 +17,12 @@ from typing import Any
 import mafrg
 from mafrg.codehash import PACKAGE_ROOT, package_hash
 
+# Every installed package whose version can change a number mafrg writes (tests/test_envs.py: each runtime
+# dependency is here), plus the workflow engine and the tests' reference metric.
 TRACKED_PACKAGES: tuple[str, ...] = (
-    "numpy", "scipy", "pandas", "pyarrow", "numba", "tslearn", "snakemake",
-    "opencv-python-headless", "decord", "soundfile", "torch", "transformers", "diffusers",
+    "numpy", "scipy", "pandas", "pyarrow", "dask", "numba", "scikit-learn", "tslearn", "snakemake",
+    "opencv-python-headless", "decord", "soundfile", "pillow", "matplotlib", "torch", "torchaudio", "transformers",
+    "diffusers", "pyyaml", "jsonschema", "tqdm",
 )
 
 

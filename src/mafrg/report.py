@@ -17,19 +17,21 @@ import pandas as pd
 import yaml
 
 from mafrg.atomic import write_json, write_text
-from mafrg.report_html import Showcase
+from mafrg.report_html import Showcase, best_values, is_best
 from mafrg.provenance import config_hash, file_sha256, provenance
 
 log = logging.getLogger(__name__)
 
 from mafrg import methods
 from mafrg.metrics import table as mt
+from mafrg.report_latex import latex_table
 
 REACT_GROUPS = mt.groups("react")
 COLUMNS = [m.name for _, ms in REACT_GROUPS for m in ms]
 LISTENER_COLUMNS = mt.names(table="listener")
 SMOOTHNESS_COLUMNS = mt.names(table="smoothness")
 DECIMALS = mt.decimals()
+HIGHER_IS_BETTER = mt.higher_is_better()
 
 
 def _read_runs(paths: list[str], kind: str) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
@@ -123,15 +125,18 @@ def listener_definition(split_metrics: dict[str, dict[int, dict[str, Any]]]) -> 
     return " ".join(LISTENER_DEFINITIONS[u] for u in used) + (" (runs mix definitions)" if len(used) > 1 else "")
 
 
-def _cell(r: pd.Series, c: str) -> str:
+def _cell(r: pd.Series, c: str, best: dict[str, float] | None = None) -> str:
+    """``mean ± std`` (or the mean for one seed, ``n/a`` when missing); bold when it is the column's best."""
     v, sd = r[c], r.get(f"{c}_std", float("nan"))
     if pd.isna(v):
         return "n/a"
     d = DECIMALS.get(c, 4)
-    return f"{v:.{d}f} ± {sd:.{d}f}" if pd.notna(sd) else f"{v:.{d}f}"
+    txt = f"{v:.{d}f} ± {sd:.{d}f}" if pd.notna(sd) else f"{v:.{d}f}"
+    return f"**{txt}**" if best and is_best(r, c, best) else txt
 
 
 def markdown_table(df: pd.DataFrame) -> str:
+    """The paper-style table: a group header row, arrows, the best model-method value of each column in bold."""
     group_row = ["", *[g if i == 0 else "" for g, ms in REACT_GROUPS for i, _ in enumerate(ms)]]
     head = ["Method", *[f"{m.name} {m.arrow}" for _, ms in REACT_GROUPS for m in ms]]
     lines = [
@@ -139,8 +144,9 @@ def markdown_table(df: pd.DataFrame) -> str:
         "|" + "|".join(["---"] + ["---:"] * len(COLUMNS)) + "|",
         "| " + " | ".join(f"**{h}**" for h in head) + " |",
     ]
+    best = best_values(df, HIGHER_IS_BETTER)
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c) for c in COLUMNS]]) + " |")
+        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c, best) for c in COLUMNS]]) + " |")
     return "\n".join(lines)
 
 
@@ -165,17 +171,20 @@ def _dataset_block(root: str | None) -> dict[str, Any]:
 
 
 def build_report(metric_files: list[str], out_dir: str | Path, config: dict | None = None,
-                 config_path: str | None = None, dataset_root: str | None = None,
+                 config_files: list[str] | None = None, dataset_root: str | None = None,
                  neighbours: list[str] | None = None, features: list[str] | None = None,
                  losses: list[str] | None = None, split_files: list[str] | None = None,
                  showcase: "Showcase | None" = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     results = load_metrics(metric_files)
     split_metrics = load_split_metrics(split_files or [])
-    cfg = config if config is not None else (yaml.safe_load(Path(config_path).read_text()) if config_path else None)
-    prov = provenance(cfg)
+    config_files = list(config_files or [])
+    if config is None and len(config_files) == 1:
+        config = yaml.safe_load(Path(config_files[0]).read_text())
+    prov = provenance(config)
     prov.pop("config", None)
-    prov["config_file"] = config_path
+    # the files the effective config was merged from (snakemake's config.yaml, then each --configfile)
+    prov["config_files"] = [{"path": str(p), "sha256": file_sha256(p)} for p in config_files]
     prov["dataset"] = _dataset_block(dataset_root)
     prov["neighbours"] = {Path(p).stem: {k: v for k, v in json.loads(Path(p).read_text()).items() if k != "provenance"}
                           for p in neighbours or []}
@@ -197,6 +206,7 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
         _write_csv(df, out_dir / f"{split}.csv")
         md = markdown_table(df)
         write_text(out_dir / f"{split}.md", f"# {split}\n\n{md}\n")
+        write_text(out_dir / f"{split}.tex", latex_table(df, split))
         first = next(iter(next(iter(results[split].values())).values()))
         info = first.get("info", {})
         seeds = max(len(r) for r in results[split].values())
@@ -279,11 +289,12 @@ def build_report(metric_files: list[str], out_dir: str | Path, config: dict | No
 
 
 def simple_markdown(df: pd.DataFrame) -> str:
-    """A table of metric columns (mean ± std over seeds where there are several)."""
+    """A table of metric columns (mean ± std over seeds where there are several), the best in bold."""
     cols = [c for c in df.columns if c not in ("method", "seeds") and not c.endswith("_std")]
     lines = ["| method | " + " | ".join(cols) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
+    best = best_values(df, HIGHER_IS_BETTER)
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c) for c in cols]]) + " |")
+        lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c, best) for c in cols]]) + " |")
     return "\n".join(lines)
 
 

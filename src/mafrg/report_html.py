@@ -76,48 +76,85 @@ def _references(df: pd.DataFrame) -> pd.Series:
     return df.method.isin(methods.reference_labels())
 
 
-def bar_charts(df: pd.DataFrame, split: str) -> str:
-    """One panel per metric: model methods as bars (± std over seeds), baselines as horizontal reference lines."""
+def bar_figure(df: pd.DataFrame, split: str):
+    """One panel per metric, two rows of three: model methods as horizontal bars (± std over seeds; their names
+    once, on the left), baselines as dashed vertical reference lines named in one legend below. Nothing is
+    written next to a line or under a bar, so no label can overlap another however close the values are."""
     plt = _plt()
     metrics = [c for c in CHART_METRICS if c in df.columns]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.3))
     is_ref = _references(df)
     colours = _colours(df)
-    models = df[~is_ref]
-    refs = df[is_ref]
-    for ax, m in zip(np.atleast_1d(axes), metrics):
-        x = np.arange(len(models))
+    models, refs = df[~is_ref], df[is_ref]
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    height = 0.9 + 0.28 * max(len(models), 2)
+    fig, axes = plt.subplots(rows, cols, figsize=(10.5, rows * height + 0.9), sharey=True, squeeze=False)
+    y = np.arange(len(models))[::-1]  # first method at the top
+    handles = {}
+    for ax, m in zip(axes.flat, metrics):
         err = models[f"{m}_std"].to_numpy(dtype=float) if f"{m}_std" in models else None
-        ax.bar(x, models[m].to_numpy(dtype=float), color="#1f77b4",
-               yerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err), capsize=3)
-        ax.set_xticks(x, models.method, rotation=30, ha="right", fontsize=7)
+        ax.barh(y, models[m].to_numpy(dtype=float), color="#1f77b4", height=0.7,
+                xerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err), capsize=2)
         for _, r in refs.iterrows():
             if pd.notna(r[m]):
-                ax.axhline(r[m], color=colours.get(r.method, "k"), lw=1, ls="--")
-                ax.annotate(r.method, (1.0, r[m]), xycoords=("axes fraction", "data"), fontsize=6,
-                            color=colours.get(r.method, "k"), va="center")
+                handles[r.method] = ax.axvline(r[m], color=colours.get(r.method, "k"), lw=1, ls="--")
         ax.set_title(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"{split}: model methods (bars) against GT and naive baselines (dashed)", fontsize=9)
-    fig.tight_layout()
-    return _png(fig)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(y, models.method)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{split}: model methods (bars) against GT and baselines (dashed lines)", fontsize=9)
+    legend_rows = -(-len(refs) // 5)
+    fig.tight_layout(rect=(0, (0.15 + 0.17 * legend_rows) / (rows * height + 0.9), 1, 1))
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7,
+                   frameon=False)
+    return fig
+
+
+def bar_charts(df: pd.DataFrame, split: str) -> str:
+    return _png(bar_figure(df, split))
+
+
+_MARKERS = "osD^vP*Xh<>p"
+
+
+def scatter_figure(df: pd.DataFrame, split: str):
+    """Appropriateness (FRCorr, FRDist) against diversity (FRDiv): one marker per method, named in one legend
+    beside the plots (labels written at the points overlap wherever methods score alike)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    colours = _colours(df)
+    is_ref = _references(df).to_numpy()
+    n_models = max(1, int((~is_ref).sum()))
+    blues = plt.get_cmap("Blues")  # model methods in shades of blue (the bars' colour), baselines in theirs
+    handles = []
+    k = 0
+    for i, (_, r) in enumerate(df.iterrows()):
+        if is_ref[i]:
+            colour = colours.get(r.method)
+        else:
+            colour, k = blues(0.4 + 0.55 * k / max(1, n_models - 1)), k + 1
+        style = dict(color=colour, marker=_MARKERS[i % len(_MARKERS)], s=30 if is_ref[i] else 42,
+                     edgecolors="none" if is_ref[i] else "k", linewidths=0.5)
+        for ax, appr in zip(axes, ("FRCorr", "FRDist")):
+            h = ax.scatter(r.FRDiv, r[appr], **style)
+        handles.append(h)
+    for ax, appr in zip(axes, ("FRCorr", "FRDist")):
+        ax.set_xlabel("FRDiv (diversity ↑)", fontsize=8)
+        ax.set_ylabel(f"{appr} ({'↑' if HIGHER_IS_BETTER[appr] else '↓'})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{split}: appropriateness vs diversity", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    fig.legend(handles, list(df.method), loc="center right", fontsize=7, frameon=False,
+               ncol=1 if len(df) <= 18 else 2)
+    return fig
 
 
 def scatter(df: pd.DataFrame, split: str) -> str:
-    """Appropriateness (FRCorr, FRDist) against diversity (FRDiv), one point per method."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4))
-    colours = _colours(df)
-    for ax, appr in zip(axes, ("FRCorr", "FRDist")):
-        for _, r in df.iterrows():
-            ax.scatter(r.FRDiv, r[appr], color=colours.get(r.method, "#1f77b4"), s=28)
-            ax.annotate(r.method, (r.FRDiv, r[appr]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel("FRDiv (diversity ↑)")
-        ax.set_ylabel(f"{appr} ({'↑' if HIGHER_IS_BETTER[appr] else '↓'})")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{split}: appropriateness vs diversity", fontsize=9)
-    fig.tight_layout()
-    return _png(fig)
+    return _png(scatter_figure(df, split))
 
 
 def traces(sc: Showcase, n_generated: int = 3) -> list[tuple[str, str]]:
@@ -160,18 +197,32 @@ def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int 
     return _uri(buf.getvalue(), "image/gif")
 
 
+def best_values(df: pd.DataFrame, higher_is_better: dict[str, bool]) -> dict[str, float]:
+    """Per metric column with a direction, the best mean among the model methods: GT and the baselines (copies
+    of the input such as B_Mime, random and mean reactions, nearest neighbours) are references, not contenders,
+    and some of their values are trivially "best" (B_Random's diversity, B_Mime's synchrony)."""
+    contenders = df[~_references(df)] if "method" in df else df
+    out = {}
+    for c, hib in higher_is_better.items():
+        if c in contenders:
+            col = pd.to_numeric(contenders[c], errors="coerce")
+            if col.notna().any():
+                out[c] = float(col.max() if hib else col.min())
+    return out
+
+
+def is_best(r: pd.Series, c: str, best: dict[str, float]) -> bool:
+    """Whether row ``r``'s value in column ``c`` is the column's best among the model methods."""
+    from mafrg import methods
+
+    return c in best and r["method"] not in methods.reference_labels() and r[c] == best[c]
+
+
 def _table(df: pd.DataFrame, decimals: dict[str, int], best: dict[str, bool] | None = None) -> str:
-    """An HTML table: mean ± std cells when a method has several seeds, the best non-GT value marked."""
+    """An HTML table: mean ± std cells when a method has several seeds, the best model-method value marked."""
     cols = [c for c in df.columns if not c.endswith("_std") and (c != "seeds" or (df[c] > 1).any())]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    best_val = {}
-    models = df[~df.method.isin(("GT",))] if "method" in df else df
-    for c, hib in (best or {}).items():
-        if c not in models:
-            continue
-        col = pd.to_numeric(models[c], errors="coerce")
-        if col.notna().any():
-            best_val[c] = col.max() if hib else col.min()
+    best_val = best_values(df, best or {})
     body = []
     for _, r in df.iterrows():
         cells = []
@@ -181,7 +232,7 @@ def _table(df: pd.DataFrame, decimals: dict[str, int], best: dict[str, bool] | N
                 sd = r.get(f"{c}_std", float("nan"))
                 d = decimals.get(c, 4)
                 txt = "n/a" if pd.isna(v) else f"{v:.{d}f}" + (f" ± {sd:.{d}f}" if pd.notna(sd) else "")
-                cls = ' class="best"' if c in best_val and r.method != "GT" and v == best_val[c] else ""
+                cls = ' class="best"' if is_best(r, c, best_val) else ""
                 cells.append(f"<td{cls}>{txt}</td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")
@@ -199,14 +250,18 @@ th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}td.bes
 .gifs{display:flex;flex-wrap:wrap;gap:1.5em}pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}
 """
 
-# Written into the page by the page itself once it has loaded: how many images decoded (the browser test
-# reads it back), and any script error (there should be none).
+# Written into the page by the page itself once it has loaded: how many images decoded and how much the charts
+# are shrunk (the browser test reads both back), and any script error (there should be none).
 CHECK_JS = """
 window.addEventListener('error', function (e) { document.body.setAttribute('data-error', String(e.message)); });
 window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
   var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
   document.body.setAttribute('data-images', ok + '/' + imgs.length);
+  // the smallest factor by which the page shrinks a chart (its text with it): 1 = shown at its own size
+  var scales = imgs.filter(function (i) { return i.className === 'chart' && i.naturalWidth > 0; })
+                   .map(function (i) { return i.clientWidth / i.naturalWidth; });
+  document.body.setAttribute('data-chart-scale', Math.min.apply(null, scales.concat([1])).toFixed(3));
 });
 """
 
@@ -223,8 +278,8 @@ def render_html(title: str, warnings: list[str], notes: list[str], split_tables:
         parts.append(f"<h2 id='split-{split}'>Split <code>{split}</code></h2>")
         parts.append(_table(df, decimals, HIGHER_IS_BETTER))
         for cap, uri in charts.get(split, []):
-            parts.append(f"<figure><img alt='{html.escape(cap)}' src='{uri}'><figcaption>{html.escape(cap)}"
-                         "</figcaption></figure>")
+            parts.append(f"<figure><img class='chart' alt='{html.escape(cap)}' src='{uri}'><figcaption>"
+                         f"{html.escape(cap)}</figcaption></figure>")
         for heading, extra in extra_tables.get(split, []):
             parts.append(f"<h3>{html.escape(heading)}</h3>")
             parts.append(_table(extra, decimals, HIGHER_IS_BETTER))

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg import checkpoint
 from mafrg.atomic import atomic_path

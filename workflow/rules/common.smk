@@ -7,6 +7,7 @@ from dataclasses import asdict
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # Plan with the code the jobs run: this checkout's src/ (jobs get it on PYTHONPATH below), whatever mafrg the
@@ -39,9 +40,41 @@ os.environ.update({
     "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])),
     PLUGINS_ENV: ",".join(WF.config.get("plugins") or []),
 })
+
+
+def unset_placeholders():
+    """Resource values still reading CHANGE_ME (profiles/slurm's placeholders for partition and account)."""
+    rs = workflow.resource_settings
+    found = [str(a) for a in (getattr(rs.default_resources, "args", None) or []) if "CHANGE_ME" in str(a)]
+    for rule, res in (rs.overwrite_resources or {}).items():
+        raw = {k: getattr(r, "raw", r) for k, r in res.items()}  # a Resource object holds the configured value
+        found += [f"{rule}:{k}={v}" for k, v in raw.items() if "CHANGE_ME" in str(v)]
+    return found
+
+
+if unset_placeholders():
+    raise WorkflowError(
+        "resources still hold the profile's placeholders: " + ", ".join(unset_placeholders()) + ". Put your "
+        "cluster's partition (and account, or remove slurm_account and pass --slurm-no-account) in place of each "
+        "CHANGE_ME in profiles/slurm/config.yaml, or override them: --default-resources slurm_partition=<p> "
+        "slurm_account=<a> mem_mb=4000 runtime=60 --set-resources train:slurm_partition=<gpu partition>"
+    )
 P = WF.paths
 RESULTS = P.results
 ROOT = P.root
+
+
+def config_files():
+    """config.yaml, then each --configfile, once each, in merge order (the report's provenance); relative to the
+    working directory when inside it, so that a results folder moved with its config does not rerun the report."""
+    out = {}
+    for f in map(Path, workflow.configfiles):
+        full = f.resolve()
+        out.setdefault(full, os.path.relpath(full) if full.is_relative_to(Path.cwd()) else str(full))
+    return list(out.values())
+
+
+CONFIG_FILES = config_files()
 DATASET = WF.dataset
 EVAL = WF.evaluation
 LAYOUT = get_layout(DATASET)  # where the dataset keeps its clips (mafrg.data.layouts)
@@ -271,7 +304,7 @@ def variant_of(wildcards) -> str:
 def report_outputs():
     return [f"{P.report_dir()}/README.md", f"{P.report_dir()}/provenance.json", f"{P.report_dir()}/report.html"] + [
         f"{P.report_dir()}/{s}{part}.{ext}" for s in EVAL_SPLITS for part in ("", "_listener") for ext in ("csv", "md")
-    ]
+    ] + [f"{P.report_dir()}/{s}.tex" for s in EVAL_SPLITS]
 
 
 def report_runs(kind):

@@ -16,6 +16,7 @@ rule report:
         root=ROOT,
         out_dir=lambda wc, output: str(Path(output[0]).parent),
         cfg=WF.config_json(),
+        config_files=CONFIG_FILES,
         showcase=lambda wc, input: ["--showcase-data", input.showcase[0], "--showcase-pred", input.showcase[1]],
         code=CODE["report"],
     log:
@@ -28,5 +29,6 @@ rule report:
         runtime=10,
     shell:
         "python -m mafrg report --metrics {input.metrics:q} --out-dir {params.out_dir:q} --config-json {params.cfg:q} "
+        "--config {params.config_files:q} "
         "--root {params.root:q} --neighbours-meta {input.neighbours:q} --features-manifests {input.features:q} "
         "--losses {input.losses:q} --split-metrics {input.split_metrics:q} {params.showcase:q} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.atomic import write_npz
 from mafrg.config import DatasetConfig

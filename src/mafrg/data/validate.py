@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import Layout, LayoutError, get_layout

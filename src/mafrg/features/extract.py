@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.config import DatasetConfig
 from mafrg.data.layouts import Layout

@@ -3,10 +3,16 @@
 Frame-rate conversion: grid frame k (time k / fps s) takes the source frame nearest in time,
 ``round(k * src_fps / fps)``; the grid has ``floor(n_src * fps / src_fps)`` frames, so it never extends past the
 last source frame. PNG folders carry no rate and are taken to be on the grid already.
+
+Decoders: decord (random access in batches) where it is installed, else OpenCV's FFmpeg build, which mafrg
+depends on anyway: decord publishes no wheel for aarch64 (GH200-type nodes). OpenCV decodes sequentially and
+keeps the frames asked for, since seeking by frame number is not exact in every container; both give the same
+RGB frames (``tests/test_features_media.py``). ``MAFRG_VIDEO_DECODER=decord|opencv`` forces one.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +21,75 @@ from typing import Iterator
 import numpy as np
 
 from mafrg.errors import DataError
+
+DECODERS = ("decord", "opencv")
+DECODER_ENV = "MAFRG_VIDEO_DECODER"
+
+
+def decoder() -> str:
+    """The video decoder this process uses: ``MAFRG_VIDEO_DECODER``, else decord when it imports, else OpenCV."""
+    forced = os.environ.get(DECODER_ENV)
+    if forced:
+        if forced not in DECODERS:
+            raise ValueError(f"{DECODER_ENV}={forced!r}: choose one of {', '.join(DECODERS)}")
+        return forced
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return "opencv"
+    return "decord"
+
+
+def _opencv_capture(path: Path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): OpenCV cannot open it")
+    return cap
+
+
+def _opencv_frames(path: Path, indices: np.ndarray) -> Iterator[np.ndarray]:
+    """RGB frames at non-decreasing source ``indices`` (repeats allowed), in one sequential decoding pass."""
+    import cv2
+
+    cap = _opencv_capture(path)
+    try:
+        pos, frame = -1, None
+        for i in (int(k) for k in indices):
+            while pos < i:
+                ok, frame = cap.read()
+                if not ok:
+                    raise DataError(f"{path}: video cannot be decoded (corrupt or truncated?): it ends after "
+                                    f"{pos + 1} frames, frame {i} was asked for")
+                pos += 1
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def _opencv_read(path: Path, indices: np.ndarray) -> np.ndarray:
+    """Frames at any source indices (any order): decoded in sorted order, returned in the order asked."""
+    idx = np.asarray(indices, np.int64)
+    order = np.argsort(idx, kind="stable")
+    frames = list(_opencv_frames(path, idx[order]))
+    out = np.empty((len(idx), *frames[0].shape), np.uint8)
+    out[order] = np.stack(frames)
+    return out
+
+
+def _probe_opencv(path: Path, full_decode: bool) -> tuple[int, float, np.ndarray]:
+    import cv2
+
+    cap = _opencv_capture(path)
+    n, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS))
+    cap.release()
+    if n <= 0:
+        raise DataError(f"{path}: video has no frames")
+    frame = None
+    for frame in _opencv_frames(path, np.arange(n) if full_decode else np.array([0, n - 1])):
+        pass
+    return n, fps, frame
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -40,6 +115,9 @@ def probe_video(path: str | Path, full_decode: bool = False) -> VideoInfo:
         raise DataError(f"{path}: video missing (neither {path.name} nor a PNG folder)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: video file is empty")
+    if decoder() == "opencv":
+        n, fps, frame = _probe_opencv(path, full_decode)
+        return VideoInfo(frames=n, fps=fps, width=int(frame.shape[1]), height=int(frame.shape[0]))
     import decord
 
     try:
@@ -125,6 +203,8 @@ def read_frames(path: str | Path, indices: np.ndarray) -> np.ndarray:
                 raise DataError(f"{path / f'{int(i) + 1}.png'}: PNG frame cannot be decoded")
             out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         return np.stack(out)
+    if decoder() == "opencv":
+        return _opencv_read(path, indices)
     import decord
 
     try:
@@ -140,6 +220,11 @@ def iter_frame_batches(path: str | Path, plan: GridPlan, batch_size: int) -> Ite
     if path.is_dir():
         for s in range(0, plan.frames, batch_size):
             yield s, read_frames(path, plan.indices[s : s + batch_size])
+        return
+    if decoder() == "opencv":  # grid indices never decrease: one sequential pass
+        frames = _opencv_frames(path, plan.indices)
+        for s in range(0, plan.frames, batch_size):
+            yield s, np.stack([next(frames) for _ in range(min(batch_size, plan.frames - s))])
         return
     import decord
 

@@ -363,7 +363,7 @@ class GenerationContext(_DatasetAccess):
         """Reactions for rows ``self.rows`` from ``sample(a, z)`` -> (emotion (z - a, α, T, 25), 3DMM (z - a, α, T,
         58)) called on the fixed blocks of ``size`` rows that cover them (``row_blocks``); block rows outside
         this shard are dropped. Sampling several rows as one batch amortises per-call overhead."""
-        from tqdm import tqdm
+        from mafrg.progress import tqdm
 
         lo, hi = self.rows
         if self.ragged:  # clips of any length: each row alone, at its own length

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.constants import N_EMOTION
 from mafrg.metrics import core

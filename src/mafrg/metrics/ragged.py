@@ -28,7 +28,7 @@ import warnings
 from typing import Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.constants import N_AU, N_EMOTION
 from mafrg.metrics import core

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg import predictions as preds
 from mafrg.atomic import atomic_path, publish, remove_stale_temps, write_json

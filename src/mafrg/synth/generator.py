@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.atomic import atomic_path, write_json, write_npy, write_text
 from mafrg.config import SynthConfig

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg.cache import cached_array as _cached, stamp as _stamp
 from mafrg.methods.efficient_listener.config import ELConfig

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from mafrg.progress import tqdm
 
 from mafrg import checkpoint
 from mafrg.methods.contract import GenerationContext, TrainContext, to_jsonable
