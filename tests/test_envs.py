@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -82,7 +85,8 @@ def test_the_package_declares_what_it_imports_as_ranges_and_requirements_pin_the
             assert f"--no-deps {name}==" in (REPO / "Makefile").read_text()
         else:
             assert name in {_name(r) for r in extras[where]}, (name, where)
-    assert not [r for r in project["dependencies"] if "==" in r], "exact pins belong in requirements/constraints"
+    exact = [r for r in project["dependencies"] if "==" in r.split(";")[0]]  # (markers may compare with ==)
+    assert not exact, f"exact pins belong in requirements/constraints: {exact}"
     pins = _pins((REPO / "requirements.txt").read_text().splitlines())
     assert declared | {"distributed", "tslearn"} <= set(pins), sorted(declared - set(pins))
 
@@ -127,3 +131,52 @@ def test_shell_commands_quote_every_placeholder():
                           "params.mirrored", "wildcards.seed", "params.fps"):
                     continue  # numbers and fixed words the workflow itself makes
                 assert ph.endswith(":q"), f"{smk.name}: unquoted {{{ph}}} in rule {block.split(':')[0]}"
+
+
+def test_the_conda_env_holds_what_the_package_declares_and_its_post_deploy_script_the_rest():
+    """Snakemake runs envs/<env>.post-deploy.sh after creating a rule's conda env: it must install this
+    checkout's package and the Makefile's torchaudio, since conda jobs get no PYTHONPATH."""
+    env = yaml.safe_load((REPO / "envs" / "mafrg.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    declared = {_name(r) for r in _project()["dependencies"]}
+    assert declared <= {_name(r) for r in pip}, sorted(declared - {_name(r) for r in pip})
+    script = REPO / "envs" / "mafrg.post-deploy.sh"  # the name Snakemake looks for beside mafrg.yaml
+    text = script.read_text()
+    torchaudio = re.search(r"TORCHAUDIO := (\S+)", (REPO / "Makefile").read_text()).group(1)
+    assert f"torchaudio=={torchaudio}" in text and '-e "$MAFRG_WORKFLOW_DIR"' in text
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert '"MAFRG_WORKFLOW_DIR": str(Path(workflow.basedir))' in (REPO / "workflow/rules/common.smk").read_text()
+
+
+@pytest.mark.slow
+def test_the_post_deploy_script_makes_an_env_that_runs_jobs_without_pythonpath(tmp_path):
+    """The script run in a fresh environment (a venv standing in for the conda env; it needs PyPI): the package
+    is the checkout's, editable; torchaudio's Python parts import; the CLI answers with PYTHONPATH unset."""
+    import os
+    import sys
+    import sysconfig
+
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
+    py = env_dir / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    clean.update(PATH=f"{env_dir / 'bin'}{os.pathsep}{clean['PATH']}", CONDA_PREFIX=str(env_dir),
+                 MAFRG_WORKFLOW_DIR=str(REPO))
+    res = subprocess.run(["bash", str(REPO / "envs" / "mafrg.post-deploy.sh")], env=clean, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    # the rest of the dependencies (torch, ...) from the outer environment, after the env's own packages
+    (Path(site) / "zz_outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    show = subprocess.run([str(py), "-m", "pip", "show", "mafrg"], env=clean, capture_output=True, text=True).stdout
+    assert f"Editable project location: {REPO}" in show, show
+    assert not list(Path(site).glob("torchaudio/lib/*.so*"))
+    probe = ("import mafrg, torchaudio, torchaudio.compliance.kaldi; from mafrg.cli.main import main; "
+             "print(mafrg.__file__, torchaudio.__file__)")
+    out = subprocess.run([str(py), "-c", probe], env=clean, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    mafrg_file, torchaudio_file = out.stdout.split()
+    assert mafrg_file == str(REPO / "src" / "mafrg" / "__init__.py") and torchaudio_file.startswith(site)
+    ver = subprocess.run([str(py), "-m", "mafrg", "--version"], env=clean, cwd=tmp_path, capture_output=True, text=True)
+    assert ver.returncode == 0 and ver.stdout.startswith("mafrg "), ver.stderr[-2000:]

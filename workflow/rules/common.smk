@@ -39,6 +39,8 @@ os.environ.update({
     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])),
     PLUGINS_ENV: ",".join(WF.config.get("plugins") or []),
+    # for envs/mafrg.post-deploy.sh: a conda env installs this checkout's package (conda jobs get no PYTHONPATH)
+    "MAFRG_WORKFLOW_DIR": str(Path(workflow.basedir)),
 })
 
 
