@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
-TORCHAUDIO := 2.11.0
 # Debian packages as package:command. Speech for the demo; a headless browser for the report test; a C compiler
 # for the FRDist kernel; ffmpeg for the submission videos; and, for the tests only, munge + SLURM for the one-node cluster test.
 APT_RUN := espeak-ng:espeak-ng chromium:chromium gcc:gcc ffmpeg:ffmpeg
@@ -19,9 +18,8 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	# torchaudio: only its pure-Python parts (compliance.kaldi.mfcc) are used. Its wheel's compiled
-	# libraries need CUDA and break `import torchaudio` on CPU machines, so they are removed.
-	$(BIN)/python -m pip install --quiet --no-deps torchaudio==$(TORCHAUDIO)
+	# torchaudio: only its pure-Python parts are used; its wheel's CUDA-built libraries would fail to load
+	# beside the CPU torch (mafrg.torchaudio_import then imports it without them), so they are removed.
 	find $(VENV)/lib -path '*site-packages/torchaudio/lib/*.so*' -delete
 	@touch $(STAMP)
 

@@ -14,6 +14,9 @@ def mfcc_per_frame(audio: AlignedAudio, num_ceps: int, num_mel_bins: int, use_en
     of the previous one at fractional rates, and never a sample after the frame: the stream is causal at any
     rate. Where frames own whole samples the windows are exactly the frames (frame length = shift)."""
     import torch
+    from mafrg.torchaudio_import import load_torchaudio
+
+    load_torchaudio()
     from torchaudio.compliance.kaldi import mfcc
 
     window = frame_window(audio.sample_rate, audio.fps)

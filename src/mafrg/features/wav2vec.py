@@ -31,6 +31,9 @@ def untrained_wav2vec2(seed: int):
     weight files are always loaded with transformers (:func:`load_wav2vec2`).
     """
     import torch
+    from mafrg.torchaudio_import import load_torchaudio
+
+    load_torchaudio()
     from torchaudio.models import wav2vec2_model
 
     with torch.random.fork_rng(devices=[]):

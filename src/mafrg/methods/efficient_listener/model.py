@@ -32,6 +32,9 @@ def log_mel(samples: torch.Tensor, frames: int, fps: int, sample_rate: int, n_me
     causal: the windows of video frame t lie inside its own samples [b_t, b_t + floor(rate / fps)), b_t =
     floor(t * rate / fps) (``frame_bounds``; at 16 kHz and 30 fps frames own 533 or 534 samples), 25 ms each,
     evenly spaced. Where frames own whole samples (640 at 25 fps) these are exactly the frames."""
+    from mafrg.torchaudio_import import load_torchaudio
+
+    load_torchaudio()
     from torchaudio.functional import melscale_fbanks
 
     from mafrg.media.audio import frame_bounds
