@@ -63,6 +63,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "kinematics-gain-f0.5": {"priors": {"dependency_weight": 0.0}},
     "both-gain-f0.5": {},
     "both-gain": {"priors": {"fraction": 0.1}},  # the authors' 10 %
+    "both-gain-f0.5-bf16": {"train": {"precision": "bf16"}},  # the current demo, trained under bf16 autocast
 }
 LINKED = ("data", "features", "neighbours", "cache", "validation")
 SHOWN = ("FRCorr", "FRDist", "FRDiv", "Vel_3DMM", "Acc_3DMM", "Vel_pose", "Acc_pose", "Vel_emotion", "ExclAU")

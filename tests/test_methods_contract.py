@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import torch
 import pytest
 
 from method_helpers import FRAMES, TINY_BLOCKS, build_results, copy_results, train_all
@@ -467,3 +468,44 @@ def test_prediction_format_is_checked_before_writing(tmp_path):
     with pytest.raises(predictions.PredictionError, match="NaN or inf in row 1"):
         predictions.write(tmp_path / "s.npy", nan, {})
     assert not (tmp_path / "s.npy").exists()
+
+
+TRAINED = [c for c in CASES if methods.get(c[0]).stages]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,variant", TRAINED)
+def test_generation_device_and_precision(trained, name, variant):
+    """generation.device / precision: auto on a machine without a GPU is the CPU, bit for bit; cuda without one
+    is an error naming the setting; bf16 autocast changes the reactions, within the stated tolerance."""
+    from dataclasses import replace
+
+    m = methods.get(name)
+    base = _ctx(trained, name, variant=variant)
+    a = m.generate(base, variant)
+    if not torch.cuda.is_available():
+        auto = m.generate(replace(base, device="auto"), variant)
+        np.testing.assert_array_equal(auto.emotion, a.emotion)
+        with pytest.raises(RuntimeError, match="generation.device is 'cuda' but this job sees no CUDA device"):
+            m.generate(replace(base, device="cuda"), variant)
+    half = m.generate(replace(base, precision="bf16"), variant)
+    assert np.isfinite(half.emotion).all() and np.isfinite(half.tdmm).all()
+    assert not np.array_equal(half.emotion, a.emotion)  # the autocast took effect
+    assert np.abs(half.emotion - a.emotion).mean() < BF16_MEAN_ABS, np.abs(half.emotion - a.emotion).mean()
+
+
+BF16_MEAN_ABS = 0.05  # emotion values lie in [0, 1] (valence/arousal in [-1, 1]); docs/usage.md "On a GPU"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
+@pytest.mark.parametrize("name,variant", TRAINED)
+def test_generation_on_a_gpu_samples_the_cpus_noise(trained, name, variant):
+    """On a GPU the reactions are the CPU's up to float rounding: the noise is drawn on the CPU either way."""
+    from dataclasses import replace
+
+    m = methods.get(name)
+    base = _ctx(trained, name, variant=variant)
+    cpu, gpu = m.generate(base, variant), m.generate(replace(base, device="cuda"), variant)
+    np.testing.assert_allclose(gpu.emotion, cpu.emotion, atol=1e-3)
+    np.testing.assert_allclose(gpu.tdmm, cpu.tdmm, atol=1e-2 * max(1.0, float(np.abs(cpu.tdmm).max())))

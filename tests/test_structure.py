@@ -16,7 +16,7 @@ from mafrg.codehash import PACKAGE_ROOT, _imported, closure, code_hash
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("constants", "atomic", "io", "codehash", "provenance", "paths", "sharding", "allocator", "cache", "schema",
      "config", "render", "flops", "checkpoint", "predictions", "bench_results", "docblock", "errors", "moments",
-     "progress", "torchaudio_import"),
+     "progress", "torchaudio_import", "devices"),
     ("media",),
     ("data", "neighbours", "synth"),
     ("backbones",),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mafrg import checkpoint, training
-from mafrg.config import TrainConfig
+from mafrg.config import ConfigError, TrainConfig
 
 
 REAL_SAVE = checkpoint.save
@@ -110,3 +110,41 @@ def test_with_the_warm_up_the_saved_weights_come_from_late_training(tmp_path):
     assert constant < 0.25  # the weight after step 1, barely moved
     _, warm = run(ema_warmup="inverse")
     assert warm > 0.8 and abs(warm - final) < 0.15
+
+
+def test_bf16_training_computes_the_loss_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    """TrainConfig.precision bf16: the network's matmuls run in bfloat16 (the loss sees bf16 activations), the
+    weights, their gradients and the saved average stay float32, and the run still learns."""
+    seen = []
+
+    def run(precision):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+        x = torch.randn(64, 4)
+        y = x.sum(1, keepdim=True)
+        data = [(x[i], y[i]) for i in range(64)]
+
+        def step_loss(m, batch, step):
+            out = m(batch[0])
+            seen.append(out.dtype)
+            return ((out.float() - batch[1]) ** 2).mean()
+
+        cfg = TrainConfig(epochs=30, batch_size=16, lr=1e-2, weight_decay=0.0, ema_decay=0.5, val_fraction=0.0,
+                          precision=precision)
+        ema, hist = training.train(model, step_loss, lambda ep, tr: training.loader(data, 16, 0, ep, tr) if tr else [],
+                                   cfg, tmp_path / precision, {"t": 1}, progress=False)
+        return ema.module, hist
+
+    full, h32 = run("fp32")
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    half, h16 = run("bf16")
+    assert set(seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    assert h16[-1]["train_loss"] < 0.2 * h16[0]["train_loss"]  # it learns
+    assert not all(torch.equal(a, b) for a, b in zip(full.parameters(), half.parameters()))
+    with pytest.raises(ConfigError, match="precision"):
+        from mafrg.methods import get
+        from mafrg.methods.settings import resolve
+
+        resolve(get("ReactDiffK"), {"preset": "demo", "train": {"precision": "fp8"}})

@@ -142,9 +142,18 @@ class NeighbourConfig:
 
 @dataclass
 class GenerationConfig:
-    """What every method generates: alpha reactions per mirrored row."""
+    """What every method generates: alpha reactions per mirrored row; and where, at which precision."""
 
     n_predictions: int = 10
+    device: str = "cpu"  # cpu | cuda | auto (cuda when the job sees a GPU): where trained methods sample
+    precision: str = "fp32"  # fp32 | bf16 (networks under bfloat16 autocast: faster on GPUs, not bit-identical)
+
+    def __post_init__(self) -> None:
+        from mafrg.devices import DEVICES, PRECISIONS
+
+        if self.device not in DEVICES or self.precision not in PRECISIONS:
+            raise ConfigError(f"generation.device must be one of {', '.join(DEVICES)} and generation.precision one "
+                              f"of {', '.join(PRECISIONS)}; got {self.device!r} and {self.precision!r}")
 
 
 @dataclass
@@ -203,3 +212,6 @@ class TrainConfig:
     val_fraction: float = field(default=0.1, metadata=unit_interval(closed=False))
     # DataLoader worker processes (0: load in the training process)
     num_workers: int = field(default=0, metadata=at_least(0))
+    # "bf16": losses computed under bfloat16 autocast (weights, optimiser and EMA stay float32): faster on GPUs
+    # with bf16 units; a different, not a worse, run (docs/usage.md states what it changed on the demo)
+    precision: Literal["fp32", "bf16"] = "fp32"

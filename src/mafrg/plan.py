@@ -254,8 +254,10 @@ class Plan:
 
     def generation_fingerprint(self, label: str) -> str:
         run, variant = self.by_label(label)
-        return as_json({"config": run.config_json(), "variant": variant,
-                        "n_predictions": self.generation.n_predictions})
+        g = self.generation  # device and precision only when not the default: fingerprints of earlier runs stay
+        where = {k: v for k, v in (("device", g.device), ("precision", g.precision)) if v != {"device": "cpu",
+                                                                                          "precision": "fp32"}[k]}
+        return as_json({"config": run.config_json(), "variant": variant, "n_predictions": g.n_predictions, **where})
 
     def block_json(self, method: str) -> str:
         return as_json(self.run(method).block())

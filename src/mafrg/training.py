@@ -28,6 +28,7 @@ from mafrg.progress import tqdm
 
 from mafrg import checkpoint
 from mafrg.atomic import atomic_path
+from mafrg.devices import autocast
 from mafrg.config import TrainConfig  # noqa: F401 - re-exported: the stage settings this loop runs
 from mafrg.provenance import config_hash
 
@@ -205,7 +206,8 @@ def train(
         losses = []
         for batch in tqdm(make_loader(epoch, True), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                           disable=not progress, leave=False):
-            loss = step_loss(model, batch, step)
+            with autocast(dev, cfg.precision):
+                loss = step_loss(model, batch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -213,7 +215,8 @@ def train(
             ema.update_parameters(model)
             losses.append(float(loss.detach()))
             step += 1
-        val = _validate(ema.module, step_loss, make_loader(epoch, False))
+        with autocast(dev, cfg.precision):
+            val = _validate(ema.module, step_loss, make_loader(epoch, False))
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "val_loss": val, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
         history.append(row)

@@ -52,6 +52,8 @@ rule generate:
         block=lambda wc: WF.block_json(method_of(wc)),
         rows=rows_arg,
         n=WF.generation.n_predictions,
+        device=WF.generation.device,
+        precision=WF.generation.precision,
         fingerprint=lambda wc: WF.generation_fingerprint(wc.label),
         code=lambda wc: METHOD_CODE[method_of(wc)],
     log:
@@ -62,10 +64,13 @@ rule generate:
         ENV
     threads: lambda wc: WF.by_label(wc.label)[0].threads
     resources:
+        # a GPU only where it is used: generation.device cuda, for a method with trained networks
+        gpu=lambda wc: int(WF.generation.device == "cuda" and bool(WF.by_label(wc.label)[0].method.stages)),
         mem_mb=lambda wc: WF.by_label(wc.label)[0].method.generate_mem_mb,
         runtime=lambda wc: WF.by_label(wc.label)[0].method.generate_runtime,
     shell:
         "python -m mafrg generate --method {params.method:q} --variant {params.variant:q} --seed {wildcards.seed:q} "
         "--split {wildcards.split:q} --rows {params.rows:q} --n-predictions {params.n:q} --dataset {params.dataset:q} "
+        "--device {params.device:q} --precision {params.precision:q} "
         "--results {params.results:q} --root {params.root:q} --block {params.block:q} --threads {threads} --out {output.pred:q} "
         "> {log:q} 2>&1"

@@ -78,7 +78,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     lo, hi = rows(a.rows, len(SplitArrays.read_meta(data_path)["rows"]), data_path)
     out = a.out or paths.prediction(a.split, m.label(variant), a.seed, shard_name(lo, hi))
     generate_shard(paths, m.name, settings(a.block), variant, a.seed, a.split, (lo, hi), a.n_predictions, out,
-                   a.threads or 2, dataset=dataset_section(a))
+                   a.threads or 2, dataset=dataset_section(a), device=a.device, precision=a.precision)
 
 
 def add_parsers(sub) -> None:
@@ -106,6 +106,10 @@ def add_parsers(sub) -> None:
             s.add_argument("--split", required=True, help="the split whose speakers get reactions")
             s.add_argument("--rows", help="rows start:stop (or a shard name r00000-00100); default all")
             s.add_argument("--n-predictions", type=int, default=10, help="reactions per speaker clip (alpha)")
+            s.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                           help="where a trained method samples (as generation.device)")
+            s.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                           help="fp32, or the networks under bfloat16 autocast (as generation.precision)")
             s.add_argument("--out", help="default: the workflow's prediction path")
 
 

@@ -170,17 +170,13 @@ def load_visual(stream: str, fcfg: FeatureConfig) -> tuple[object, str]:
 
 
 def visual_device(name: str):
-    """The torch device of ``features.device``. On a GPU, TF32 is switched off so that features agree with the
-    CPU's to float32 precision (cuDNN's default TF32 convolutions differ at about 1e-3)."""
-    import torch
+    """The torch device of ``features.device`` (:func:`mafrg.devices.resolve`: TF32 off on a GPU)."""
+    from mafrg.devices import resolve
 
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise WeightsError("features.device is 'cuda' but this job sees no CUDA device (on SLURM the rule asks "
-                               "for gpu=1; locally, set features.device: cpu)")
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    return torch.device(name)
+    try:
+        return resolve(name, "features.device")
+    except (RuntimeError, ValueError) as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 def run_visual(net, batch, device: str = "cpu") -> "object":

@@ -290,7 +290,24 @@ class GenerationContext(_DatasetAccess):
     progress: bool = True
     dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the dataset section: layout, fps
     causal: bool = False  # a causal (online) variant: speakers' features come from their causal streams
+    device: str = "cpu"  # generation.device: cpu | cuda | auto (trained methods sample there)
+    precision: str = "fp32"  # generation.precision: fp32 | bf16 (autocast of the networks)
     _data: Any = field(default=None, repr=False)
+
+    @cached_property
+    def torch_device(self):
+        """``device`` resolved (:func:`mafrg.devices.resolve`): a trained method moves its networks and inputs
+        here and brings its reactions back to the CPU. Noise is drawn on the CPU from the row's seed either way, so
+        a GPU samples the CPU's noise and its reactions differ from the CPU's by float rounding only."""
+        from mafrg.devices import resolve
+
+        return resolve(self.device, "generation.device")
+
+    def autocast(self):
+        """The networks' precision context (:func:`mafrg.devices.autocast`)."""
+        from mafrg.devices import autocast
+
+        return autocast(self.torch_device, self.precision)
 
     @property
     def data(self):

@@ -54,12 +54,14 @@ def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: st
 
 def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, variant: str, seed: int, split: str,
                    rows: tuple[int, int], n_predictions: int, out: str | Path, threads: int = 2,
-                   progress: bool = True, dataset: DatasetConfig | None = None) -> predictions.Reactions:
+                   progress: bool = True, dataset: DatasetConfig | None = None, device: str = "cpu",
+                   precision: str = "fp32") -> predictions.Reactions:
     run = resolve_block(name, block)
     m = run.method
     ctx = GenerationContext(method=m.name, config=run.config, seed=seed, paths=paths, split=split, rows=rows,
                             n_predictions=n_predictions, threads=threads, progress=progress,
-                            dataset=dataset or DatasetConfig(root=paths.root), causal=m.variant(variant).causal)
+                            dataset=dataset or DatasetConfig(root=paths.root), causal=m.variant(variant).causal,
+                            device=device, precision=precision)
     n_rows = ctx.data.n_rows
     lo, hi = rows
     if not 0 <= lo < hi <= n_rows:
@@ -80,6 +82,7 @@ def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, varian
         "method": m.name, "variant": variant, "label": m.label(variant), "split": split, "seed": seed,
         "rows": [lo, hi], "row_order": predictions.row_order(ctx.data, lo, hi), "n_predictions": n_predictions,
         "feature_streams": {s: ctx.stream_source(s) for s in m.feature_streams},
+        "device": str(ctx.torch_device) if m.stages else "cpu", "precision": precision,
         "checkpoints": sums, "config": run.config_json(), "config_hash": config_hash(run.config_json()),
         "seconds": round(time.perf_counter() - t0, 3), "provenance": provenance(),
     }

@@ -240,7 +240,7 @@ class FacialActionDiffusion(nn.Module):
         x = noise
         for t in sched.timesteps:
             out = self.elnet(x, t.expand(x.shape[0]).to(x.device), cond)
-            x = sched.step(out, t, x, generator=generator).prev_sample
+            x = sched.step(out.float(), t, x, generator=generator).prev_sample  # (float: bf16 autocast)
         return self.denormalise(x)
 
 

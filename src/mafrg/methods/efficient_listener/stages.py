@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from typing import Any
 
@@ -115,11 +117,13 @@ def load_model(path) -> tuple[FacialActionDiffusion, dict[str, Any]]:
 
 @torch.no_grad()
 def react(model: FacialActionDiffusion, t: int, frames: np.ndarray | None, samples: np.ndarray | None, n_pred: int,
-          online: bool, steps: int, seed: int, fps: int = 25, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+          online: bool, steps: int, seed: int, fps: int = 25, chunk: int = 256, amp=None
+          ) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions (emotion (n, t, 25), 3DMM (n, t, 58)) to one speaker of t frames, any t: frames (t, S, S,
     3) uint8 and audio (floor(t * sr / fps),) float32. Every clip of the sequence and every reaction is one batch
-    (the paper's clip batching); a clip's noise is drawn up front from ``seed``, so batching does not change the
-    result."""
+    (the paper's clip batching); a clip's noise is drawn up front from ``seed`` (on the CPU, whatever the network's
+    device), so batching does not change the result. The network runs on its own device under ``amp``."""
+    dev = next(model.parameters()).device
     cfg = model.cfg
     p, l = cfg.perception, cfg.elnet.clip
     c = n_clips(t, l)
@@ -132,13 +136,15 @@ def react(model: FacialActionDiffusion, t: int, frames: np.ndarray | None, sampl
     if p.video:
         vid = torch.from_numpy(np.ascontiguousarray(frames))
         vid = torch.cat([vid, vid[-1:].expand(pad, -1, -1, -1)]) if pad else vid
-    per_frame = torch.cat([model.perception(None if vid is None else vid[i : i + chunk],
-                                            None if mel is None else mel[i : i + chunk])
-                           for i in range(0, c * l, chunk)])
-    cond = clip_condition(per_frame[None], l, online)[0]  # (C, cond_dim)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_pred, c, l, TARGET_DIM, generator=g)
-    out = model.sample(cond.repeat(n_pred, 1), noise.flatten(0, 1), steps, g).reshape(n_pred, c * l, -1)[:, :t]
+    with amp if amp is not None else contextlib.nullcontext():
+        per_frame = torch.cat([model.perception(None if vid is None else vid[i : i + chunk].to(dev),
+                                                None if mel is None else mel[i : i + chunk].to(dev))
+                               for i in range(0, c * l, chunk)])
+        cond = clip_condition(per_frame[None], l, online)[0]  # (C, cond_dim)
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.randn(n_pred, c, l, TARGET_DIM, generator=g).to(dev)
+        out = model.sample(cond.repeat(n_pred, 1), noise.flatten(0, 1), steps, g).reshape(n_pred, c * l, -1)[:, :t]
+    out = out.float().cpu()
     return out[..., :25].numpy().astype(np.float32), out[..., 25:].numpy().astype(np.float32)
 
 
@@ -146,6 +152,7 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     """Reactions for rows ``ctx.rows``, one row at a time (a row's clips and reactions are already one batch);
     row k's noise comes from its own seed (independent of sharding)."""
     model, meta = load_model(ctx.checkpoint("fad"))
+    model = model.to(ctx.torch_device)
     cfg: ELConfig = model.cfg
     steps = ctx.config.fad.sample_steps  # a sampling setting: from the run's config, not the checkpoint
 
@@ -154,7 +161,7 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
         video = sp.video(cfg.perception.image_size) if cfg.perception.video else None
         audio = sp.audio(SAMPLE_RATE) if cfg.perception.audio else None
         e, d = react(model, sp.frames, video, audio, ctx.n_predictions, variant == "online", steps, ctx.sample_seed(k),
-                     ctx.fps)
+                     ctx.fps, amp=ctx.autocast())
         return e[None], d[None]
 
     return ctx.in_blocks(1, variant, sample)

@@ -226,5 +226,5 @@ class LatentDiffusion(nn.Module):
         x = noise
         for t in sched.timesteps:
             eps = self.unet(x, t.expand(x.shape[0]).to(x.device), cond)
-            x = sched.step(eps, t, x, eta=eta, generator=generator).prev_sample
+            x = sched.step(eps.float(), t, x, eta=eta, generator=generator).prev_sample  # (float: bf16 autocast)
         return self.norm.inverse(x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from typing import Any
 
@@ -203,25 +205,29 @@ def load_models(mmt_path, ddim_path) -> tuple[MMT, LatentDiffusion, ReactDiffCon
 
 @torch.no_grad()
 def react(mmt: MMT, diff: LatentDiffusion, feats: dict[str, torch.Tensor], frames: int, n_pred: int, online: bool,
-          steps: int, eta: float, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+          steps: int, eta: float, seeds: list[int], amp=None) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions (emotion (B, n, T, 25), 3DMM (B, n, T, 58)) to each of B speaker clips' features (B, T, dim).
 
     All B x n_pred x W windows are denoised in one batch, online as well: online window w is conditioned on
     speaker window w - 1 (never on what was generated before it), and the frame-causal decoder makes the
     whole-clip computation equal to a frame-by-frame stream (the method contract test checks it at random frames).
-    Clip b's noise -- the initial draw and, with eta > 0, each step's -- comes from ``seeds[b]`` alone, so which
-    clips share a batch changes float rounding only."""
+    Clip b's noise -- the initial draw and, with eta > 0, each step's -- comes from ``seeds[b]`` alone (CPU
+    generators, whatever the networks' device), so which clips share a batch changes float rounding only.
+    The networks run on their own device (inputs follow them) under ``amp`` (the precision context)."""
+    dev = next(mmt.parameters()).device
     win, b = mmt.cfg.window, len(seeds)
     n_win = n_windows(frames, win)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    noise = torch.cat([torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g) for g in gens])
-    cond = diff.condition(mmt.encoder(feats, "window" if online else None), online)  # (B, W, cond_dim)
-    cond = cond[:, None].expand(b, n_pred, n_win, -1).reshape(b * n_pred * n_win, -1)
-    per_window = [g for g in gens for _ in range(n_pred * n_win)]  # diffusers draws window i from generator i
-    z = diff.sample(cond, noise, steps, eta, per_window).reshape(b * n_pred, n_win * win, -1)
-    tdmm, emo = mmt.decoder(z, causal=online)
-    return (emo[:, :frames].reshape(b, n_pred, frames, -1).numpy(),
-            tdmm[:, :frames].reshape(b, n_pred, frames, -1).numpy())
+    noise = torch.cat([torch.randn(n_pred * n_win, win, mmt.cfg.latent_dim, generator=g) for g in gens]).to(dev)
+    feats = {k: v.to(dev) for k, v in feats.items()}
+    with amp if amp is not None else contextlib.nullcontext():
+        cond = diff.condition(mmt.encoder(feats, "window" if online else None), online)  # (B, W, cond_dim)
+        cond = cond[:, None].expand(b, n_pred, n_win, -1).reshape(b * n_pred * n_win, -1)
+        per_window = [g for g in gens for _ in range(n_pred * n_win)]  # diffusers draws window i from generator i
+        z = diff.sample(cond, noise, steps, eta, per_window).reshape(b * n_pred, n_win * win, -1)
+        tdmm, emo = mmt.decoder(z.float(), causal=online)
+    return (emo[:, :frames].reshape(b, n_pred, frames, -1).float().cpu().numpy(),
+            tdmm[:, :frames].reshape(b, n_pred, frames, -1).float().cpu().numpy())
 
 
 def chunk_seed(seed: int, chunk: int) -> int:
@@ -230,7 +236,7 @@ def chunk_seed(seed: int, chunk: int) -> int:
 
 
 def react_chunks(mmt: MMT, diff: LatentDiffusion, feats: dict[str, np.ndarray], frames: int, crop: int,
-                 block: int, n_pred: int, online: bool, steps: int, eta: float, seed: int
+                 block: int, n_pred: int, online: bool, steps: int, eta: float, seed: int, amp=None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions (emotion (n, T, 25), 3DMM (n, T, 58)) to one speaker clip of any length T, generated in
     the consecutive ``crop``-frame chunks the DDIM trained on, each chunk a clip of its own with its own noise
@@ -244,7 +250,7 @@ def react_chunks(mmt: MMT, diff: LatentDiffusion, feats: dict[str, np.ndarray], 
     for g in groups:
         n = min(crop, frames - g[0])
         batch = {k: torch.from_numpy(np.stack([v[s : s + n] for s in g])) for k, v in feats.items()}
-        e, d = react(mmt, diff, batch, n, n_pred, online, steps, eta, [chunk_seed(seed, s // crop) for s in g])
+        e, d = react(mmt, diff, batch, n, n_pred, online, steps, eta, [chunk_seed(seed, s // crop) for s in g], amp)
         emotion += list(e)
         tdmm += list(d)
     return np.concatenate(emotion, axis=1), np.concatenate(tdmm, axis=1)
@@ -256,16 +262,18 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     alone, in chunks of ``crop`` frames (``react_chunks``), ``generate_rows`` chunks per batch."""
     cfg: ReactDiffConfig = ctx.config
     mmt, diff, _ = load_models(ctx.checkpoint("mmt"), ctx.checkpoint("ddim"))
+    mmt, diff = mmt.to(ctx.torch_device), diff.to(ctx.torch_device)
     online = variant == "online"
 
     def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
         clips = [ctx.speaker(k).features(rd.STREAMS) for k in range(a, z)]
         if ctx.ragged:
             e, d = react_chunks(mmt, diff, clips[0], ctx.row_frames(a), cfg.crop, cfg.generate_rows,
-                                ctx.n_predictions, online, cfg.ddim.sample_steps, cfg.ddim.eta, ctx.sample_seed(a))
+                                ctx.n_predictions, online, cfg.ddim.sample_steps, cfg.ddim.eta, ctx.sample_seed(a),
+                                ctx.autocast())
             return e[None], d[None]
         feats = {s: torch.from_numpy(np.stack([c[s] for c in clips])) for s in rd.STREAMS}
         return react(mmt, diff, feats, ctx.frames, ctx.n_predictions, online, cfg.ddim.sample_steps,
-                     cfg.ddim.eta, [ctx.sample_seed(k) for k in range(a, z)])
+                     cfg.ddim.eta, [ctx.sample_seed(k) for k in range(a, z)], ctx.autocast())
 
     return ctx.in_blocks(cfg.generate_rows, variant, sample)

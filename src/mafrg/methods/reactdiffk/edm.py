@@ -92,9 +92,10 @@ def sample_window(model: ReactDiffK, cond: WindowCondition, window: int, steps: 
     sched = scheduler(model.edm if edm is None else replace(edm, sigma_data=model.edm.sigma_data), steps)
     b = len(generators)
     shape = (b, window, model.net.proj_out.out_features)
-    x = randn_tensor(shape, generator=generators, dtype=torch.float32) * sched.sigmas[0]
+    dev = cond.prev.device  # the network's: noise is drawn on the CPU (the generators') and moved there
+    x = (randn_tensor(shape, generator=generators, dtype=torch.float32) * sched.sigmas[0]).to(dev)
     for i, t in enumerate(sched.timesteps):
-        sigma = sched.sigmas[i].expand(b)
+        sigma = sched.sigmas[i].expand(b).to(dev)
         f = guided_raw(model, x, sigma, cond, scale)
-        x = sched.step(f, t, x, generator=generators).prev_sample
+        x = sched.step(f.float(), t, x, generator=generators).prev_sample  # (float: bf16 autocast)
     return x

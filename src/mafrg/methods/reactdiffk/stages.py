@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from dataclasses import replace
 from typing import Any
@@ -122,11 +124,13 @@ def momentum_blend(x0: torch.Tensor, prev: torch.Tensor, m: float) -> torch.Tens
 @torch.no_grad()
 def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int, online: bool, steps: int,
           scale: float, seeds: list[int], momentum: float | None = None,
-          edm: EDMConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+          edm: EDMConfig | None = None, amp=None) -> tuple[np.ndarray, np.ndarray]:
     """n_pred reactions to each of R speakers ({stream: (T, dim)}, all of one length): emotion (R, n, T, 25) and
     3DMM (R, n, T, 58), window after window, each from fresh noise and the previous window's last frame. The R x n
     reactions are sampled as one batch (per-call overhead dominates a 16-frame window: docs/methods/reactdiffk.md,
-    generation speed); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only."""
+    generation speed); reaction j of speaker r draws its noise from its own generator (seeds[r], j) only, on the
+    CPU whatever the network's device; the network runs on its own device under ``amp``."""
+    dev = next(model.parameters()).device
     cfg = model.cfg
     w, names = cfg.window, modalities(cfg)
     t = len(speakers[0]["tdmm"])
@@ -135,29 +139,30 @@ def react(model: ReactDiffK, speakers: list[dict[str, np.ndarray]], n_pred: int,
     r = len(speakers)
     b = r * n_pred
     n_win = -(-t // w)
-    spk = [{s: model.standardise(s, torch.from_numpy(np.array(sp[s], np.float32))).numpy() for s in names}
-           for sp in speakers]
-    off = torch.as_tensor(kd.offsets(cfg)).expand(b, -1)
-    mode = torch.full((b,), ONLINE if online else OFFLINE)
+    spk = [{s: model.standardise(s, torch.from_numpy(np.array(sp[s], np.float32)).to(dev)).cpu().numpy()
+            for s in names} for sp in speakers]
+    off = torch.as_tensor(kd.offsets(cfg)).expand(b, -1).to(dev)
+    mode = torch.full((b,), ONLINE if online else OFFLINE, device=dev)
     gens = [torch.Generator().manual_seed(seed * 1_000_003 + j) for seed in seeds for j in range(n_pred)]
-    prev = torch.zeros(b, model.target_mean.numel())
-    has_prev = torch.zeros(b, dtype=torch.bool)
+    prev = torch.zeros(b, model.target_mean.numel(), device=dev)
+    has_prev = torch.zeros(b, dtype=torch.bool, device=dev)
     m = cfg.momentum if momentum is None else momentum
     out = []
     for i in range(n_win):
         tokens, valid = {}, None
         for s in names:
             spans = [kd.window_span(x[s], np.array([i * w]), w, cfg.context) for x in spk]
-            tokens[s] = torch.from_numpy(np.concatenate([sp for sp, _ in spans])).repeat_interleave(n_pred, 0)
-            valid = torch.from_numpy(np.concatenate([v for _, v in spans])).repeat_interleave(n_pred, 0)
-        mask = token_mask(valid, off, w, mode, torch.ones(b, dtype=torch.bool))
-        cond = WindowCondition(prev, has_prev, model.net.speaker_tokens(tokens, off), mask, mode)
-        x0 = sample_window(model, cond, w, steps, scale, gens, edm)
+            tokens[s] = torch.from_numpy(np.concatenate([sp for sp, _ in spans])).repeat_interleave(n_pred, 0).to(dev)
+            valid = torch.from_numpy(np.concatenate([v for _, v in spans])).repeat_interleave(n_pred, 0).to(dev)
+        mask = token_mask(valid, off, w, mode, torch.ones(b, dtype=torch.bool, device=dev))
+        with amp if amp is not None else contextlib.nullcontext():
+            cond = WindowCondition(prev, has_prev, model.net.speaker_tokens(tokens, off), mask, mode)
+            x0 = sample_window(model, cond, w, steps, scale, gens, edm)
         if i:
             x0 = momentum_blend(x0, prev, m)
         out.append(x0)
-        prev, has_prev = x0[:, -1], torch.ones(b, dtype=torch.bool)
-    x = model.destandardise_target(torch.cat(out, dim=1)[:, :t]).numpy().astype(np.float32)
+        prev, has_prev = x0[:, -1], torch.ones(b, dtype=torch.bool, device=dev)
+    x = model.destandardise_target(torch.cat(out, dim=1)[:, :t]).float().cpu().numpy().astype(np.float32)
     x = x.reshape(r, n_pred, t, -1)
     return x[..., :EMOTION_DIM], x[..., EMOTION_DIM:]
 
@@ -172,11 +177,13 @@ def generate(ctx: GenerationContext, variant: str) -> Reactions:
     """Reactions for rows ``ctx.rows``, sampled in fixed blocks of ``generate_rows`` rows; row k's noise comes from
     its own seed (independent of sharding)."""
     model, _ = load_model(ctx.checkpoint("edm"))
+    model = model.to(ctx.torch_device)
     run: ReactDiffKConfig = ctx.config  # sampling settings come from the run's config, not the checkpoint
 
     def sample(a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
         speakers = [speaker_streams(ctx.speaker(k), model.cfg) for k in range(a, z)]
         return react(model, speakers, ctx.n_predictions, variant == "online", run.edm.sample_steps,
-                     run.guidance.scale, [ctx.sample_seed(k) for k in range(a, z)], run.momentum, run.edm)
+                     run.guidance.scale, [ctx.sample_seed(k) for k in range(a, z)], run.momentum, run.edm,
+                     ctx.autocast())
 
     return ctx.in_blocks(run.generate_rows, variant, sample)
