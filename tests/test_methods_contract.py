@@ -476,15 +476,16 @@ TRAINED = [c for c in CASES if methods.get(c[0]).stages]
 @pytest.mark.slow
 @pytest.mark.parametrize("name,variant", TRAINED)
 def test_generation_device_and_precision(trained, name, variant):
-    """generation.device / precision: auto on a machine without a GPU is the CPU, bit for bit; cuda without one
-    is an error naming the setting; bf16 autocast changes the reactions, within the stated tolerance."""
+    """generation.device / precision: auto (the default) on a machine without a GPU is the CPU, bit for bit; cuda
+    without one is an error naming the setting; bf16 autocast changes the reactions, within the stated
+    tolerance."""
     from dataclasses import replace
 
     m = methods.get(name)
-    base = _ctx(trained, name, variant=variant)
+    base = replace(_ctx(trained, name, variant=variant), device="cpu")
     a = m.generate(base, variant)
     if not torch.cuda.is_available():
-        auto = m.generate(replace(base, device="auto"), variant)
+        auto = m.generate(_ctx(trained, name, variant=variant), variant)
         np.testing.assert_array_equal(auto.emotion, a.emotion)
         with pytest.raises(RuntimeError, match="generation.device is 'cuda' but this job sees no CUDA device"):
             m.generate(replace(base, device="cuda"), variant)

@@ -145,7 +145,7 @@ class GenerationConfig:
     """What every method generates: alpha reactions per mirrored row; and where, at which precision."""
 
     n_predictions: int = 10
-    device: str = "cpu"  # cpu | cuda | auto (cuda when the job sees a GPU): where trained methods sample
+    device: str = "auto"  # auto (a GPU when the job sees one, as training) | cpu | cuda: where trained methods sample
     precision: str = "fp32"  # fp32 | bf16 (networks under bfloat16 autocast: faster on GPUs, not bit-identical)
 
     def __post_init__(self) -> None:

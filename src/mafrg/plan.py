@@ -254,9 +254,8 @@ class Plan:
 
     def generation_fingerprint(self, label: str) -> str:
         run, variant = self.by_label(label)
-        g = self.generation  # device and precision only when not the default: fingerprints of earlier runs stay
-        where = {k: v for k, v in (("device", g.device), ("precision", g.precision)) if v != {"device": "cpu",
-                                                                                          "precision": "fp32"}[k]}
+        g, default = self.generation, GenerationConfig()  # device and precision only when set: earlier runs' stay
+        where = {k: getattr(g, k) for k in ("device", "precision") if getattr(g, k) != getattr(default, k)}
         return as_json({"config": run.config_json(), "variant": variant, "n_predictions": g.n_predictions, **where})
 
     def block_json(self, method: str) -> str:

@@ -106,7 +106,7 @@ def add_parsers(sub) -> None:
             s.add_argument("--split", required=True, help="the split whose speakers get reactions")
             s.add_argument("--rows", help="rows start:stop (or a shard name r00000-00100); default all")
             s.add_argument("--n-predictions", type=int, default=10, help="reactions per speaker clip (alpha)")
-            s.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+            s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                            help="where a trained method samples (as generation.device)")
             s.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                            help="fp32, or the networks under bfloat16 autocast (as generation.precision)")

@@ -290,7 +290,7 @@ class GenerationContext(_DatasetAccess):
     progress: bool = True
     dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the dataset section: layout, fps
     causal: bool = False  # a causal (online) variant: speakers' features come from their causal streams
-    device: str = "cpu"  # generation.device: cpu | cuda | auto (trained methods sample there)
+    device: str = "auto"  # generation.device: auto | cpu | cuda (trained methods sample there)
     precision: str = "fp32"  # generation.precision: fp32 | bf16 (autocast of the networks)
     _data: Any = field(default=None, repr=False)
 

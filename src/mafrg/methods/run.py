@@ -54,7 +54,7 @@ def train_stage(paths: Paths, name: str, block: dict[str, Any] | None, stage: st
 
 def generate_shard(paths: Paths, name: str, block: dict[str, Any] | None, variant: str, seed: int, split: str,
                    rows: tuple[int, int], n_predictions: int, out: str | Path, threads: int = 2,
-                   progress: bool = True, dataset: DatasetConfig | None = None, device: str = "cpu",
+                   progress: bool = True, dataset: DatasetConfig | None = None, device: str = "auto",
                    precision: str = "fp32") -> predictions.Reactions:
     run = resolve_block(name, block)
     m = run.method
