@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from mafrg.atomic import write_json, write_text
-from mafrg.report_html import Showcase, best_values, is_best
+from mafrg.report_html import Showcase, best_cells, mean_std
 from mafrg.provenance import config_hash, file_sha256, provenance
 
 log = logging.getLogger(__name__)
@@ -125,14 +125,12 @@ def listener_definition(split_metrics: dict[str, dict[int, dict[str, Any]]]) -> 
     return " ".join(LISTENER_DEFINITIONS[u] for u in used) + (" (runs mix definitions)" if len(used) > 1 else "")
 
 
-def _cell(r: pd.Series, c: str, best: dict[str, float] | None = None) -> str:
+def _cell(r: pd.Series, c: str, best: set[tuple[Any, str]]) -> str:
     """``mean ± std`` (or the mean for one seed, ``n/a`` when missing); bold when it is the column's best."""
-    v, sd = r[c], r.get(f"{c}_std", float("nan"))
-    if pd.isna(v):
+    txt = mean_std(r, c, DECIMALS.get(c, 4))
+    if txt is None:
         return "n/a"
-    d = DECIMALS.get(c, 4)
-    txt = f"{v:.{d}f} ± {sd:.{d}f}" if pd.notna(sd) else f"{v:.{d}f}"
-    return f"**{txt}**" if best and is_best(r, c, best) else txt
+    return f"**{txt}**" if (r.name, c) in best else txt
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -144,7 +142,7 @@ def markdown_table(df: pd.DataFrame) -> str:
         "|" + "|".join(["---"] + ["---:"] * len(COLUMNS)) + "|",
         "| " + " | ".join(f"**{h}**" for h in head) + " |",
     ]
-    best = best_values(df, HIGHER_IS_BETTER)
+    best = best_cells(df, HIGHER_IS_BETTER)
     for _, r in df.iterrows():
         lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c, best) for c in COLUMNS]]) + " |")
     return "\n".join(lines)
@@ -292,7 +290,7 @@ def simple_markdown(df: pd.DataFrame) -> str:
     """A table of metric columns (mean ± std over seeds where there are several), the best in bold."""
     cols = [c for c in df.columns if c not in ("method", "seeds") and not c.endswith("_std")]
     lines = ["| method | " + " | ".join(cols) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
-    best = best_values(df, HIGHER_IS_BETTER)
+    best = best_cells(df, HIGHER_IS_BETTER)
     for _, r in df.iterrows():
         lines.append("| " + " | ".join([str(r["method"]), *[_cell(r, c, best) for c in cols]]) + " |")
     return "\n".join(lines)

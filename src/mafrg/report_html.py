@@ -197,42 +197,43 @@ def reaction_gif(speaker_3dmm: np.ndarray, reaction_3dmm: np.ndarray, size: int 
     return _uri(buf.getvalue(), "image/gif")
 
 
-def best_values(df: pd.DataFrame, higher_is_better: dict[str, bool]) -> dict[str, float]:
-    """Per metric column with a direction, the best mean among the model methods: GT and the baselines (copies
-    of the input such as B_Mime, random and mean reactions, nearest neighbours) are references, not contenders,
-    and some of their values are trivially "best" (B_Random's diversity, B_Mime's synchrony)."""
+def best_cells(df: pd.DataFrame, higher_is_better: dict[str, bool]) -> set[tuple[Any, str]]:
+    """(row index, column) of each metric column's best mean among the model methods (equal values share it):
+    GT and the baselines (copies of the input such as B_Mime, random and mean reactions, nearest neighbours)
+    are references, not contenders, and some of their values are trivially "best" (B_Random's diversity,
+    B_Mime's synchrony)."""
     contenders = df[~_references(df)] if "method" in df else df
-    out = {}
+    out: set[tuple[Any, str]] = set()
     for c, hib in higher_is_better.items():
         if c in contenders:
             col = pd.to_numeric(contenders[c], errors="coerce")
             if col.notna().any():
-                out[c] = float(col.max() if hib else col.min())
+                out |= {(i, c) for i in col.index[col == (col.max() if hib else col.min())]}
     return out
 
 
-def is_best(r: pd.Series, c: str, best: dict[str, float]) -> bool:
-    """Whether row ``r``'s value in column ``c`` is the column's best among the model methods."""
-    from mafrg import methods
-
-    return c in best and r["method"] not in methods.reference_labels() and r[c] == best[c]
+def mean_std(r: pd.Series, c: str, decimals: int, pm: str = " ± ") -> str | None:
+    """A metric cell's text: the mean over seeds, then ``pm`` and the std where there are several seeds; None
+    when the metric is missing (each table writes that its own way)."""
+    v, sd = r[c], r.get(f"{c}_std", float("nan"))
+    if pd.isna(v):
+        return None
+    return f"{v:.{decimals}f}" + (f"{pm}{sd:.{decimals}f}" if pd.notna(sd) else "")
 
 
 def _table(df: pd.DataFrame, decimals: dict[str, int], best: dict[str, bool] | None = None) -> str:
     """An HTML table: mean ± std cells when a method has several seeds, the best model-method value marked."""
     cols = [c for c in df.columns if not c.endswith("_std") and (c != "seeds" or (df[c] > 1).any())]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    best_val = best_values(df, best or {})
+    marked = best_cells(df, best or {})
     body = []
     for _, r in df.iterrows():
         cells = []
         for c in cols:
             v = r[c]
             if isinstance(v, (float, np.floating)):
-                sd = r.get(f"{c}_std", float("nan"))
-                d = decimals.get(c, 4)
-                txt = "n/a" if pd.isna(v) else f"{v:.{d}f}" + (f" ± {sd:.{d}f}" if pd.notna(sd) else "")
-                cls = ' class="best"' if is_best(r, c, best_val) else ""
+                txt = mean_std(r, c, decimals.get(c, 4)) or "n/a"
+                cls = ' class="best"' if (r.name, c) in marked else ""
                 cells.append(f"<td{cls}>{txt}</td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")

@@ -2,18 +2,18 @@
 
 The layout of the REACT papers: a group header row (Appropriateness, Diversity, ...) with ``\\cmidrule`` under
 each group, one column per metric with its direction, the ground truth and baselines first, a rule, then the
-model methods. Each column's best model-method value is in bold (:func:`mafrg.report_html.best_values`: GT and
+model methods. Each column's best model-method value is in bold (:func:`mafrg.report_html.best_cells`: GT and
 baselines are references, not contenders). Needs ``\\usepackage{booktabs}`` only.
 """
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import pandas as pd
 
 from mafrg.metrics import table as mt
-from mafrg.report_html import best_values, is_best
+from mafrg.report_html import best_cells, mean_std
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -24,12 +24,11 @@ def escape(text: str) -> str:
     return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _cell(r: pd.Series, c: str, decimals: int, best: dict[str, float]) -> str:
-    v, sd = r[c], r.get(f"{c}_std", float("nan"))
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+def _cell(r: pd.Series, c: str, decimals: int, best: set[tuple[Any, str]]) -> str:
+    txt = mean_std(r, c, decimals, r" \pm ")
+    if txt is None:
         return "--"
-    txt = f"{v:.{decimals}f}" + (rf" \pm {sd:.{decimals}f}" if pd.notna(sd) else "")
-    return rf"$\mathbf{{{txt}}}$" if is_best(r, c, best) else f"${txt}$"
+    return rf"$\mathbf{{{txt}}}$" if (r.name, c) in best else f"${txt}$"
 
 
 def latex_table(df: pd.DataFrame, split: str, table: str = "react") -> str:
@@ -39,7 +38,7 @@ def latex_table(df: pd.DataFrame, split: str, table: str = "react") -> str:
     groups = mt.groups(table)
     decimals = mt.decimals()
     cols = [m for _, ms in groups for m in ms]
-    best = best_values(df, {m.name: m.higher_is_better for m in cols})
+    best = best_cells(df, {m.name: m.higher_is_better for m in cols})
     lines = [
         f"% mafrg report, split {split}: mean ± std over seeds; bold: the best model method per column "
         "(GT and baselines excluded). Needs \\usepackage{booktabs}.",

@@ -54,9 +54,10 @@ def unset_placeholders():
     return found
 
 
-if unset_placeholders():
+UNSET = unset_placeholders()
+if UNSET:
     raise WorkflowError(
-        "resources still hold the profile's placeholders: " + ", ".join(unset_placeholders()) + ". Put your "
+        "resources still hold the profile's placeholders: " + ", ".join(UNSET) + ". Put your "
         "cluster's partition (and account, or remove slurm_account and pass --slurm-no-account) in place of each "
         "CHANGE_ME in profiles/slurm/config.yaml, or override them: --default-resources slurm_partition=<p> "
         "slurm_account=<a> mem_mb=4000 runtime=60 --set-resources train:slurm_partition=<gpu partition>"

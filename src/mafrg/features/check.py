@@ -53,7 +53,9 @@ def check(stream: str, weights: str | list[str], preprocess: str = "reactdiff", 
     torch.set_num_threads(threads)
     loaded = extractors.load(stream, weights, pool=pool, variant=variant, network=network)
     if stream == "fe" and network is None:  # the network the file holds decides the native preprocessing
-        network = "resmasknet" if loaded.format.startswith("ResMaskNet") else "hsemotion"
+        from mafrg.extractors.resmasknet import ResMaskNetFeatures
+
+        network = "resmasknet" if isinstance(loaded.net, ResMaskNetFeatures) else "hsemotion"
     pre = for_stream(stream, preprocess, network=network)
     g = pre.geometry
     frames = np.repeat(test_image(300)[None], batch, 0)
