@@ -144,6 +144,21 @@ def test_the_conda_env_holds_what_the_package_declares_and_its_post_deploy_scrip
 
 
 @pytest.mark.slow
+def test_the_conda_envs_pip_part_resolves(tmp_path):
+    """Conda channels are not reachable here, but the env's pip part is: pip resolves it as one set (a dry run,
+    metadata only; needs PyPI), so its pins are installable together."""
+    import sys
+
+    env = yaml.safe_load((REPO / "envs" / "mafrg.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    req = tmp_path / "pip.txt"
+    req.write_text("\n".join(pip) + "\n")
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "-r",
+                          str(req)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+@pytest.mark.slow
 def test_the_post_deploy_script_makes_an_env_that_runs_jobs_without_pythonpath(tmp_path):
     """The script run in a fresh environment (a venv standing in for the conda env; it needs PyPI): the package
     is the checkout's, editable, and the CLI answers with PYTHONPATH unset."""
